@@ -129,16 +129,16 @@ class Agent(Generic[C]):
         return self.subscriptions
 
     # -- handlers -----------------------------------------------------------------------------
-    def on_start(self) -> None | Awaitable[None]:
+    def on_start(self) -> Awaitable[None] | None:
         return None
 
-    def on_message(self, envelope: Envelope) -> None | Awaitable[None]:
+    def on_message(self, envelope: Envelope) -> Awaitable[None] | None:
         return None
 
-    def on_timer(self, timer: Timer) -> None | Awaitable[None]:
+    def on_timer(self, timer: Timer) -> Awaitable[None] | None:
         return None
 
-    def on_stop(self) -> None | Awaitable[None]:
+    def on_stop(self) -> Awaitable[None] | None:
         return None
 
     # -- state --------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from protocols.execution import (
     Position,
     Settlement,
 )
-from protocols.intel import NewsItem, RawNews, WalletScore, WhaleTrade
+from protocols.intel import NewsItem, RawNews, WalletScore, WalletTrade, WhaleTrade
 from protocols.market import (
     BookDelta,
     BookSnapshot,
@@ -118,6 +118,7 @@ __all__ = [
     "VenuePort",
     "VenueUnavailable",
     "WalletScore",
+    "WalletTrade",
     "WhaleTrade",
     "envelope_from_json",
     "payload_from_dict",

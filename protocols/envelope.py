@@ -23,7 +23,7 @@ from protocols.execution import (
     Position,
     Settlement,
 )
-from protocols.intel import NewsItem, RawNews, WhaleTrade
+from protocols.intel import NewsItem, RawNews, WalletTrade, WhaleTrade
 from protocols.market import (
     BookDelta,
     BookSnapshot,
@@ -54,6 +54,7 @@ PAYLOAD_TYPES: tuple[type[Payload], ...] = (
     ReferenceProbability,
     MarketResolved,
     MarketClosed,
+    WalletTrade,
     WhaleTrade,
     RawNews,
     NewsItem,
@@ -88,6 +89,7 @@ AnyPayload = Annotated[
         ReferenceProbability,
         MarketResolved,
         MarketClosed,
+        WalletTrade,
         WhaleTrade,
         RawNews,
         NewsItem,
@@ -153,7 +155,7 @@ class Envelope(BaseModel):
             correlation_id=correlation_id,
             causation_id=causation_id,
             schema_version=SCHEMA_VERSION,
-            payload=payload,
+            payload=payload,  # type: ignore[arg-type]
         )
 
 

@@ -30,6 +30,28 @@ class WalletScore(Payload):
         return self.wins / decided if decided else 0.0
 
 
+class WalletTrade(Payload):
+    """A trade attributed to a wallet (Data API ``/trades``, or a simulated participant's fill).
+
+    The whale tracker's raw input: it filters by notional and followed wallets, scores the wallet
+    and publishes a :class:`WhaleTrade`. ``trade_id`` makes redelivery harmless.
+    """
+
+    kind: Literal["wallet_trade"] = "wallet_trade"
+    routing_key_field: ClassVar[str | None] = "token_id"
+
+    time_ns: TimeNs
+    trade_id: str = Field(min_length=1)
+    wallet: str = Field(min_length=1)
+    token_id: TokenId
+    market: MarketId
+    side: Side
+    price: Price
+    size: PositiveSize
+    outcome: str = ""
+    tx_hash: str = ""
+
+
 class WhaleTrade(Payload):
     kind: Literal["whale_trade"] = "whale_trade"
     routing_key_field: ClassVar[str | None] = "token_id"

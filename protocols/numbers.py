@@ -132,4 +132,4 @@ def from_micro(value: int) -> Decimal:
 
 
 def ns_from_seconds(seconds: float | int) -> int:
-    return int(round(seconds * 1_000_000_000))
+    return round(seconds * 1_000_000_000)

@@ -1,0 +1,76 @@
+"""The ``polyagents`` command line: typer + rich, one-line errors, non-zero exits on bad input."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+import typer
+from typer._click import exceptions as click_exc
+
+from cluster.commands import register_all
+from cluster.errors import OperationError, UserError
+
+app = typer.Typer(
+    name="polyagents",
+    help="A supervised society of trading agents for Polymarket prediction markets, on Ray.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.command("version")
+def version_cmd() -> None:
+    """Print the polyagents version."""
+    try:
+        v = version("polyagents")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        v = "0+unknown"
+    typer.echo(f"polyagents {v}")
+
+
+register_all(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: every failure becomes one line on stderr and an exit code, never a traceback."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="polyagents")
+    except click_exc.NoArgsIsHelpError:
+        return 0
+    except click_exc.UsageError as exc:
+        msg = (exc.format_message().strip().splitlines() or ["bad usage"])[0]
+        path = exc.ctx.command_path if exc.ctx is not None else "polyagents"
+        typer.echo(f"error: {msg} (see: {path} --help)", err=True)
+        return 2
+    except (UserError, OperationError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except click_exc.ClickException as exc:
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:
+        logging.getLogger("polyagents.cli").debug("unexpected failure", exc_info=True)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        typer.echo(f"error: {type(exc).__name__}: {first}", err=True)
+        return 1
+    return result if isinstance(result, int) else 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
