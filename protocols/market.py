@@ -56,6 +56,9 @@ class MarketInfo(Payload):
     min_order_size: Size = Decimal(5)
     neg_risk: bool = False
     neg_risk_augmented: bool = False
+    event_market_count: int = Field(default=0, ge=0)
+    """How many markets (outcomes) the event has, 0 = unknown. A neg-risk basket is only an
+    arbitrage when every outcome is bought, so the strategist needs to know when it has seen all."""
     fees_enabled: bool = True
     fee_rate: Decimal = Decimal("0.07")
     fee_exponent: int = 1
