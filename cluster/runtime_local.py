@@ -31,7 +31,7 @@ LatencyHook = Callable[[str, str, Payload], int]
 """(sender id, receiver id, payload) → delivery delay in ns. Per link, so a slow arbitrageur and a
 fast one can see the same book at different times."""
 
-_DELIVER, _TIMER, _CALL = 0, 1, 2
+_DELIVER, _TIMER, _CALL, _ROUTE = 0, 1, 2, 3
 
 
 class MetricsSink:
@@ -351,7 +351,7 @@ class LocalRuntime:
         if t <= self._now:
             self._route(env, None)
         else:
-            self._push(t, _CALL, None, lambda: self._route(env, None))
+            self._push(t, _ROUTE, None, env)
         return env
 
     def deliver(self, envelope: Envelope) -> None:
@@ -359,7 +359,7 @@ class LocalRuntime:
         if envelope.time_ns <= self._now:
             self._route(envelope, None)
         else:
-            self._push(envelope.time_ns, _CALL, None, lambda: self._route(envelope, None))
+            self._push(envelope.time_ns, _ROUTE, None, envelope)
 
     # -- running ----------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -368,6 +368,12 @@ class LocalRuntime:
         self._started = True
         for slot in list(self._slots.values()):
             await self._start_slot(slot)
+
+    async def _start_pending(self) -> None:
+        while self._pending_starts:
+            pending, self._pending_starts = self._pending_starts, []
+            for slot in pending:
+                await self._start_slot(slot)
 
     async def _start_slot(self, slot: _Slot) -> None:
         await self._call(slot, slot.agent.on_start)
@@ -407,11 +413,10 @@ class LocalRuntime:
         pop = heapq.heappop
         record = self._record
         budget = max_events if max_events is not None else -1
+        await self._start_pending()
         while queue and budget != 0:
             if self._pending_starts:
-                pending, self._pending_starts = self._pending_starts, []
-                for slot in pending:
-                    await self._start_slot(slot)
+                await self._start_pending()
             t = queue[0][0]
             if until_ns is not None and t > until_ns:
                 break
@@ -435,6 +440,8 @@ class LocalRuntime:
                 except Exception as exc:
                     await self._crashed(target, exc)
                 self._current = None
+            elif action == _ROUTE:
+                self._route(item, None)
             elif action == _TIMER:
                 await self._fire_timer(target, item)
             else:
