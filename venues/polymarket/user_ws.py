@@ -1,0 +1,392 @@
+"""The CLOB user WebSocket: our orders' and trades' lives, pushed, as ``OrderEvent``s and ``Fill``s.
+
+Why a client of our own (aiohttp) rather than the SDK's stream: we need the frame-level control
+the rest of the stack has — count and skip a malformed frame instead of dropping the stream,
+reconnect with jittered backoff, and tell the trader about the gap so it reconciles by REST.
+Frames are still validated with the SDK's own models (``parse_user_event``), so field names and
+quirks (``matchtime``, ``TRADE_STATUS_`` prefixes, seconds-or-ms timestamps) are the SDK's.
+
+A trade moves MATCHED → MINED → CONFIRMED, or through RETRYING to FAILED. Every change of a
+fill's settlement is delivered as a ``Fill`` with the same ``fill_id`` and the new
+``settlement``; a FAILED one means the match did not happen on chain and the consumer reverses
+it (``FillLedger`` below does exactly that for whoever needs net positions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+import aiohttp
+from polymarket.models.clob.user_events import (
+    UserOrderEvent,
+    UserTradeEvent,
+    parse_user_event,
+)
+from pydantic import SecretStr, ValidationError
+
+from protocols import (
+    Fill,
+    Liquidity,
+    OrderEvent,
+    OrderStatus,
+    ReasonCode,
+    SettlementStatus,
+    Side,
+    Sink,
+)
+
+log = logging.getLogger(__name__)
+
+_MICRO = Decimal("0.000001")
+_TERMINAL = {SettlementStatus.CONFIRMED, SettlementStatus.FAILED}
+
+
+@dataclass(frozen=True)
+class UserStreamConfig:
+    url: str
+    account: str = "polymarket"
+    markets: tuple[str, ...] = ()
+    ping_interval_s: float = 10.0
+    #: No PONG (or any frame) for this long means the connection is dead.
+    stale_after_s: float = 30.0
+    backoff_initial_s: float = 0.25
+    backoff_max_s: float = 15.0
+
+
+class UserStreamDecoder:
+    """Frame text → our payloads. Pure and synchronous, so it can be fuzzed directly.
+
+    ``resolve(venue_order_id)`` names our client order id for a venue order, or None for an
+    order this process did not place (it is then reported under its venue id).
+    """
+
+    def __init__(
+        self,
+        *,
+        account: str,
+        wallet: str,
+        api_key: str,
+        resolve: Callable[[str], str | None],
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.account = account
+        self._wallet = wallet.lower()
+        self._api_key = api_key
+        self._resolve = resolve
+        self._clock_ns = clock_ns
+        self._settlement: dict[str, SettlementStatus] = {}
+        self.rejected: Counter[str] = Counter()
+        self.accepted = 0
+        self._logged: set[str] = set()
+
+    def _reject(self, kind: str, detail: str) -> None:
+        self.rejected[kind] += 1
+        if kind not in self._logged:
+            self._logged.add(kind)
+            log.warning("user ws: skipped a %s frame (%s); further ones are only counted", kind, detail)
+
+    def decode(self, text: str) -> list[OrderEvent | Fill]:
+        if text in ("PONG", "PING"):
+            return []
+        try:
+            raw = json.loads(text)
+        except (ValueError, RecursionError):
+            self._reject("not_json", text[:80])
+            return []
+        items = raw if isinstance(raw, list) else [raw]
+        out: list[OrderEvent | Fill] = []
+        for item in items:
+            if not isinstance(item, dict):
+                self._reject("not_object", type(item).__name__)
+                continue
+            kind = item.get("event_type")
+            if kind not in ("order", "trade"):
+                self._reject(f"unknown_event:{str(kind)[:40]}", str(kind)[:80])
+                continue
+            try:
+                event = parse_user_event(item)
+                payloads = (
+                    self._order(event) if isinstance(event, UserOrderEvent) else self._trade(event)
+                )
+            except (ValidationError, ValueError, TypeError, ArithmeticError) as exc:
+                self._reject(f"invalid_{kind}", str(exc).splitlines()[0][:120])
+                continue
+            self.accepted += 1
+            out.extend(payloads)
+        return out
+
+    def _ts(self, dt: Any) -> int:
+        if dt is None:
+            return self._clock_ns()
+        ns = int(dt.timestamp() * 1_000_000_000)
+        return ns if ns > 1_000_000_000_000_000_000 else self._clock_ns()
+
+    def _order(self, ev: UserOrderEvent) -> list[OrderEvent | Fill]:
+        p = ev.payload
+        coid = self._resolve(p.id) or p.id
+        matched = min(p.size_matched, p.original_size)
+        status_text = str(p.status or "").upper()
+        reason = None
+        if p.order_event_type == "CANCELLATION" or status_text.startswith("CANCEL"):
+            status = OrderStatus.CANCELLED
+            if status_text == "CANCELED_EXPIRED_ORDER":
+                status, reason = OrderStatus.EXPIRED, ReasonCode.EXPIRED
+        elif matched >= p.original_size > 0:
+            status = OrderStatus.FILLED
+        elif matched > 0:
+            status = OrderStatus.PARTIALLY_FILLED
+        else:
+            status = OrderStatus.ACKNOWLEDGED
+        return [
+            OrderEvent(
+                time_ns=self._ts(p.timestamp),
+                client_order_id=coid,
+                venue_order_id=p.id,
+                account=self.account,
+                token_id=str(p.asset_id),
+                market=str(p.condition_id),
+                side=Side(p.side),
+                price=p.price,
+                size=p.original_size,
+                status=status,
+                filled=matched,
+                reason=reason,
+                message=status_text,
+            )
+        ]
+
+    def _trade(self, ev: UserTradeEvent) -> list[OrderEvent | Fill]:
+        t = ev.payload
+        settlement = _settlement(str(t.status))
+        ts = self._ts(t.matched_at or t.timestamp)
+        fills: list[Fill] = []
+        taker_coid = self._resolve(t.taker_order_id)
+        taker_ours = taker_coid is not None or (
+            t.trader_side == "TAKER" and (t.owner == self._api_key or (t.maker_address or "").lower() == self._wallet)
+        )
+        if taker_ours:
+            rate = (t.fee_rate_bps or Decimal(0)) / Decimal(10_000)
+            fills.append(Fill(
+                time_ns=ts,
+                fill_id=f"{t.id}:{t.taker_order_id}",
+                client_order_id=taker_coid or t.taker_order_id,
+                venue_order_id=t.taker_order_id,
+                account=self.account,
+                token_id=str(t.asset_id),
+                market=str(t.condition_id),
+                side=Side(t.side),
+                price=t.price,
+                size=t.size,
+                fee=(t.size * rate * t.price * (1 - t.price)).quantize(_MICRO, ROUND_HALF_EVEN),
+                liquidity=Liquidity.TAKER,
+                settlement=settlement,
+            ))
+        for mo in t.maker_orders or ():
+            coid = self._resolve(mo.order_id)
+            ours = coid is not None or mo.owner == self._api_key or (
+                (mo.maker_address or "").lower() == self._wallet
+            )
+            if not ours:
+                continue
+            fills.append(Fill(
+                time_ns=ts,
+                fill_id=f"{t.id}:{mo.order_id}",
+                client_order_id=coid or mo.order_id,
+                venue_order_id=mo.order_id,
+                account=self.account,
+                token_id=str(mo.asset_id),
+                market=str(t.condition_id),
+                side=Side(mo.side),
+                price=mo.price,
+                size=mo.matched_amount,
+                fee=Decimal(0),
+                liquidity=Liquidity.MAKER,
+                settlement=settlement,
+            ))
+        out: list[OrderEvent | Fill] = []
+        for f in fills:
+            prev = self._settlement.get(f.fill_id)
+            if prev == settlement or prev in _TERMINAL:
+                continue  # a replay, or news after the end of the story
+            self._settlement[f.fill_id] = settlement
+            out.append(f)
+        return out
+
+
+def _settlement(status: str) -> SettlementStatus:
+    s = status.upper().removeprefix("TRADE_STATUS_")
+    if s == "MATCHED_NOT_BROADCASTED":
+        return SettlementStatus.MATCHED
+    return SettlementStatus(s)
+
+
+@dataclass
+class FillLedger:
+    """Net shares and cash per token from a stream of settlement updates; FAILED reverses."""
+
+    applied: dict[str, Fill] = field(default_factory=dict)
+    shares: dict[str, Decimal] = field(default_factory=dict)
+    cash: Decimal = Decimal(0)
+    reversed: int = 0
+
+    def apply(self, fill: Fill) -> None:
+        had = fill.fill_id in self.applied
+        if fill.settlement is SettlementStatus.FAILED:
+            if had:
+                old = self.applied.pop(fill.fill_id)
+                self.shares[old.token_id] = self.shares.get(old.token_id, Decimal(0)) - old.side.sign * old.size
+                self.cash -= old.cash_flow
+                self.reversed += 1
+            return
+        if had:
+            return  # MINED/CONFIRMED of a fill already counted at MATCHED
+        self.applied[fill.fill_id] = fill
+        self.shares[fill.token_id] = self.shares.get(fill.token_id, Decimal(0)) + fill.side.sign * fill.size
+        self.cash += fill.cash_flow
+
+
+class UserStream:
+    """Keeps one authenticated user-channel connection alive and feeds the sink."""
+
+    def __init__(
+        self,
+        config: UserStreamConfig,
+        *,
+        api_key: SecretStr,
+        api_secret: SecretStr,
+        api_passphrase: SecretStr,
+        decoder: UserStreamDecoder,
+        on_gap: Callable[[], None] | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.config = config
+        self._key, self._secret, self._passphrase = api_key, api_secret, api_passphrase
+        self.decoder = decoder
+        self._on_gap = on_gap
+        self._sink: Sink | None = None
+        self._session = session
+        self._own_session = session is None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.connects = 0
+        self.frames = 0
+
+    def __repr__(self) -> str:
+        return f"UserStream(url={self.config.url!r}, connects={self.connects})"
+
+    def set_sink(self, sink: Sink) -> None:
+        self._sink = sink
+
+    def _auth_frame(self) -> dict[str, Any]:
+        frame: dict[str, Any] = {
+            "auth": {
+                "apiKey": self._key.get_secret_value(),
+                "secret": self._secret.get_secret_value(),
+                "passphrase": self._passphrase.get_secret_value(),
+            },
+            "type": "user",
+        }
+        if self.config.markets:
+            frame["markets"] = list(self.config.markets)
+        return frame
+
+    async def start(self) -> None:
+        if self._task is None:
+            if self._session is None:
+                self._session = aiohttp.ClientSession()
+            self._stop.clear()
+            self._task = asyncio.create_task(self._run(), name="pm-user-ws")
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def handle_text(self, text: str) -> None:
+        self.frames += 1
+        for payload in self.decoder.decode(text):
+            if self._sink is not None:
+                self._sink(payload)
+
+    async def _run(self) -> None:
+        delay = self.config.backoff_initial_s
+        while not self._stop.is_set():
+            try:
+                await self._connect_once()
+                delay = self.config.backoff_initial_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # network trouble of any kind: back off and retry
+                log.warning("user ws disconnected: %s", type(exc).__name__)
+            self.connected.clear()
+            if self._stop.is_set():
+                break
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, self.config.backoff_max_s)
+
+    async def _connect_once(self) -> None:
+        assert self._session is not None
+        async with self._session.ws_connect(self.config.url, heartbeat=None) as ws:
+            await ws.send_str(json.dumps(self._auth_frame()))
+            self.connects += 1
+            if self.connects > 1 and self._on_gap is not None:
+                self._on_gap()  # events may have been missed while we were away
+            self.connected.set()
+            pinger = asyncio.create_task(self._ping(ws))
+            try:
+                async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.TEXT:
+                        self.handle_text(msg.data)
+                    elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                        break
+            finally:
+                pinger.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pinger
+
+    async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while not ws.closed:
+            await asyncio.sleep(self.config.ping_interval_s)
+            await ws.send_str("PING")
+
+
+def stream_for_execution(
+    execution: Any,
+    url: str,
+    *,
+    markets: Sequence[str] = (),
+    on_gap: Callable[[], None] | None = None,
+) -> UserStream:
+    """A user stream wired to a ``PolymarketExecution``'s id map and credentials."""
+    creds = execution.api_credentials()
+    decoder = UserStreamDecoder(
+        account=execution.account,
+        wallet=execution.wallet,
+        api_key=creds.key,
+        resolve=execution.client_order_id_for,
+    )
+    return UserStream(
+        UserStreamConfig(url=url, account=execution.account, markets=tuple(markets)),
+        api_key=SecretStr(creds.key),
+        api_secret=SecretStr(creds.secret),
+        api_passphrase=SecretStr(creds.passphrase),
+        decoder=decoder,
+        on_gap=on_gap,
+    )
