@@ -90,14 +90,16 @@ def _check_token(s: str) -> str:
 
 _Dec = BeforeValidator(to_decimal)
 
-Price = Annotated[Decimal, _Dec, AfterValidator(_check_price)]
+# Price, size and money use pydantic-core's native decimal checks (finite, bounds): about twice as
+# fast as a Python validator, and every venue frame pays for them.
+Price = Annotated[Decimal, Field(ge=0, le=1, allow_inf_nan=False)]
 """A probability price in [0, 1]."""
-Size = Annotated[Decimal, _Dec, AfterValidator(_check_nonneg)]
+Size = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 """A non-negative quantity of shares."""
-PositiveSize = Annotated[Decimal, _Dec, AfterValidator(_check_positive)]
-Money = Annotated[Decimal, _Dec]
+PositiveSize = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+Money = Annotated[Decimal, Field(allow_inf_nan=False)]
 """An amount of collateral (pUSD); may be negative (PnL, cash flows)."""
-NonNegMoney = Annotated[Decimal, _Dec, AfterValidator(_check_nonneg)]
+NonNegMoney = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
 TickSize = Annotated[Decimal, _Dec, AfterValidator(_check_tick)]
 TimeNs = Annotated[int, Field(strict=True), AfterValidator(_check_time_ns)]
 """Nanoseconds since the epoch."""
