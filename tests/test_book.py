@@ -1,0 +1,143 @@
+"""agents.book: L2 book from snapshot + deltas, best prices, hashing, walking."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agents.book import BookError, L2Book, book_hash, canonical, walk_levels
+from cluster.clock import DEFAULT_START_NS
+from protocols import BookDelta, BookSnapshot, LevelChange, Side
+from venues.sim import book_hash as sim_book_hash
+
+T0 = DEFAULT_START_NS
+D = Decimal
+
+
+def snap(bids: list[tuple[str, str]], asks: list[tuple[str, str]], *, tick: str = "0.01", seq: int = 0) -> BookSnapshot:
+    return BookSnapshot(
+        time_ns=T0,
+        token_id="tok",
+        market="m",
+        bids=tuple((D(p), D(s)) for p, s in bids),
+        asks=tuple((D(p), D(s)) for p, s in asks),
+        tick_size=D(tick),
+        seq=seq,
+    )
+
+
+def delta(*changes: tuple[Side, str, str], seq: int = 0) -> BookDelta:
+    return BookDelta(
+        time_ns=T0 + 1,
+        token_id="tok",
+        market="m",
+        changes=tuple(LevelChange(side=s, price=D(p), size=D(z)) for s, p, z in changes),
+        seq=seq,
+    )
+
+
+def test_book_from_snapshot_reports_levels_best_first() -> None:
+    b = L2Book.from_snapshot(snap([("0.40", "10"), ("0.39", "5")], [("0.42", "7"), ("0.45", "1")]))
+    assert b.best_bid == D("0.40") and b.best_ask == D("0.42")
+    assert b.bids() == ((D("0.40"), D(10)), (D("0.39"), D(5)))
+    assert b.asks(1) == ((D("0.42"), D(7)),)
+    assert not b.is_crossed and not b.is_empty
+
+
+def test_book_delta_sets_aggregate_and_zero_removes_level() -> None:
+    b = L2Book.from_snapshot(snap([("0.40", "10")], [("0.42", "7")]))
+    b.apply_delta(delta((Side.BUY, "0.41", "3"), (Side.SELL, "0.42", "0"), (Side.BUY, "0.40", "12"), seq=4))
+    assert b.bids() == ((D("0.41"), D(3)), (D("0.40"), D(12)))
+    assert b.asks() == ()
+    assert b.seq == 4
+
+
+def test_book_delta_off_tick_raises_book_error() -> None:
+    b = L2Book.from_snapshot(snap([("0.40", "10")], []))
+    with pytest.raises(BookError, match="tick"):
+        b.apply_delta(delta((Side.BUY, "0.405", "1")))
+
+
+def test_book_crossed_when_bid_meets_ask() -> None:
+    b = L2Book.from_snapshot(snap([("0.40", "10")], [("0.42", "7")]))
+    b.apply_delta(delta((Side.BUY, "0.42", "1")))
+    assert b.is_crossed
+
+
+def test_book_hash_equals_simulated_exchange_scheme_for_equal_books() -> None:
+    b = L2Book.from_snapshot(snap([("0.50", "10.5")], [("0.60", "100")]))
+    micro = ([(500_000, 10_500_000)], [(600_000, 100_000_000)])
+    assert b.content_hash() == sim_book_hash("m", "tok", *micro)
+    # equal values in different notations hash equal
+    assert canonical(D("0.50")) == canonical(D("0.5")) == "0.5"
+
+
+def test_walk_levels_buy_reports_cost_avg_and_impact() -> None:
+    asks = ((D("0.50"), D(10)), (D("0.52"), D(10)))
+    w = walk_levels(asks, D(15), buy=True)
+    assert w.filled == 15 and w.cost == D("7.60") and w.complete
+    assert w.avg_price == D("7.60") / 15
+    assert w.worst_price == D("0.52") and w.levels == 2
+    assert w.impact == (D("7.60") / 15 - D("0.50")) / D("0.50")
+
+
+def test_walk_levels_sell_stops_at_limit_and_is_incomplete() -> None:
+    bids = ((D("0.50"), D(10)), (D("0.45"), D(10)))
+    w = walk_levels(bids, D(15), D("0.48"), buy=False)
+    assert w.filled == 10 and not w.complete and w.worst_price == D("0.50")
+
+
+TICK = D("0.01")
+prices = st.integers(min_value=1, max_value=99).map(lambda i: i * TICK)
+sizes = st.integers(min_value=0, max_value=500).map(D)
+levels = st.dictionaries(prices, sizes.filter(lambda s: s > 0), max_size=12)
+changes = st.lists(st.tuples(st.booleans(), prices, sizes), min_size=1, max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(bids=levels, asks=levels, steps=st.lists(changes, min_size=1, max_size=8))
+def test_book_random_deltas_equal_snapshot_of_final_state(
+    bids: dict[Decimal, Decimal], asks: dict[Decimal, Decimal], steps: list[list[tuple[bool, Decimal, Decimal]]]
+) -> None:
+    """Applying deltas to a snapshot gives the same book as a snapshot of the final levels."""
+    first = BookSnapshot(
+        time_ns=T0,
+        token_id="tok",
+        market="m",
+        bids=tuple(sorted(bids.items(), reverse=True)),
+        asks=tuple(sorted(asks.items())),
+    )
+    book = L2Book.from_snapshot(first)
+    want_b, want_a = dict(bids), dict(asks)
+    for seq, step in enumerate(steps, start=1):
+        d = BookDelta(
+            time_ns=T0 + seq,
+            token_id="tok",
+            market="m",
+            changes=tuple(LevelChange(side=Side.BUY if b else Side.SELL, price=p, size=s) for b, p, s in step),
+            seq=seq,
+        )
+        book.apply_delta(d)
+        for is_bid, p, s in step:
+            side = want_b if is_bid else want_a
+            if s == 0:
+                side.pop(p, None)
+            else:
+                side[p] = s
+    final = BookSnapshot(
+        time_ns=T0,
+        token_id="tok",
+        market="m",
+        bids=tuple(sorted(want_b.items(), reverse=True)),
+        asks=tuple(sorted(want_a.items())),
+    )
+    rebuilt = L2Book.from_snapshot(final)
+    assert book.same_levels(rebuilt)
+    assert book.bids() == final.bids and book.asks() == final.asks
+    assert book.content_hash() == book_hash("m", "tok", final.bids, final.asks)
+    assert book.best_bid == (max(want_b) if want_b else None)
+    assert book.best_ask == (min(want_a) if want_a else None)
+    assert L2Book.from_snapshot(book.to_snapshot()).same_levels(book)

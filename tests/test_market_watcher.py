@@ -1,0 +1,364 @@
+"""Market watcher on the local runtime against the real simulated exchange.
+
+Books are built by placing orders on ``SimExchange``; sync faults (gaps, wrong best prices, wrong
+hashes, crossing deltas) are injected as venue messages next to the venue's own stream.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from typing import Any
+
+from agents.base import Agent, AgentConfig, Subscription
+from agents.book import L2Book
+from agents.market_watcher import MarketWatcher, MarketWatcherConfig
+from cluster.clock import DEFAULT_START_NS
+from cluster.runtime_local import LocalRuntime
+from protocols import (
+    BookDelta,
+    BookStale,
+    Envelope,
+    LevelChange,
+    MarketInfo,
+    Payload,
+    Side,
+    TopOfBook,
+)
+from venues.sim import SimExchange, SimVenue
+from venues.sim.testing import binary_market, order
+
+T0 = DEFAULT_START_NS
+MS = 1_000_000
+S = 1_000_000_000
+D = Decimal
+VENUE = "venue:sim:watcher"
+
+
+class Recorder(Agent[AgentConfig]):
+    role = "recorder"
+    subscriptions = (Subscription(TopOfBook), Subscription(BookStale), Subscription(MarketInfo))
+
+    def __init__(self, agent_id: str = "rec") -> None:
+        super().__init__(agent_id)
+        self.seen: list[tuple[int, Payload]] = []
+
+    def on_message(self, envelope: Envelope) -> None:
+        self.seen.append((self.ctx.now_ns(), envelope.payload))
+
+    def of(self, kind: type[Payload], token: str | None = None) -> list[Any]:
+        return [p for _, p in self.seen if isinstance(p, kind) and (token is None or p.routing_key == token)]
+
+    def stale(self, token: str) -> list[str]:
+        return [p.reason for p in self.of(BookStale, token)]
+
+
+class World:
+    def __init__(self, config: dict[str, Any] | None = None, markets: tuple[str, ...] = ("m1",)) -> None:
+        self.rt = LocalRuntime(seed=1, record_events=True)
+        self.ex = SimExchange(scheduler=self.rt)
+        for m in markets:
+            self.ex.add_market(binary_market(m))
+        self.ex.open_account("mm", D(1_000_000))
+        self.venue = SimVenue(self.ex, "watcher")
+        self.watcher = MarketWatcher("market_watcher", config)
+        self.rec = Recorder()
+        self.rt.add_agent(self.watcher, venue=self.venue)
+        self.rt.add_agent(self.rec)
+        self._n = 0
+
+    def place(self, token: str, side: str, price: str, size: int = 10) -> None:
+        self._n += 1
+        ev = self.ex.submit("mm", order("mm", f"c{self._n}", token, side, price, size, time_ns=self.rt.now_ns()))
+        assert ev.status.value not in ("REJECTED",), ev
+
+    def at(self, t: int, token: str, side: str, price: str, size: int = 10) -> None:
+        self.rt.call_at(t, lambda: self.place(token, side, price, size))
+
+    def inject(self, payload: Payload, at_ns: int | None = None) -> None:
+        self.rt.inject(payload, sender=VENUE, at_ns=at_ns)
+
+    async def run(self, until: int) -> None:
+        await self.rt.run(until_ns=until)
+        assert not self.rt.crashes, self.rt.crashes
+
+
+def two_sided(w: World) -> None:
+    w.place("m1-yes", "BUY", "0.40", 10)
+    w.place("m1-yes", "BUY", "0.39", 20)
+    w.place("m1-no", "BUY", "0.55", 15)  # a YES ask at 0.45
+
+
+def bad_delta(token: str, *changes: tuple[Side, str, str], seq: int, **kw: Any) -> BookDelta:
+    return BookDelta(
+        time_ns=T0,
+        token_id=token,
+        market="m1",
+        changes=tuple(LevelChange(side=s, price=D(p), size=D(z)) for s, p, z in changes),
+        seq=seq,
+        **kw,
+    )
+
+
+def assert_top_matches_venue(top: TopOfBook, w: World) -> None:
+    venue_book = L2Book.from_snapshot(w.ex.book(top.token_id))
+    assert top.bids == venue_book.bids(len(top.bids)) and top.asks == venue_book.asks(len(top.asks))
+    assert top.best_bid == venue_book.best_bid and top.best_ask == venue_book.best_ask
+
+
+async def test_watcher_discovers_markets_and_publishes_both_tokens_books() -> None:
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    await w.run(T0 + 10 * MS)
+    infos = w.rec.of(MarketInfo)
+    assert [i.market for i in infos] == ["m1"]
+    yes = w.rec.of(TopOfBook, "m1-yes")[-1]
+    no = w.rec.of(TopOfBook, "m1-no")[-1]
+    assert (yes.best_bid, yes.best_ask) == (D("0.40"), D("0.45"))
+    assert (no.best_bid, no.best_ask) == (D("0.55"), D("0.60"))  # the mirror of YES
+    assert yes.bids == ((D("0.40"), D(10)), (D("0.39"), D(20)))
+    assert_top_matches_venue(yes, w)
+    st = w.watcher.status()
+    assert st["markets"] == 1 and st["books"] == 2 and st["valid"] == 2 and st["resyncs"] == 0
+
+
+async def test_watcher_follows_venue_deltas_and_checks_hash_without_resync() -> None:
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    for i in range(10):
+        w.at(T0 + (i + 1) * MS, "m1-yes", "BUY", f"0.{30 + i}", 5)
+    w.at(T0 + 20 * MS, "m1-no", "BUY", "0.58", 5)  # crosses: trades against the 0.40..0.42 bids
+    await w.run(T0 + 50 * MS)
+    assert w.watcher.counters["resyncs"] == 0
+    assert w.watcher.counters["hash_mismatches"] == 0
+    assert_top_matches_venue(w.rec.of(TopOfBook, "m1-yes")[-1], w)
+
+
+async def test_watcher_seq_gap_publishes_resync_and_rebuilds_from_venue() -> None:
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    await w.run(T0 + MS)
+    book = w.watcher.book("m1-yes")
+    assert book is not None
+    # a delta two ahead of the book: one message was lost
+    w.inject(bad_delta("m1-yes", (Side.BUY, "0.20", "99"), seq=book.seq + 2))
+    await w.run(T0 + 2 * MS)
+    assert w.rec.stale("m1-yes") == ["RESYNC"]
+    assert w.watcher.counters["seq_gaps"] == 1 and w.watcher.counters["resyncs"] == 1
+    top = w.rec.of(TopOfBook, "m1-yes")[-1]
+    assert (D("0.20"), D(99)) not in top.bids  # the orphan delta was not kept
+    assert_top_matches_venue(top, w)
+    assert w.watcher.flag("m1-yes") is None
+
+
+async def test_watcher_old_delta_is_ignored_not_resynced() -> None:
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    await w.run(T0 + MS)
+    book = w.watcher.book("m1-yes")
+    assert book is not None
+    w.inject(bad_delta("m1-yes", (Side.BUY, "0.20", "99"), seq=book.seq))
+    await w.run(T0 + 2 * MS)
+    assert w.watcher.counters["old_deltas"] == 1 and w.watcher.counters["resyncs"] == 0
+    assert book.size_at(True, D("0.20")) == 0
+
+
+async def test_watcher_best_price_disagreement_triggers_resync() -> None:
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    await w.run(T0 + MS)
+    book = w.watcher.book("m1-yes")
+    assert book is not None
+    # in sequence, but the venue says the best bid is 0.41 while our book would say 0.40
+    w.inject(bad_delta("m1-yes", (Side.BUY, "0.38", "5"), seq=book.seq + 1, best_bid=D("0.41"), best_ask=D("0.45")))
+    await w.run(T0 + 2 * MS)
+    assert w.watcher.counters["bbo_mismatches"] == 1
+    assert w.rec.stale("m1-yes") == ["RESYNC"]
+    assert_top_matches_venue(w.rec.of(TopOfBook, "m1-yes")[-1], w)
+
+
+async def test_watcher_hash_mismatch_triggers_resync_when_venue_hash_scheme_is_known() -> None:
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    await w.run(T0 + MS)
+    book = w.watcher.book("m1-yes")
+    assert book is not None
+    bb, ba = book.best_bid, book.best_ask
+    w.inject(bad_delta("m1-yes", (Side.BUY, "0.38", "5"), seq=book.seq + 1, best_bid=bb, best_ask=ba, hash="f" * 40))
+    await w.run(T0 + 2 * MS)
+    assert w.watcher.counters["hash_mismatches"] == 1 and w.watcher.counters["resyncs"] == 1
+    assert_top_matches_venue(w.rec.of(TopOfBook, "m1-yes")[-1], w)
+
+
+async def test_watcher_hash_check_off_applies_delta_with_foreign_hash() -> None:
+    w = World({"conflate_ns": 0, "hash_check": "off"})
+    two_sided(w)
+    await w.run(T0 + MS)
+    book = w.watcher.book("m1-yes")
+    assert book is not None
+    bb, ba = book.best_bid, book.best_ask
+    w.inject(bad_delta("m1-yes", (Side.BUY, "0.38", "5"), seq=book.seq + 1, best_bid=bb, best_ask=ba, hash="f" * 40))
+    await w.run(T0 + 2 * MS)
+    assert w.watcher.counters["resyncs"] == 0
+    assert book.size_at(True, D("0.38")) == 5
+
+
+async def test_watcher_tick_change_drops_book_and_rebuilds_with_new_tick() -> None:
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    await w.run(T0 + MS)
+    w.rt.call_at(T0 + 2 * MS, lambda: w.ex.set_tick_size("m1", D("0.001")))
+    w.at(T0 + 3 * MS, "m1-yes", "BUY", "0.405", 7)
+    await w.run(T0 + 5 * MS)
+    assert "TICK_CHANGE" in w.rec.stale("m1-yes") and "TICK_CHANGE" in w.rec.stale("m1-no")
+    infos = w.rec.of(MarketInfo)
+    assert infos[-1].tick_size == D("0.001")
+    top = w.rec.of(TopOfBook, "m1-yes")[-1]
+    assert top.tick_size == D("0.001") and top.best_bid == D("0.405")
+    assert_top_matches_venue(top, w)
+    assert w.watcher.counters["tick_changes"] == 2 and w.watcher.counters["resyncs"] == 0
+
+
+async def test_watcher_conflates_burst_to_at_most_one_top_per_window_and_latest_wins() -> None:
+    window = 10 * MS
+    w = World({"conflate_ns": window})
+    two_sided(w)
+    n, spacing = 200, MS // 4  # 200 updates in 50 ms
+    for i in range(n):
+        w.at(T0 + MS + i * spacing, "m1-yes", "BUY", f"0.{(i % 30) + 10:02d}", 5)
+    await w.run(T0 + 200 * MS)
+    tops = w.rec.of(TopOfBook, "m1-yes")
+    span = (n - 1) * spacing + MS
+    windows = math.ceil(span / window) + 1
+    assert 1 <= len(tops) <= windows, (len(tops), windows)
+    times = [t for t, p in w.rec.seen if isinstance(p, TopOfBook) and p.token_id == "m1-yes"]
+    assert all(b - a >= window for a, b in zip(times, times[1:], strict=False))
+    assert_top_matches_venue(tops[-1], w)  # the latest book wins
+    assert w.watcher.counters["conflated"] > 0
+
+
+async def test_watcher_detects_stale_book_by_virtual_time_and_clears_on_update() -> None:
+    w = World({"conflate_ns": 0, "stale_after_s": 5.0, "stale_check_s": 1.0})
+    two_sided(w)
+    await w.run(T0 + 4 * S)
+    assert w.rec.stale("m1-yes") == []
+    await w.run(T0 + 6 * S + 1)
+    assert w.rec.stale("m1-yes") == ["STALE"] and w.rec.stale("m1-no") == ["STALE"]
+    assert w.watcher.status()["stale"] == 2
+    await w.run(T0 + 10 * S)
+    assert w.rec.stale("m1-yes") == ["STALE"]  # reported once, not every check
+    n_before = len(w.rec.of(TopOfBook, "m1-yes"))
+    w.at(T0 + 11 * S, "m1-yes", "BUY", "0.41", 5)
+    await w.run(T0 + 11 * S + MS)
+    assert len(w.rec.of(TopOfBook, "m1-yes")) == n_before + 1
+    assert w.watcher.flag("m1-yes") is None
+
+
+async def test_watcher_crossed_book_is_flagged_and_never_published_as_top() -> None:
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    await w.run(T0 + MS)
+    # unsequenced deltas without best prices (a venue that sends neither): nothing to check against
+    w.inject(bad_delta("m1-yes", (Side.BUY, "0.47", "5"), seq=0))
+    await w.run(T0 + 2 * MS)
+    assert w.rec.stale("m1-yes") == ["CROSSED"]
+    assert all(t.best_bid < t.best_ask for t in w.rec.of(TopOfBook, "m1-yes"))
+    n = len(w.rec.of(TopOfBook, "m1-yes"))
+    w.inject(bad_delta("m1-yes", (Side.BUY, "0.47", "0"), seq=0))
+    await w.run(T0 + 3 * MS)
+    assert len(w.rec.of(TopOfBook, "m1-yes")) == n + 1 and w.watcher.flag("m1-yes") is None
+
+
+async def test_watcher_empty_book_is_flagged_empty() -> None:
+    w = World({"conflate_ns": 0})
+    await w.run(T0 + MS)
+    assert w.rec.stale("m1-yes") == ["EMPTY"] and w.rec.of(TopOfBook, "m1-yes") == []
+
+
+async def test_watcher_delta_for_token_without_book_fetches_snapshot() -> None:
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    w.watcher.restore({"markets": [binary_market("m1").model_dump(mode="json")]})
+    # no venue listing needed: restored market; drop the book the subscription will deliver
+    await w.run(T0 + MS)
+    tr = w.watcher._tracks["m1-yes"]
+    tr.book = None
+    w.inject(bad_delta("m1-yes", (Side.BUY, "0.10", "1"), seq=0))
+    await w.run(T0 + 2 * S)
+    assert w.watcher.book("m1-yes") is not None
+    assert_top_matches_venue(w.rec.of(TopOfBook, "m1-yes")[-1], w)
+
+
+async def test_watcher_market_resolution_stops_tracking_and_republishes_closed_info() -> None:
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    await w.run(T0 + MS)
+    w.rt.call_at(T0 + 2 * MS, lambda: w.ex.resolve("m1", "m1-yes"))
+    await w.run(T0 + 3 * MS)
+    assert w.watcher.status()["tokens"] == 0
+    last = w.rec.of(MarketInfo)[-1]
+    assert last.closed and not last.active
+
+
+async def test_watcher_snapshot_restore_keeps_markets_and_counters_not_books() -> None:
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    await w.run(T0 + MS)
+    state = w.watcher.snapshot()
+    fresh = MarketWatcher("market_watcher")
+    fresh.restore(state)
+    assert fresh.status()["markets"] == 1 and fresh.status()["books"] == 0
+    assert fresh.counters["tops_out"] == w.watcher.counters["tops_out"]
+    import json
+
+    json.dumps(state)  # JSON-able
+
+
+def test_watcher_config_refuses_unknown_field_naming_it() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="stale_after"):
+        MarketWatcherConfig.model_validate({"stale_after": 3})
+
+
+# -- property: the watcher never reports a crossed or empty book as valid ------------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_change = st.tuples(st.booleans(), st.integers(min_value=1, max_value=99), st.integers(min_value=0, max_value=50))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(st.lists(_change, min_size=1, max_size=4), min_size=1, max_size=30),
+    conflate_ms=st.sampled_from([0, 3]),
+)
+def test_watcher_random_deltas_never_publish_crossed_top_and_end_on_final_book(
+    steps: list[list[tuple[bool, int, int]]], conflate_ms: int
+) -> None:
+    import asyncio
+
+    async def scenario() -> None:
+        w = World({"conflate_ns": conflate_ms * MS, "top_levels": 100})
+        two_sided(w)
+        await w.run(T0 + MS)
+        for i, step in enumerate(steps):
+            ch = tuple((Side.BUY if b else Side.SELL, f"{p / 100:.2f}", str(z)) for b, p, z in step)
+            w.inject(bad_delta("m1-yes", *ch, seq=0), at_ns=T0 + (i + 2) * MS)
+        await w.run(T0 + 10 * S)
+        tops = w.rec.of(TopOfBook, "m1-yes")
+        for t in tops:
+            assert t.bids or t.asks
+            assert t.best_bid is None or t.best_ask is None or t.best_bid < t.best_ask
+        book = w.watcher.book("m1-yes")
+        assert book is not None
+        events = [p for _, p in w.rec.seen if isinstance(p, TopOfBook | BookStale) and p.token_id == "m1-yes"]
+        last = events[-1]
+        if book.is_crossed or book.is_empty:
+            assert isinstance(last, BookStale) and last.reason in ("CROSSED", "EMPTY")
+        else:
+            assert isinstance(last, TopOfBook)
+            assert last.bids == book.bids() and last.asks == book.asks()
+
+    asyncio.run(scenario())
