@@ -49,24 +49,6 @@ def to_decimal(value: Any) -> Decimal:
     return d
 
 
-def _check_price(p: Decimal) -> Decimal:
-    if p < ZERO or p > ONE:
-        raise ValueError(f"price {p} is outside [0, 1]")
-    return p
-
-
-def _check_nonneg(s: Decimal) -> Decimal:
-    if s < ZERO:
-        raise ValueError(f"must not be negative, got {s}")
-    return s
-
-
-def _check_positive(s: Decimal) -> Decimal:
-    if s <= ZERO:
-        raise ValueError(f"must be positive, got {s}")
-    return s
-
-
 def _check_tick(t: Decimal) -> Decimal:
     if t not in TICK_SIZES:
         raise ValueError(f"tick size {t} is not one of {sorted(TICK_SIZES)}")
