@@ -6,9 +6,17 @@ hashes, crossing deltas) are injected as venue messages next to the venue's own 
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import json
 import math
 from decimal import Decimal
 from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from agents.base import Agent, AgentConfig, Subscription
 from agents.book import L2Book
@@ -232,7 +240,7 @@ async def test_watcher_conflates_burst_to_at_most_one_top_per_window_and_latest_
     windows = math.ceil(span / window) + 1
     assert 1 <= len(tops) <= windows, (len(tops), windows)
     times = [t for t, p in w.rec.seen if isinstance(p, TopOfBook) and p.token_id == "m1-yes"]
-    assert all(b - a >= window for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= window for a, b in itertools.pairwise(times))
     assert_top_matches_venue(tops[-1], w)  # the latest book wins
     assert w.watcher.counters["conflated"] > 0
 
@@ -293,7 +301,11 @@ async def test_watcher_market_resolution_stops_tracking_and_republishes_closed_i
     w = World({"conflate_ns": 0})
     two_sided(w)
     await w.run(T0 + MS)
-    w.rt.call_at(T0 + 2 * MS, lambda: w.ex.resolve("m1", "m1-yes"))
+
+    def resolve() -> None:
+        w.ex.resolve("m1", "m1-yes")
+
+    w.rt.call_at(T0 + 2 * MS, resolve)
     await w.run(T0 + 3 * MS)
     assert w.watcher.status()["tokens"] == 0
     last = w.rec.of(MarketInfo)[-1]
@@ -309,22 +321,15 @@ async def test_watcher_snapshot_restore_keeps_markets_and_counters_not_books() -
     fresh.restore(state)
     assert fresh.status()["markets"] == 1 and fresh.status()["books"] == 0
     assert fresh.counters["tops_out"] == w.watcher.counters["tops_out"]
-    import json
-
     json.dumps(state)  # JSON-able
 
 
 def test_watcher_config_refuses_unknown_field_naming_it() -> None:
-    import pytest
-    from pydantic import ValidationError
-
     with pytest.raises(ValidationError, match="stale_after"):
         MarketWatcherConfig.model_validate({"stale_after": 3})
 
 
 # -- property: the watcher never reports a crossed or empty book as valid ------------------------
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _change = st.tuples(st.booleans(), st.integers(min_value=1, max_value=99), st.integers(min_value=0, max_value=50))
 
@@ -337,8 +342,6 @@ _change = st.tuples(st.booleans(), st.integers(min_value=1, max_value=99), st.in
 def test_watcher_random_deltas_never_publish_crossed_top_and_end_on_final_book(
     steps: list[list[tuple[bool, int, int]]], conflate_ms: int
 ) -> None:
-    import asyncio
-
     async def scenario() -> None:
         w = World({"conflate_ns": conflate_ms * MS, "top_levels": 100})
         two_sided(w)
