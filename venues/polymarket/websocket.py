@@ -1,0 +1,802 @@
+"""The market WebSocket: frames in, validated protocol payloads out, books kept in sync.
+
+Three parts, each with one job:
+
+* :class:`FrameDecoder` turns a text frame (one object or an array of them) into validated wire
+  events. Anything it cannot use — not JSON, not an object, an unknown ``event_type``, a field of
+  the wrong type — is counted under an UPPER_SNAKE kind, logged once per kind, and skipped. The
+  socket never dies of a bad frame; Polymarket changes its schema without notice.
+* :class:`BookKeeper` mirrors each subscribed book so it can tell when the stream has a gap
+  (a ``price_change``'s best bid/ask disagrees with the mirror, a tick-size change, a reconnect)
+  and rebuild from a fresh snapshot, buffering deltas meanwhile. It also refuses to deliver an
+  event twice across a reconnect (stale deltas older than the snapshot, replayed trades).
+* :class:`MarketDataStream` owns the sockets: at most ``max_assets_per_connection`` assets each,
+  text ``PING`` every ``ping_interval_s``, a watchdog that declares a silent socket dead, and
+  reconnection with jittered exponential backoff that resubscribes every asset (the server then
+  resends each ``book``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+from pydantic import ValidationError
+
+from protocols import (
+    BookDelta,
+    BookSnapshot,
+    BookStale,
+    LevelChange,
+    MarketInfo,
+    MarketResolved,
+    Payload,
+    Side,
+    Sink,
+    TickSizeChange,
+    TradePrint,
+)
+from venues.polymarket.config import PolymarketDataConfig
+from venues.polymarket.http import SharedSession
+from venues.polymarket.schemas import (
+    WS_EVENT_MODELS,
+    WireBestBidAsk,
+    WireBook,
+    WireLastTrade,
+    WireMarketResolved,
+    WireNewMarket,
+    WirePriceChange,
+    WirePriceChangeItem,
+    WireTickSizeChange,
+    book_to_snapshot,
+)
+
+log = logging.getLogger(__name__)
+
+# -- counting and logging of rejects ------------------------------------------------------------
+
+
+@dataclass
+class StreamStats:
+    """Counters a dashboard can show; ``rejected`` is keyed by UPPER_SNAKE reject kind."""
+
+    frames: int = 0
+    accepted: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    connects: int = 0
+    disconnects: int = 0
+    stale_sockets: int = 0
+    resyncs: int = 0
+    pongs: int = 0
+    _logged: set[str] = field(default_factory=set)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def reject(self, kind: str, detail: str) -> None:
+        self.rejected[kind] += 1
+        if kind not in self._logged:
+            self._logged.add(kind)
+            log.warning("market ws: skipped a %s frame (logged once per kind): %s", kind, detail[:300])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "frames": self.frames,
+            "accepted": dict(self.accepted),
+            "rejected": dict(self.rejected),
+            "rejected_total": self.rejected_total,
+            "dropped": dict(self.dropped),
+            "connects": self.connects,
+            "disconnects": self.disconnects,
+            "stale_sockets": self.stale_sockets,
+            "resyncs": self.resyncs,
+            "pongs": self.pongs,
+        }
+
+
+# -- decoding -----------------------------------------------------------------------------------
+
+
+class FrameDecoder:
+    """Text frame → validated wire events. Every item that is not used is counted exactly once."""
+
+    def __init__(self, stats: StreamStats) -> None:
+        self.stats = stats
+
+    def decode(self, text: str) -> list[Any]:
+        self.stats.frames += 1
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError, ValueError):
+            self.stats.reject("NOT_JSON", repr(text[:120]))
+            return []
+        if isinstance(data, list):
+            if not data:
+                self.stats.reject("EMPTY_ARRAY", "[]")
+                return []
+            items = data
+        else:
+            items = [data]
+        out: list[Any] = []
+        for item in items:
+            event = self._item(item)
+            if event is not None:
+                out.append(event)
+        return out
+
+    def _item(self, item: Any) -> Any:
+        if not isinstance(item, dict):
+            self.stats.reject("NOT_OBJECT", repr(item)[:120])
+            return None
+        et = item.get("event_type")
+        if not isinstance(et, str):
+            self.stats.reject("NO_EVENT_TYPE", repr(item)[:120])
+            return None
+        model = WS_EVENT_MODELS.get(et)
+        if model is None:
+            self.stats.reject("UNKNOWN_EVENT", f"event_type={et[:60]!r}")
+            return None
+        try:
+            if model is WireBook:
+                return WireBook.parse(item)
+            return model.model_validate(item)
+        except (ValidationError, ValueError, TypeError, ArithmeticError) as exc:
+            self.stats.reject(f"INVALID_{et.upper()}", str(exc))
+            return None
+
+
+# -- book keeping -------------------------------------------------------------------------------
+
+
+@dataclass
+class TokenMeta:
+    market: str
+    tick_size: Decimal = Decimal("0.01")
+    min_order_size: Decimal = Decimal(5)
+
+
+@dataclass
+class _BookState:
+    meta: TokenMeta
+    bids: dict[Decimal, Decimal] = field(default_factory=dict)
+    asks: dict[Decimal, Decimal] = field(default_factory=dict)
+    have_book: bool = False
+    book_ts: int = 0
+    book_hash: str = ""
+    awaiting: bool = True  # no valid snapshot since (re)subscription, a gap or a tick change
+    resync_pending: bool = False
+    buffer: list[tuple[int, WirePriceChangeItem]] = field(default_factory=list)
+    seq: int = 0
+    last_update_ns: int | None = None
+    trade_ts: int = 0
+    trade_keys: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    guard_ts: int = 0
+    guard_keys: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+    def best_bid(self) -> Decimal | None:
+        return max(self.bids) if self.bids else None
+
+    def best_ask(self) -> Decimal | None:
+        return min(self.asks) if self.asks else None
+
+    def snapshot(self, token_id: str, time_ns: int) -> BookSnapshot:
+        return BookSnapshot(
+            time_ns=time_ns,
+            token_id=token_id,
+            market=self.meta.market,
+            bids=tuple(sorted(self.bids.items(), reverse=True)),
+            asks=tuple(sorted(self.asks.items())),
+            tick_size=self.meta.tick_size,
+            min_order_size=self.meta.min_order_size,
+            hash=self.book_hash,
+            seq=self.seq,
+        )
+
+
+MAX_BUFFERED_CHANGES = 10_000
+
+
+def _wire_best(v: Decimal | None, *, bid: bool) -> Decimal | None:
+    """Polymarket reports an empty side as "0" (and sometimes an empty ask as "1")."""
+    if v is None:
+        return None
+    if bid:
+        return None if v <= 0 else v
+    return None if v <= 0 or v >= 1 else v
+
+
+class BookKeeper:
+    """Wire events → protocol payloads for the subscribed tokens, with gap detection.
+
+    ``request_snapshot(token_id)`` is called when a book must be rebuilt from REST; the owner
+    fetches it and hands the result to :meth:`on_rest_snapshot`.
+    """
+
+    def __init__(
+        self,
+        stats: StreamStats,
+        *,
+        sink: Sink | None = None,
+        request_snapshot: Callable[[str], None] | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.stats = stats
+        self.sink: Sink = sink or (lambda _p: None)
+        self._request_snapshot = request_snapshot or (lambda _t: None)
+        self._clock = clock
+        self._books: dict[str, _BookState] = {}
+
+    # -- subscription ------------------------------------------------------------------------
+    def track(self, token_id: str, meta: TokenMeta) -> None:
+        st = self._books.get(token_id)
+        if st is None:
+            self._books[token_id] = _BookState(meta=meta)
+        else:
+            st.meta = meta
+
+    def untrack(self, token_id: str) -> None:
+        self._books.pop(token_id, None)
+
+    def tracked(self) -> list[str]:
+        return list(self._books)
+
+    def meta(self, token_id: str) -> TokenMeta | None:
+        st = self._books.get(token_id)
+        return None if st is None else st.meta
+
+    def book(self, token_id: str) -> BookSnapshot | None:
+        """The mirror, best first; None until a snapshot has arrived (or while rebuilding)."""
+        st = self._books.get(token_id)
+        if st is None or not st.have_book or st.awaiting:
+            return None
+        return st.snapshot(token_id, st.book_ts)
+
+    def on_connection_up(self, token_ids: Iterable[str]) -> None:
+        """A (re)connected socket resubscribed these tokens: each waits for the server's ``book``;
+        trades already delivered must not be delivered again."""
+        for t in token_ids:
+            st = self._books.get(t)
+            if st is None:
+                continue
+            st.awaiting = True
+            st.guard_ts, st.guard_keys = st.trade_ts, Counter(st.trade_keys)
+
+    def on_connection_down(self, token_ids: Iterable[str]) -> None:
+        now = self._clock()
+        for t in token_ids:
+            st = self._books.get(t)
+            if st is None:
+                continue
+            was_live = st.have_book and not st.awaiting
+            st.awaiting = True
+            if was_live:
+                self._emit(
+                    BookStale(
+                        time_ns=now, token_id=t, market=st.meta.market, reason="RESYNC",
+                        last_update_ns=st.last_update_ns,
+                    )
+                )
+
+    # -- events --------------------------------------------------------------------------------
+    def handle(self, event: Any) -> None:
+        if isinstance(event, WireBook):
+            self._on_book(event, from_rest=False)
+        elif isinstance(event, WirePriceChange):
+            self._on_price_change(event)
+        elif isinstance(event, WireLastTrade):
+            self._on_trade(event)
+        elif isinstance(event, WireTickSizeChange):
+            self._on_tick(event)
+        elif isinstance(event, WireBestBidAsk):
+            self._on_bba(event)
+        elif isinstance(event, WireNewMarket):
+            self._on_new_market(event)
+        elif isinstance(event, WireMarketResolved):
+            self._on_resolved(event)
+        else:  # pragma: no cover - the decoder only yields the types above
+            self.stats.reject("UNKNOWN_EVENT", repr(event)[:120])
+
+    def on_rest_snapshot(self, wire: WireBook) -> None:
+        st = self._books.get(wire.asset_id)
+        if st is None:
+            return
+        st.resync_pending = False
+        self._on_book(wire, from_rest=True)
+
+    def resync_failed(self, token_id: str) -> None:
+        st = self._books.get(token_id)
+        if st is not None:
+            st.resync_pending = False
+
+    def _state(self, token_id: str, kind: str) -> _BookState | None:
+        st = self._books.get(token_id)
+        if st is None:
+            self.stats.reject("UNKNOWN_ASSET", f"{kind} for unsubscribed asset {token_id[:40]!r}")
+        return st
+
+    def _on_book(self, wire: WireBook, *, from_rest: bool) -> None:
+        st = self._state(wire.asset_id, "book")
+        if st is None:
+            return
+        if wire.market != st.meta.market:
+            self.stats.reject("INVALID_BOOK", f"book market {wire.market!r} != {st.meta.market!r}")
+            return
+        if st.have_book and wire.timestamp < st.book_ts and not st.awaiting:
+            self.stats.dropped["STALE_BOOK"] += 1
+            return
+        if from_rest and wire.tick_size is not None:
+            st.meta.tick_size = wire.tick_size
+        if from_rest and wire.min_order_size is not None:
+            st.meta.min_order_size = wire.min_order_size
+        if (
+            st.have_book
+            and not st.awaiting
+            and wire.timestamp == st.book_ts
+            and wire.hash
+            and wire.hash == st.book_hash
+        ):
+            self.stats.dropped["DUPLICATE_BOOK"] += 1
+            return
+        try:
+            snap = book_to_snapshot(
+                wire,
+                tick_size=st.meta.tick_size,
+                min_order_size=st.meta.min_order_size,
+                seq=st.seq + 1,
+            )
+        except (ValidationError, ValueError) as exc:
+            self.stats.reject("INVALID_BOOK", str(exc))
+            self._resync(wire.asset_id, st)
+            return
+        if wire.tick_size is None:
+            # the WebSocket book does not carry the tick; keep ours
+            snap = snap.model_copy(update={"tick_size": st.meta.tick_size})
+        st.seq = snap.seq
+        st.bids = dict(snap.bids)
+        st.asks = dict(snap.asks)
+        st.have_book = True
+        st.awaiting = False
+        st.book_ts = wire.timestamp
+        st.book_hash = wire.hash
+        st.last_update_ns = wire.timestamp
+        self.stats.accepted["book"] += 1
+        self._emit(snap)
+        buffered, st.buffer = st.buffer, []
+        for ts, item in buffered:
+            if ts >= st.book_ts:
+                self._apply_items(wire.asset_id, st, ts, [item], check_best=False)
+            else:
+                self.stats.dropped["STALE_DELTA"] += 1
+
+    def _on_price_change(self, ev: WirePriceChange) -> None:
+        by_asset: dict[str, list[WirePriceChangeItem]] = {}
+        for item in ev.price_changes:
+            by_asset.setdefault(item.asset_id, []).append(item)
+        known = {a: items for a, items in by_asset.items() if a in self._books}
+        if not known:
+            self.stats.reject("UNKNOWN_ASSET", f"price_change for {sorted(by_asset)[:3]}")
+            return
+        # check the tick grid first: an off-grid level means our tick is wrong → whole event refused
+        for asset, items in known.items():
+            tick = self._books[asset].meta.tick_size
+            for it in items:
+                if it.price % tick != 0:
+                    self.stats.reject("INVALID_PRICE_CHANGE", f"price {it.price} off tick {tick}")
+                    self._resync(asset, self._books[asset])
+                    return
+        self.stats.accepted["price_change"] += 1
+        for asset, items in known.items():
+            st = self._books[asset]
+            if st.awaiting or st.resync_pending:
+                if len(st.buffer) + len(items) > MAX_BUFFERED_CHANGES:
+                    st.buffer.clear()
+                    self.stats.dropped["BUFFER_OVERFLOW"] += 1
+                st.buffer.extend((ev.timestamp, it) for it in items)
+                continue
+            if ev.timestamp < st.book_ts:
+                self.stats.dropped["STALE_DELTA"] += 1
+                continue
+            self._apply_items(asset, st, ev.timestamp, items, check_best=True)
+
+    def _apply_items(
+        self, asset: str, st: _BookState, ts: int, items: Sequence[WirePriceChangeItem], *, check_best: bool
+    ) -> None:
+        changes: list[LevelChange] = []
+        for it in items:
+            side = Side.BUY if it.side == "BUY" else Side.SELL
+            levels = st.bids if side is Side.BUY else st.asks
+            if it.size == 0:
+                levels.pop(it.price, None)
+            else:
+                levels[it.price] = it.size
+            changes.append(LevelChange(side=side, price=it.price, size=it.size))
+        last = items[-1]
+        st.seq += 1
+        st.last_update_ns = ts
+        if last.hash:
+            st.book_hash = last.hash
+        self._emit(
+            BookDelta(
+                time_ns=ts,
+                token_id=asset,
+                market=st.meta.market,
+                changes=tuple(changes),
+                best_bid=st.best_bid(),
+                best_ask=st.best_ask(),
+                hash=last.hash,
+                seq=st.seq,
+            )
+        )
+        if check_best and not self._best_agrees(st, last.best_bid, last.best_ask):
+            self._resync(asset, st)
+
+    def _best_agrees(self, st: _BookState, bid: Decimal | None, ask: Decimal | None) -> bool:
+        """The event's best bid/ask must match the mirror; a mismatch means we missed something."""
+        ok = True
+        if bid is not None:
+            ok = ok and _wire_best(bid, bid=True) == st.best_bid()
+        if ask is not None:
+            wb = _wire_best(ask, bid=False)
+            ok = ok and (wb == st.best_ask() or (wb is None and st.best_ask() is None))
+        return ok
+
+    def _resync(self, asset: str, st: _BookState) -> None:
+        """Declare the book out of sync: tell consumers, buffer deltas, fetch a fresh snapshot."""
+        if st.resync_pending:
+            return
+        st.resync_pending = True
+        st.awaiting = True
+        st.buffer.clear()
+        self.stats.resyncs += 1
+        self._emit(
+            BookStale(
+                time_ns=self._clock(), token_id=asset, market=st.meta.market, reason="RESYNC",
+                last_update_ns=st.last_update_ns,
+            )
+        )
+        self._request_snapshot(asset)
+
+    def _on_trade(self, ev: WireLastTrade) -> None:
+        st = self._state(ev.asset_id, "last_trade_price")
+        if st is None:
+            return
+        key = (str(ev.price.normalize()), str(ev.size.normalize()), ev.side)
+        if st.guard_ts:
+            if ev.timestamp < st.guard_ts:
+                self.stats.dropped["REPLAYED_TRADE"] += 1
+                return
+            if ev.timestamp == st.guard_ts and st.guard_keys[key] > 0:
+                st.guard_keys[key] -= 1
+                self.stats.dropped["REPLAYED_TRADE"] += 1
+                return
+            if ev.timestamp > st.guard_ts:
+                st.guard_ts, st.guard_keys = 0, Counter()
+        try:
+            tp = TradePrint(
+                time_ns=ev.timestamp,
+                token_id=ev.asset_id,
+                market=ev.market,
+                price=ev.price,
+                size=ev.size,
+                side=Side(ev.side),
+                fee_rate_bps=int(ev.fee_rate_bps),
+            )
+        except (ValidationError, ValueError) as exc:
+            self.stats.reject("INVALID_LAST_TRADE_PRICE", str(exc))
+            return
+        if ev.timestamp > st.trade_ts:
+            st.trade_ts, st.trade_keys = ev.timestamp, Counter({key: 1})
+        elif ev.timestamp == st.trade_ts:
+            st.trade_keys[key] += 1
+        self.stats.accepted["last_trade_price"] += 1
+        self._emit(tp)
+
+    def _on_tick(self, ev: WireTickSizeChange) -> None:
+        st = self._state(ev.asset_id, "tick_size_change")
+        if st is None:
+            return
+        self.stats.accepted["tick_size_change"] += 1
+        old = st.meta.tick_size
+        st.meta.tick_size = ev.new_tick_size
+        st.bids.clear()
+        st.asks.clear()
+        st.have_book = False
+        self._emit(
+            TickSizeChange(
+                time_ns=ev.timestamp, token_id=ev.asset_id, market=st.meta.market,
+                old_tick_size=old, new_tick_size=ev.new_tick_size,
+            )
+        )
+        self._resync(ev.asset_id, st)
+
+    def _on_bba(self, ev: WireBestBidAsk) -> None:
+        st = self._state(ev.asset_id, "best_bid_ask")
+        if st is None:
+            return
+        self.stats.accepted["best_bid_ask"] += 1
+        if st.awaiting or st.resync_pending or ev.timestamp < st.book_ts:
+            return
+        if not self._best_agrees(st, ev.best_bid, ev.best_ask):
+            self._resync(ev.asset_id, st)
+
+    def _on_new_market(self, ev: WireNewMarket) -> None:
+        try:
+            info = MarketInfo(
+                time_ns=ev.timestamp,
+                market=ev.market,
+                question=ev.question,
+                slug=ev.slug,
+                outcomes=(ev.outcomes[0], ev.outcomes[1]),
+                token_ids=(ev.assets_ids[0], ev.assets_ids[1]),
+                tick_size=ev.order_price_min_tick_size or Decimal("0.01"),
+            )
+        except (ValidationError, ValueError) as exc:
+            self.stats.reject("INVALID_NEW_MARKET", str(exc))
+            return
+        self.stats.accepted["new_market"] += 1
+        self._emit(info)
+
+    def _on_resolved(self, ev: WireMarketResolved) -> None:
+        winner = ev.winning_asset_id or None
+        if winner is not None and ev.assets_ids and winner not in ev.assets_ids:
+            self.stats.reject("INVALID_MARKET_RESOLVED", f"winner {winner!r} not among assets_ids")
+            return
+        self.stats.accepted["market_resolved"] += 1
+        self._emit(MarketResolved(time_ns=ev.timestamp, market=ev.market, winning_token_id=winner))
+
+    def _emit(self, payload: Payload) -> None:
+        try:
+            self.sink(payload)
+        except Exception:  # a consumer's bug must not kill the socket
+            log.exception("market ws: sink raised on %s", payload.kind)  # type: ignore[attr-defined]
+
+
+# -- sockets ------------------------------------------------------------------------------------
+
+
+def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
+    """Exponential backoff with "equal jitter": half fixed, half random, capped."""
+    if attempt <= 0:
+        return 0.0
+    cap = min(max_s, initial_s * (2 ** (attempt - 1)))
+    return cap / 2 + rng.random() * cap / 2
+
+
+class MarketWsConnection:
+    """One socket carrying up to ``max_assets_per_connection`` assets; reconnects until closed."""
+
+    def __init__(
+        self,
+        conn_id: int,
+        config: PolymarketDataConfig,
+        session: SharedSession,
+        stats: StreamStats,
+        on_text: Callable[[str], None],
+        on_up: Callable[[list[str]], None],
+        on_down: Callable[[list[str]], None],
+        rng: random.Random,
+    ) -> None:
+        self.conn_id = conn_id
+        self.assets: set[str] = set()
+        self._cfg = config
+        self._session = session
+        self._stats = stats
+        self._on_text = on_text
+        self._on_up = on_up
+        self._on_down = on_down
+        self._rng = rng
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.connected = asyncio.Event()
+        self.connects = 0
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"pm-market-ws-{self.conn_id}")
+
+    async def send_operation(self, operation: str, assets: Sequence[str]) -> None:
+        ws = self._ws
+        if ws is None or ws.closed or not assets:
+            return  # sent with the full asset list on (re)connect
+        msg: dict[str, Any] = {"operation": operation, "assets_ids": list(assets)}
+        if self._cfg.custom_features:
+            msg["custom_feature_enabled"] = True
+        with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
+            await ws.send_str(json.dumps(msg))
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._closing:
+            try:
+                ws = await self._session.get().ws_connect(
+                    self._cfg.market_ws_url, autoping=True, heartbeat=None, max_msg_size=0
+                )
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                attempt += 1
+                delay = backoff_delay(attempt, self._cfg.reconnect_initial_s, self._cfg.reconnect_max_s, self._rng)
+                log.info("market ws %d: connect failed (%s); retry in %.2fs", self.conn_id, exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            assets = sorted(self.assets)
+            self._ws = ws
+            self.connects += 1
+            self._stats.connects += 1
+            got_frame = False
+            try:
+                sub: dict[str, Any] = {"type": "market", "assets_ids": assets}
+                if self._cfg.custom_features:
+                    sub["custom_feature_enabled"] = True
+                self._on_up(assets)
+                await ws.send_str(json.dumps(sub))
+                self.connected.set()
+                got_frame = await self._read(ws)
+            except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+                log.info("market ws %d: connection error: %s", self.conn_id, exc)
+            finally:
+                self.connected.clear()
+                self._ws = None
+                with contextlib.suppress(Exception):
+                    await ws.close()
+                self._stats.disconnects += 1
+                self._on_down(sorted(self.assets))
+            if self._closing:
+                break
+            attempt = 1 if got_frame else attempt + 1
+            await asyncio.sleep(
+                backoff_delay(attempt, self._cfg.reconnect_initial_s, self._cfg.reconnect_max_s, self._rng)
+            )
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
+        pinger = asyncio.create_task(self._ping(ws))
+        got_frame = False
+        try:
+            while True:
+                try:
+                    msg = await ws.receive(timeout=self._cfg.stale_after_s)
+                except TimeoutError:
+                    self._stats.stale_sockets += 1
+                    log.warning("market ws %d: silent for %.1fs; reconnecting", self.conn_id, self._cfg.stale_after_s)
+                    return got_frame
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    got_frame = True
+                    if msg.data == "PONG":
+                        self._stats.pongs += 1
+                        continue
+                    self._on_text(msg.data)
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    got_frame = True
+                    self._stats.frames += 1
+                    self._stats.reject("BINARY_FRAME", f"{len(msg.data)} bytes")
+                else:  # CLOSE, CLOSING, CLOSED, ERROR
+                    return got_frame
+        finally:
+            pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pinger
+
+    async def _ping(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        with contextlib.suppress(ConnectionError, RuntimeError, aiohttp.ClientError):
+            while not ws.closed:
+                await asyncio.sleep(self._cfg.ping_interval_s)
+                await ws.send_str("PING")
+
+    async def close(self) -> None:
+        self._closing = True
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+
+class MarketDataStream:
+    """Shards subscriptions over sockets and feeds their frames through decoder and keeper."""
+
+    def __init__(
+        self,
+        config: PolymarketDataConfig,
+        session: SharedSession,
+        keeper: BookKeeper,
+        stats: StreamStats,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._cfg = config
+        self._session = session
+        self._keeper = keeper
+        self.stats = stats
+        self._decoder = FrameDecoder(stats)
+        self._rng = rng or random.Random()
+        self._conns: list[MarketWsConnection] = []
+        self._owner: dict[str, MarketWsConnection] = {}
+        self._next_id = 0
+
+    @property
+    def connections(self) -> list[MarketWsConnection]:
+        return list(self._conns)
+
+    def on_text(self, text: str) -> None:
+        for event in self._decoder.decode(text):
+            self._keeper.handle(event)
+
+    async def subscribe(self, token_ids: Iterable[str]) -> None:
+        new = [t for t in dict.fromkeys(token_ids) if t not in self._owner]
+        by_conn: dict[int, tuple[MarketWsConnection, list[str]]] = {}
+        for t in new:
+            conn = next((c for c in self._conns if len(c.assets) < self._cfg.max_assets_per_connection), None)
+            if conn is None:
+                conn = self._new_connection()
+            conn.assets.add(t)
+            self._owner[t] = conn
+            by_conn.setdefault(conn.conn_id, (conn, []))[1].append(t)
+        for conn, assets in by_conn.values():
+            if conn.connected.is_set():
+                self._keeper.on_connection_up(assets)
+                await conn.send_operation("subscribe", assets)
+            conn.start()
+
+    async def unsubscribe(self, token_ids: Iterable[str]) -> None:
+        by_conn: dict[int, tuple[MarketWsConnection, list[str]]] = {}
+        for t in dict.fromkeys(token_ids):
+            conn = self._owner.pop(t, None)
+            if conn is None:
+                continue
+            conn.assets.discard(t)
+            by_conn.setdefault(conn.conn_id, (conn, []))[1].append(t)
+        for conn, assets in by_conn.values():
+            if conn.assets:
+                await conn.send_operation("unsubscribe", assets)
+            else:
+                self._conns.remove(conn)
+                await conn.close()
+
+    async def wait_connected(self) -> None:
+        await asyncio.gather(*(c.connected.wait() for c in self._conns))
+
+    def _new_connection(self) -> MarketWsConnection:
+        self._next_id += 1
+        conn = MarketWsConnection(
+            self._next_id,
+            self._cfg,
+            self._session,
+            self.stats,
+            self.on_text,
+            self._keeper.on_connection_up,
+            self._keeper.on_connection_down,
+            random.Random(self._rng.random()),
+        )
+        self._conns.append(conn)
+        return conn
+
+    async def close(self) -> None:
+        conns, self._conns = self._conns, []
+        self._owner.clear()
+        await asyncio.gather(*(c.close() for c in conns))
+
+
+__all__ = [
+    "BookKeeper",
+    "FrameDecoder",
+    "MarketDataStream",
+    "MarketWsConnection",
+    "StreamStats",
+    "TokenMeta",
+    "backoff_delay",
+]
