@@ -8,7 +8,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from protocols import MarketInfo, OrderRequest, Side, TimeInForce
-
 from venues.sim.config import DEFAULT_START_NS
 
 
