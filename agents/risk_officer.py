@@ -1,0 +1,825 @@
+"""The risk officer: every intent passes its pre-trade checks, and it owns the trading state.
+
+Why exposure counts open orders as well as positions: the strategist can fire ten intents in the
+same millisecond, long before the first fill. An officer that only looked at positions would
+approve all ten. Here every approved leg reserves its notional at once; the reservation shrinks
+only as fills land (then the position carries it) or when the order dies, so positions plus open
+orders never exceed a limit, whatever order fills, events and new intents arrive in.
+
+Why the officer keeps its own positions rather than reading the trader's: it must see a fill the
+moment the venue reports it, and it must keep bounding risk if the trader is the thing that broke.
+Both fold the same fills through :class:`agents.portfolio.Portfolio`, deduplicated by fill id.
+
+States: ACTIVE (all checks apply), REDUCING (only intents that sell what we hold), HALTED (nothing).
+HALTED is entered by the daily loss and drawdown limits, repeated execution failures, venue latency
+and the manual kill switch; REDUCING by a soft daily loss or an operator. Each cause is kept apart,
+so lifting one (the kill switch, a new day) does not lift another.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator
+
+from agents.base import Agent, AgentConfig, Subscription, Timer
+from agents.orders import LOCAL_REASONS, client_order_id
+from agents.portfolio import Portfolio, is_exposure_cutting
+from protocols import (
+    BookStale,
+    Command,
+    Envelope,
+    Fill,
+    IntentLeg,
+    MarketInfo,
+    MarketResolved,
+    OrderEvent,
+    OrderIntent,
+    OrderStatus,
+    Payload,
+    PnLSnapshot,
+    ReasonCode,
+    RiskAction,
+    RiskDecision,
+    RiskEvent,
+    Settlement,
+    Side,
+    TopOfBook,
+    TradingState,
+    TradingStateChange,
+)
+
+ZERO = Decimal(0)
+NS_PER_S = 1_000_000_000
+NS_PER_DAY = 86_400 * NS_PER_S
+
+#: Venue rejections that are the market's answer, not a failing venue: they do not trip the switch.
+MARKET_REJECTS: frozenset[ReasonCode] = frozenset(
+    {ReasonCode.FOK_NOT_FILLABLE, ReasonCode.FAK_NO_MATCH, ReasonCode.POST_ONLY_WOULD_CROSS}
+)
+
+_HALT_CODES = (
+    ReasonCode.KILL_SWITCH,
+    ReasonCode.DAILY_LOSS_LIMIT,
+    ReasonCode.MAX_DRAWDOWN,
+    ReasonCode.EXECUTION_FAILURES,
+    ReasonCode.VENUE_LATENCY,
+    ReasonCode.CLIENT_MISMATCH,
+    ReasonCode.RECONCILE_FAILED,
+)
+
+
+class RiskOfficerConfig(AgentConfig):
+    """Limits as fractions of ``bankroll`` (pUSD). Every field has a safe default."""
+
+    account: str = Field(default="us", min_length=1)
+    trader_id: str = Field(default="trader", min_length=1)
+    bankroll: Decimal = Field(default=Decimal(1000), gt=0)
+    max_trade_fraction: Decimal = Field(default=Decimal("0.02"), gt=0, le=1)
+    max_market_fraction: Decimal = Field(default=Decimal("0.05"), gt=0, le=1)
+    max_event_fraction: Decimal = Field(default=Decimal("0.15"), gt=0, le=1)
+    max_total_fraction: Decimal = Field(default=Decimal("0.50"), gt=0, le=1)
+    daily_loss_fraction: Decimal = Field(default=Decimal("0.05"), gt=0, le=1)
+    """Loss since the start of the UTC day (marked to market) that HALTs trading until the next day."""
+    soft_daily_loss_fraction: Decimal | None = Field(default=Decimal("0.03"), gt=0, le=1)
+    """Loss that moves to REDUCING (None: never)."""
+    max_drawdown_fraction: Decimal = Field(default=Decimal("0.10"), gt=0, le=1)
+    """Fall from peak equity that HALTs trading until an operator resumes."""
+    max_consecutive_losses: int = Field(default=5, ge=1)
+    cooldown_ns: int = Field(default=15 * 60 * NS_PER_S, ge=0)
+    max_trades_per_day: int = Field(default=500, ge=1)
+    min_book_depth_notional: Decimal = Field(default=Decimal(10), ge=0)
+    """Visible notional in the top levels (both sides) below which a book is too thin to trade."""
+    max_price_impact: Decimal = Field(default=Decimal("0.01"), gt=0)
+    """Largest relative move of the average taking price from the best price (0.01 = 1%)."""
+    max_book_age_ns: int | None = Field(default=120 * NS_PER_S, gt=0)
+    require_book: bool = True
+    min_time_to_expiry_ns: int = Field(default=5 * 60 * NS_PER_S, ge=0)
+    max_execution_failures: int = Field(default=3, ge=1)
+    failure_window_ns: int = Field(default=10 * 60 * NS_PER_S, gt=0)
+    max_venue_latency_ns: int = Field(default=5 * NS_PER_S, gt=0)
+    check_interval_ns: int = Field(default=NS_PER_S, ge=0)
+    """Period of the timer that watches unanswered sends and the day roll (0: no timer)."""
+    size_step: Decimal = Field(default=Decimal("0.01"), gt=0)
+    default_min_order_size: Decimal = Field(default=Decimal(5), ge=0)
+    daily_halt_resets: bool = True
+
+    @field_validator("max_price_impact")
+    @classmethod
+    def _impact(cls, v: Decimal) -> Decimal:
+        if v >= 1:
+            raise ValueError("max_price_impact is a fraction (0.01 = 1%), it must be below 1")
+        return v
+
+
+@dataclass
+class _Reservation:
+    """One order's claim on exposure: what is still to fill, at its limit price."""
+
+    token_id: str
+    market: str
+    side: Side
+    price: Decimal
+    size: Decimal
+    fills_seen: Decimal = ZERO
+    venue_filled: Decimal = ZERO
+    terminal: bool = False
+
+    @property
+    def open_size(self) -> Decimal:
+        """Shares not yet in the position. A live order: all unfilled shares. A finished one: fills
+        the venue reported that have not reached us yet (so nothing is ever counted in neither)."""
+        if self.terminal:
+            return max(self.venue_filled - self.fills_seen, ZERO)
+        return max(self.size - self.fills_seen, ZERO)
+
+    def dump(self) -> list[str]:
+        return [self.token_id, self.market, self.side.value, str(self.price), str(self.size),
+                str(self.fills_seen), str(self.venue_filled), "1" if self.terminal else "0"]
+
+    @classmethod
+    def load(cls, d: list[str]) -> _Reservation:
+        return cls(d[0], d[1], Side(d[2]), Decimal(d[3]), Decimal(d[4]), Decimal(d[5]), Decimal(d[6]), d[7] == "1")
+
+
+class RiskOfficer(Agent[RiskOfficerConfig]):
+    role: ClassVar[str] = "risk_officer"
+    config_model: ClassVar[type[AgentConfig]] = RiskOfficerConfig
+
+    def __init__(self, agent_id: str = "risk_officer", config: RiskOfficerConfig | dict[str, Any] | None = None):
+        super().__init__(agent_id, config)
+        c = self.config
+        self.state = TradingState.ACTIVE
+        self.halt_reasons: dict[ReasonCode, str] = {}
+        self.reduce_reasons: dict[ReasonCode, str] = {}
+        self.portfolio = Portfolio(c.bankroll)
+        self.books: dict[str, TopOfBook] = {}
+        self.stale: dict[str, int] = {}
+        self.markets: dict[str, MarketInfo] = {}
+        self.token_market: dict[str, str] = {}
+        self.market_event: dict[str, str] = {}
+        self.reservations: dict[str, _Reservation] = {}
+        self.decided: set[str] = set()
+        self.day = -1
+        self.day_start_equity = c.bankroll
+        self.peak_equity = c.bankroll
+        self.trades_today = 0
+        self.loss_streak = 0
+        self.cooldown_until = 0
+        self.loss_counted: set[str] = set()
+        self.failures: deque[tuple[int, str]] = deque()
+        self.failed_coids: set[str] = set()
+        self.sent_at: dict[str, int] = {}
+        self.acked: set[str] = set()
+        self.counts: dict[str, int] = {}
+        self.last_trader_pnl: PnLSnapshot | None = None
+        self._restored = False
+
+    # -- wiring -----------------------------------------------------------------------------------
+    def initial_subscriptions(self) -> tuple[Subscription, ...]:
+        acct = self.config.account
+        return (
+            Subscription(OrderIntent),
+            Subscription(TopOfBook),
+            Subscription(BookStale),
+            Subscription(MarketInfo),
+            Subscription(MarketResolved),
+            Subscription(Fill, acct),
+            Subscription(Settlement, acct),
+            Subscription(OrderEvent, acct),
+            Subscription(PnLSnapshot, acct),
+            Subscription(Command, self.agent_id),
+            Subscription(Command, "*"),
+        )
+
+    @property
+    def limits(self) -> dict[str, Decimal]:
+        c = self.config
+        return {
+            "trade": c.bankroll * c.max_trade_fraction,
+            "market": c.bankroll * c.max_market_fraction,
+            "event": c.bankroll * c.max_event_fraction,
+            "total": c.bankroll * c.max_total_fraction,
+            "daily_loss": c.bankroll * c.daily_loss_fraction,
+            "drawdown": c.bankroll * c.max_drawdown_fraction,
+        }
+
+    async def on_start(self) -> None:
+        journal = self.ctx.journal
+        if not self._restored and journal is not None:
+            # a fresh officer beside a trader that already traded: start from the trader's record
+            for req in await journal.orders(self.config.trader_id):
+                self.reservations.setdefault(
+                    req.client_order_id,
+                    _Reservation(req.token_id, req.market, req.side, req.price, req.size),
+                )
+                self.token_market.setdefault(req.token_id, req.market)
+            for ev in await journal.order_events(self.config.trader_id):
+                self._track_order(ev, count_failures=False)
+            for f in await journal.fills(self.config.trader_id):
+                self._apply_fill(f)
+        self._roll_day(self.ctx.now_ns())
+        await self._publish_state(None, "start", force=True)
+        if self.config.check_interval_ns:
+            self.ctx.set_timer("risk_check", self.config.check_interval_ns, periodic=True)
+
+    # -- dispatch ---------------------------------------------------------------------------------
+    async def on_message(self, envelope: Envelope) -> None:
+        p: Payload = envelope.payload
+        if isinstance(p, OrderIntent):
+            await self.check(p)
+        elif isinstance(p, TopOfBook):
+            self.books[p.token_id] = p
+            self.token_market.setdefault(p.token_id, p.market)
+            stale_since = self.stale.get(p.token_id)
+            if stale_since is not None and p.time_ns > stale_since:
+                del self.stale[p.token_id]
+            mark = p.mid if p.mid is not None else (p.best_bid or p.best_ask)
+            if mark is not None and p.token_id in self.portfolio.holdings and self.portfolio.size(p.token_id):
+                self.portfolio.mark(p.token_id, mark)
+                await self._evaluate_losses()
+        elif isinstance(p, BookStale):
+            self.stale[p.token_id] = p.time_ns
+        elif isinstance(p, MarketInfo):
+            self.markets[p.market] = p
+            for t in p.token_ids:
+                self.token_market[t] = p.market
+            if p.event_id:
+                self.market_event[p.market] = p.event_id
+        elif isinstance(p, MarketResolved):
+            info = self.markets.get(p.market)
+            if info is not None:
+                for t in info.token_ids:
+                    pay = Decimal("0.5") if p.winning_token_id is None else Decimal(int(t == p.winning_token_id))
+                    self.portfolio.mark(t, pay)
+        elif isinstance(p, Fill):
+            if p.account == self.config.account:
+                realized = self._apply_fill(p)
+                if realized is not None:
+                    await self._outcome(p.client_order_id, realized)
+                    await self._evaluate_losses()
+        elif isinstance(p, Settlement):
+            if p.account == self.config.account:
+                realized = self.portfolio.settle(p.market, p.token_id, p.size, p.payout_per_share)
+                if realized is not None:
+                    await self._evaluate_losses()
+                    await self._settled(p.market)
+        elif isinstance(p, OrderEvent):
+            if p.account == self.config.account:
+                await self._on_order_event(p)
+        elif isinstance(p, PnLSnapshot):
+            self.last_trader_pnl = p
+        elif isinstance(p, Command):
+            await self._on_command(p)
+
+    async def on_timer(self, timer: Timer) -> None:
+        if timer.name != "risk_check":
+            return
+        now = self.ctx.now_ns()
+        if self._roll_day(now):
+            await self._recompute_state(None, "new trading day")
+        for coid, t in list(self.sent_at.items()):
+            if coid not in self.acked and now - t > self.config.max_venue_latency_ns:
+                await self._halt(
+                    ReasonCode.VENUE_LATENCY,
+                    f"order {coid} unanswered for {(now - t) / NS_PER_S:.1f}s "
+                    f"(limit {self.config.max_venue_latency_ns / NS_PER_S:.1f}s)",
+                )
+                self.acked.add(coid)
+                break
+
+    # -- the check --------------------------------------------------------------------------------
+    async def check(self, intent: OrderIntent) -> RiskDecision | None:
+        """Approve, resize or reject one intent; publish and journal the decision."""
+        if intent.intent_id in self.decided:
+            return None  # the same intent delivered twice: decided once
+        self.decided.add(intent.intent_id)
+        now = self.ctx.now_ns()
+        if self._roll_day(now):
+            await self._recompute_state(None, "new trading day")
+        reasons, detail = self._gates(intent, now)
+        if reasons:
+            return await self._decide(intent, RiskAction.REJECTED, intent, reasons, detail)
+        cutting = is_exposure_cutting(intent, self._free_shares())
+        k, binding, detail = self._max_scale(intent.legs, intent.paired, cutting)
+        if k >= 1:
+            return await self._approve(intent, RiskAction.APPROVED, intent, (), "")
+        if k <= 0:
+            return await self._decide(intent, RiskAction.REJECTED, intent, binding, detail)
+        legs = self._scaled(intent.legs, k)
+        if legs is None:
+            return await self._decide(intent, RiskAction.REJECTED, intent, binding, detail + "; resized below min size")
+        k2, binding2, detail2 = self._max_scale(legs, intent.paired, cutting)
+        if k2 < 1:  # rounding cannot make it worse, but never approve on faith
+            return await self._decide(intent, RiskAction.REJECTED, intent, binding + binding2, detail2)
+        resized = intent.model_copy(update={"legs": legs})
+        return await self._approve(intent, RiskAction.RESIZED, resized, binding, detail)
+
+    def _gates(self, intent: OrderIntent, now: int) -> tuple[tuple[ReasonCode, ...], str]:
+        """Checks that no resizing can satisfy."""
+        c = self.config
+        if self.state is TradingState.HALTED:
+            causes = tuple(self.halt_reasons)
+            first = ReasonCode.KILL_SWITCH if ReasonCode.KILL_SWITCH in causes else ReasonCode.TRADING_HALTED
+            return (first, *[r for r in causes if r is not first]), "trading is halted: " + "; ".join(
+                self.halt_reasons.values()
+            )
+        if intent.expires_ns is not None and intent.expires_ns <= now:
+            return (ReasonCode.SIGNAL_EXPIRED,), f"intent expired {(now - intent.expires_ns) / NS_PER_S:.3f}s ago"
+        cutting = is_exposure_cutting(intent, self._free_shares())
+        if not cutting:
+            if self.state is TradingState.REDUCING:
+                return (ReasonCode.REDUCE_ONLY,), "reducing: only intents that sell held shares pass"
+            if now < self.cooldown_until:
+                left = (self.cooldown_until - now) / NS_PER_S
+                return (ReasonCode.LOSS_STREAK_COOLDOWN,), f"cooling down after a loss streak, {left:.0f}s left"
+            if self.trades_today >= c.max_trades_per_day:
+                detail = f"{self.trades_today} trades today (max {c.max_trades_per_day})"
+                return (ReasonCode.MAX_TRADES_PER_DAY,), detail
+        for leg in intent.legs:
+            info = self.markets.get(leg.market)
+            if not cutting and info is not None and info.end_ns is not None:
+                left_ns = info.end_ns - now
+                if left_ns < c.min_time_to_expiry_ns:
+                    return (ReasonCode.TOO_CLOSE_TO_EXPIRY,), (
+                        f"{leg.market} ends in {left_ns / NS_PER_S:.0f}s "
+                        f"(min {c.min_time_to_expiry_ns / NS_PER_S:.0f}s)"
+                    )
+            book = self.books.get(leg.token_id)
+            if leg.token_id in self.stale:
+                return (ReasonCode.STALE_DATA,), f"book of {leg.token_id} is stale"
+            if book is None:
+                if c.require_book:
+                    return (ReasonCode.NO_MARKET_DATA,), f"no book seen for {leg.token_id}"
+                continue
+            age = now - (book.book_time_ns or book.time_ns)
+            if c.max_book_age_ns is not None and age > c.max_book_age_ns:
+                return (ReasonCode.STALE_DATA,), f"book of {leg.token_id} is {age / NS_PER_S:.1f}s old"
+            if not cutting:
+                depth = sum((p * s for p, s in book.bids), ZERO) + sum((p * s for p, s in book.asks), ZERO)
+                if not book.bids and not book.asks:
+                    depth = (book.best_bid or ZERO) * book.best_bid_size + (book.best_ask or ZERO) * book.best_ask_size
+                if depth < c.min_book_depth_notional:
+                    return (ReasonCode.INSUFFICIENT_LIQUIDITY,), (
+                        f"book of {leg.token_id} shows {depth} pUSD (min {c.min_book_depth_notional})"
+                    )
+        return (), ""
+
+    def _max_scale(
+        self, legs: tuple[IntentLeg, ...], paired: bool, cutting: bool
+    ) -> tuple[Decimal, tuple[ReasonCode, ...], str]:
+        """The largest common factor k ≤ 1 the legs can be scaled by, the limits that bind, and why."""
+        lim = self.limits
+        k = Decimal(1)
+        binding: list[ReasonCode] = []
+        notes: list[str] = []
+
+        def bound(code: ReasonCode, kmax: Decimal, note: str) -> None:
+            nonlocal k
+            if kmax < 1:
+                if code not in binding:
+                    binding.append(code)
+                notes.append(note)
+                k = min(k, kmax)
+
+        notional = sum((leg.notional for leg in legs), ZERO)
+        if notional > lim["trade"]:
+            bound(ReasonCode.MAX_TRADE_SIZE, lim["trade"] / notional, f"trade {notional} > {lim['trade']}")
+        if not cutting:
+            add_m: dict[str, Decimal] = {}
+            add_e: dict[str, Decimal] = {}
+            add_t = ZERO
+            for leg in legs:
+                if leg.side is Side.BUY:
+                    add_m[leg.market] = add_m.get(leg.market, ZERO) + leg.notional
+                    ev = self._event_of(leg.market, leg.event_id)
+                    add_e[ev] = add_e.get(ev, ZERO) + leg.notional
+                    add_t += leg.notional
+            by_market, by_event, total = self.exposures()
+            for m, add in add_m.items():
+                cur = by_market.get(m, ZERO)
+                if cur + add > lim["market"]:
+                    bound(ReasonCode.MAX_MARKET_EXPOSURE, (lim["market"] - cur) / add,
+                          f"market {m}: {cur} + {add} > {lim['market']}")
+            for e, add in add_e.items():
+                cur = by_event.get(e, ZERO)
+                if cur + add > lim["event"]:
+                    bound(ReasonCode.MAX_EVENT_EXPOSURE, (lim["event"] - cur) / add,
+                          f"event {e}: {cur} + {add} > {lim['event']}")
+            if add_t and total + add_t > lim["total"]:
+                bound(ReasonCode.MAX_TOTAL_EXPOSURE, (lim["total"] - total) / add_t,
+                      f"total: {total} + {add_t} > {lim['total']}")
+        for leg in legs:
+            book = self.books.get(leg.token_id)
+            if book is None or leg.post_only:
+                continue
+            q_max = self._max_size_within_impact(leg, book)
+            if q_max is not None and q_max < leg.size:
+                bound(ReasonCode.PRICE_IMPACT, q_max / leg.size,
+                      f"{leg.token_id}: impact above {self.config.max_price_impact} beyond {q_max} shares")
+            if paired:
+                avail = self._crossing_depth(leg, book)
+                if avail < leg.size:
+                    bound(ReasonCode.INSUFFICIENT_LIQUIDITY, avail / leg.size,
+                          f"{leg.token_id}: {avail} shares at {leg.price} or better for a paired leg of {leg.size}")
+        return k, tuple(binding), "; ".join(notes)
+
+    def _scaled(self, legs: tuple[IntentLeg, ...], k: Decimal) -> tuple[IntentLeg, ...] | None:
+        step = self.config.size_step
+        out = []
+        for leg in legs:
+            size = ((leg.size * k) / step).to_integral_value(rounding=ROUND_FLOOR) * step
+            if size <= 0 or size < self._min_size(leg):
+                return None
+            out.append(leg.model_copy(update={"size": size}))
+        return tuple(out)
+
+    def _min_size(self, leg: IntentLeg) -> Decimal:
+        info = self.markets.get(leg.market)
+        if info is not None and info.min_order_size > 0:
+            return info.min_order_size
+        book = self.books.get(leg.token_id)
+        if book is not None and book.min_order_size > 0:
+            return book.min_order_size
+        return self.config.default_min_order_size
+
+    @staticmethod
+    def _levels(leg: IntentLeg, book: TopOfBook) -> list[tuple[Decimal, Decimal]]:
+        """The opposite side's levels this leg would take, best first, within its limit price."""
+        if leg.side is Side.BUY:
+            levels = list(book.asks) or ([(book.best_ask, book.best_ask_size)] if book.best_ask is not None else [])
+            return [(p, s) for p, s in levels if p <= leg.price and s > 0]
+        levels = list(book.bids) or ([(book.best_bid, book.best_bid_size)] if book.best_bid is not None else [])
+        return [(p, s) for p, s in levels if p >= leg.price and s > 0]
+
+    def _crossing_depth(self, leg: IntentLeg, book: TopOfBook) -> Decimal:
+        return sum((s for _p, s in self._levels(leg, book)), ZERO)
+
+    def _max_size_within_impact(self, leg: IntentLeg, book: TopOfBook) -> Decimal | None:
+        """Walk the book: the largest size whose average taking price stays within the impact limit
+        of the best price. None when any size does (the order takes nothing, or little enough)."""
+        levels = self._levels(leg, book)
+        if not levels:
+            return None
+        best = levels[0][0]
+        m = self.config.max_price_impact
+        buy = leg.side is Side.BUY
+        target = best * (1 + m) if buy else best * (1 - m)
+        qty = ZERO
+        cost = ZERO
+        for price, size in levels:
+            ok = price <= target if buy else price >= target
+            if ok:
+                qty += size
+                cost += price * size
+                continue
+            # only part of this level fits: the average reaches the target after x more shares
+            x = (target * qty - cost) / (price - target) if buy else (cost - target * qty) / (target - price)
+            q = qty + max(x, ZERO)
+            return q if q < leg.size else None
+        return None
+
+    async def _approve(
+        self, intent: OrderIntent, action: RiskAction, out: OrderIntent, reasons: tuple[ReasonCode, ...], detail: str
+    ) -> RiskDecision:
+        if not is_exposure_cutting(out, self._free_shares()):
+            self.trades_today += 1
+        for i, leg in enumerate(out.legs):
+            self.token_market.setdefault(leg.token_id, leg.market)
+            if leg.event_id:
+                self.market_event.setdefault(leg.market, leg.event_id)
+            coid = client_order_id(out.intent_id, i)
+            self.reservations.setdefault(coid, _Reservation(leg.token_id, leg.market, leg.side, leg.price, leg.size))
+        return await self._decide(intent, action, out, reasons, detail)
+
+    async def _decide(
+        self, intent: OrderIntent, action: RiskAction, out: OrderIntent, reasons: tuple[ReasonCode, ...], detail: str
+    ) -> RiskDecision:
+        decision = RiskDecision(
+            time_ns=self.ctx.now_ns(),
+            intent_id=intent.intent_id,
+            action=action,
+            intent=out,
+            reasons=reasons,
+            detail=detail[:1000],
+        )
+        self.counts[action.value] = self.counts.get(action.value, 0) + 1
+        for r in reasons:
+            self.counts[r.value] = self.counts.get(r.value, 0) + 1
+        self.ctx.publish(decision)
+        await self._journal(decision)
+        self.ctx.metric("risk_decisions", 1, "counter", action=action.value)
+        return decision
+
+    # -- exposure ---------------------------------------------------------------------------------
+    def _event_of(self, market: str, hint: str = "") -> str:
+        ev = self.market_event.get(market) or hint
+        if hint and market not in self.market_event:
+            self.market_event[market] = hint
+        return ev or f"market:{market}"
+
+    def exposures(self) -> tuple[dict[str, Decimal], dict[str, Decimal], Decimal]:
+        """Capital at risk by market, by event and in total: holdings at cost plus every open buy."""
+        by_market: dict[str, Decimal] = {}
+        for tok, h in self.portfolio.holdings.items():
+            if h.size > 0:
+                by_market[h.market] = by_market.get(h.market, ZERO) + h.cost
+                self.token_market.setdefault(tok, h.market)
+        for r in self.reservations.values():
+            if r.side is Side.BUY:
+                open_size = r.open_size
+                if open_size > 0:
+                    by_market[r.market] = by_market.get(r.market, ZERO) + open_size * r.price
+        by_event: dict[str, Decimal] = {}
+        for m, v in by_market.items():
+            e = self._event_of(m)
+            by_event[e] = by_event.get(e, ZERO) + v
+        return by_market, by_event, sum(by_market.values(), ZERO)
+
+    def _free_shares(self) -> dict[str, Decimal]:
+        """Shares held minus those already promised to open sells."""
+        free = {t: h.size for t, h in self.portfolio.holdings.items() if h.size > 0}
+        for r in self.reservations.values():
+            if r.side is Side.SELL and r.open_size > 0 and r.token_id in free:
+                free[r.token_id] -= r.open_size
+        return free
+
+    def _apply_fill(self, fill: Fill) -> Decimal | None:
+        realized = self.portfolio.apply_fill(fill)
+        if realized is not None:
+            r = self.reservations.get(fill.client_order_id)
+            if r is None:
+                r = self.reservations[fill.client_order_id] = _Reservation(
+                    fill.token_id, fill.market, fill.side, fill.price, fill.size, terminal=True
+                )
+                r.venue_filled = fill.size
+            r.fills_seen += fill.size
+            self.token_market.setdefault(fill.token_id, fill.market)
+        return realized
+
+    def _track_order(self, ev: OrderEvent, *, count_failures: bool) -> bool:
+        """Update a reservation from an order event; True when a counted venue failure is new."""
+        r = self.reservations.get(ev.client_order_id)
+        if r is None:
+            r = self.reservations[ev.client_order_id] = _Reservation(
+                ev.token_id, ev.market, ev.side, ev.price, ev.size
+            )
+        r.venue_filled = max(r.venue_filled, ev.filled)
+        if ev.status.is_terminal:
+            r.terminal = True
+        if (
+            count_failures
+            and ev.status is OrderStatus.REJECTED
+            and ev.reason not in MARKET_REJECTS
+            and ev.reason not in LOCAL_REASONS
+            and ev.client_order_id not in self.failed_coids
+        ):
+            self.failed_coids.add(ev.client_order_id)
+            return True
+        return False
+
+    # -- events that move the state ---------------------------------------------------------------
+    async def _on_order_event(self, ev: OrderEvent) -> None:
+        now = self.ctx.now_ns()
+        new_failure = self._track_order(ev, count_failures=True)
+        coid = ev.client_order_id
+        if ev.status is OrderStatus.SENT:
+            if coid not in self.acked:
+                self.sent_at.setdefault(coid, ev.time_ns)
+        elif ev.status not in (OrderStatus.NEW, OrderStatus.UNKNOWN) and coid not in self.acked:
+            self.acked.add(coid)
+            sent = self.sent_at.pop(coid, None)
+            if sent is not None and ev.reason not in LOCAL_REASONS:
+                latency = max(ev.time_ns, now) - sent
+                self.ctx.metric("venue_latency_ms", latency / 1e6)
+                if latency > self.config.max_venue_latency_ns:
+                    await self._halt(
+                        ReasonCode.VENUE_LATENCY,
+                        f"order {coid} took {latency / NS_PER_S:.2f}s to be answered "
+                        f"(limit {self.config.max_venue_latency_ns / NS_PER_S:.1f}s)",
+                    )
+        if new_failure:
+            self.failures.append((now, coid))
+            while self.failures and now - self.failures[0][0] > self.config.failure_window_ns:
+                self.failures.popleft()
+            if len(self.failures) >= self.config.max_execution_failures:
+                await self._halt(
+                    ReasonCode.EXECUTION_FAILURES,
+                    f"{len(self.failures)} rejected orders within "
+                    f"{self.config.failure_window_ns / NS_PER_S:.0f}s (last: {coid}, {ev.reason})",
+                )
+
+    async def _outcome(self, coid: str, realized: Decimal) -> None:
+        """Count a closed trade's result toward the loss streak (one count per order)."""
+        if realized < 0 and coid not in self.loss_counted:
+            self.loss_counted.add(coid)
+            await self._loss()
+        elif realized > 0:
+            self.loss_streak = 0
+
+    async def _settled(self, market: str) -> None:
+        total = sum(
+            (h.realized for h in self.portfolio.holdings.values() if h.market == market), ZERO
+        )
+        key = f"settle:{market}"
+        if total < 0 and key not in self.loss_counted:
+            self.loss_counted.add(key)
+            await self._loss()
+        elif total > 0:
+            self.loss_streak = 0
+
+    async def _loss(self) -> None:
+        self.loss_streak += 1
+        if self.loss_streak >= self.config.max_consecutive_losses:
+            now = self.ctx.now_ns()
+            self.cooldown_until = now + self.config.cooldown_ns
+            streak, self.loss_streak = self.loss_streak, 0
+            await self._event(
+                ReasonCode.LOSS_STREAK_COOLDOWN,
+                "WARN",
+                f"{streak} losses in a row: no new exposure for {self.config.cooldown_ns / NS_PER_S:.0f}s",
+            )
+
+    def _roll_day(self, now: int) -> bool:
+        day = now // NS_PER_DAY
+        if day == self.day:
+            return False
+        first = self.day == -1
+        self.day = day
+        self.day_start_equity = self.portfolio.equity
+        self.trades_today = 0
+        if not first and self.config.daily_halt_resets:
+            self.halt_reasons.pop(ReasonCode.DAILY_LOSS_LIMIT, None)
+        self.reduce_reasons.pop(ReasonCode.DAILY_LOSS_LIMIT, None)
+        return not first
+
+    async def _evaluate_losses(self) -> None:
+        now = self.ctx.now_ns()
+        if self._roll_day(now):
+            await self._recompute_state(None, "new trading day")
+        lim = self.limits
+        equity = self.portfolio.equity
+        self.peak_equity = max(self.peak_equity, equity)
+        day_loss = self.day_start_equity - equity
+        drawdown = self.peak_equity - equity
+        if day_loss >= lim["daily_loss"] and ReasonCode.DAILY_LOSS_LIMIT not in self.halt_reasons:
+            await self._halt(ReasonCode.DAILY_LOSS_LIMIT, f"lost {day_loss} today (limit {lim['daily_loss']})")
+        if drawdown >= lim["drawdown"] and ReasonCode.MAX_DRAWDOWN not in self.halt_reasons:
+            await self._halt(ReasonCode.MAX_DRAWDOWN, f"drawdown {drawdown} from peak {self.peak_equity}")
+        soft = self.config.soft_daily_loss_fraction
+        code = ReasonCode.DAILY_LOSS_LIMIT
+        if soft is not None and day_loss >= self.config.bankroll * soft and code not in self.reduce_reasons:
+            self.reduce_reasons[code] = f"lost {day_loss} today: reducing"
+            await self._recompute_state(code, self.reduce_reasons[code])
+
+    async def _on_command(self, cmd: Command) -> None:
+        on = cmd.args.get("on", "true").strip().lower() in ("1", "true", "yes", "on")
+        reason = cmd.args.get("reason", "")
+        if cmd.name == "kill_switch":
+            if on:
+                mismatch = reason == ReasonCode.CLIENT_MISMATCH.value
+                code = ReasonCode.CLIENT_MISMATCH if mismatch else ReasonCode.KILL_SWITCH
+                await self._halt(code, f"kill switch from {cmd.args.get('by', 'operator')}: {reason or 'manual'}")
+                if code is not ReasonCode.KILL_SWITCH:
+                    self.halt_reasons.setdefault(ReasonCode.KILL_SWITCH, "kill switch")
+            else:
+                self.halt_reasons.pop(ReasonCode.KILL_SWITCH, None)
+                self.halt_reasons.pop(ReasonCode.CLIENT_MISMATCH, None)
+                await self._recompute_state(ReasonCode.KILL_SWITCH, "kill switch released")
+        elif cmd.name == "reduce_only":
+            if on:
+                self.reduce_reasons[ReasonCode.REDUCE_ONLY] = "operator asked to reduce only"
+            else:
+                self.reduce_reasons.pop(ReasonCode.REDUCE_ONLY, None)
+            await self._recompute_state(ReasonCode.REDUCE_ONLY, f"reduce_only {'on' if on else 'off'}")
+        elif cmd.name == "resume":
+            # an operator's explicit word lifts every cause, including drawdown and failures
+            self.halt_reasons.clear()
+            self.reduce_reasons.clear()
+            self.failures.clear()
+            self.cooldown_until = 0
+            self.peak_equity = self.portfolio.equity
+            self.day_start_equity = self.portfolio.equity
+            await self._recompute_state(None, "resumed by operator")
+
+    async def _halt(self, code: ReasonCode, detail: str) -> None:
+        self.halt_reasons[code] = detail
+        await self._event(code, "CRITICAL", detail)
+        await self._recompute_state(code, detail)
+
+    async def _recompute_state(self, code: ReasonCode | None, detail: str) -> None:
+        new = (
+            TradingState.HALTED
+            if self.halt_reasons
+            else TradingState.REDUCING
+            if self.reduce_reasons
+            else TradingState.ACTIVE
+        )
+        if new is not self.state:
+            await self._publish_state(code, detail, new=new)
+
+    async def _publish_state(
+        self, code: ReasonCode | None, detail: str, *, new: TradingState | None = None, force: bool = False
+    ) -> None:
+        prev = self.state
+        if new is not None:
+            self.state = new
+        if not force and new is None:
+            return
+        msg = TradingStateChange(
+            time_ns=self.ctx.now_ns(), state=self.state, previous=prev, reason=code, detail=detail[:1000]
+        )
+        self.ctx.publish(msg)
+        await self._journal(msg)
+        self.ctx.log.info("trading state %s -> %s (%s)", prev, self.state, detail)
+
+    async def _event(self, code: ReasonCode, severity: str, detail: str) -> None:
+        ev = RiskEvent(
+            time_ns=self.ctx.now_ns(),
+            code=code,
+            severity=severity,  # type: ignore[arg-type]
+            detail=detail[:1000],
+            state=TradingState.HALTED if severity == "CRITICAL" else self.state,
+        )
+        self.ctx.publish(ev)
+        await self._journal(ev)
+
+    async def _journal(self, payload: Payload) -> None:
+        j = self.ctx.journal
+        if j is not None:
+            await j.record(payload, agent=self.agent_id)
+
+    # -- state ------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        lim = self.limits
+        by_market, by_event, total = self.exposures()
+        equity = self.portfolio.equity
+        return {
+            "role": self.role,
+            "state": self.state.value,
+            "halted_by": {k.value: v for k, v in self.halt_reasons.items()},
+            "reducing_by": {k.value: v for k, v in self.reduce_reasons.items()},
+            "equity": str(equity),
+            "day_pnl": str(equity - self.day_start_equity),
+            "drawdown": str(self.peak_equity - equity),
+            "exposure_total": f"{total} / {lim['total']}",
+            "exposure_top_markets": {m: str(v) for m, v in sorted(by_market.items(), key=lambda x: -x[1])[:5]},
+            "exposure_top_events": {e: str(v) for e, v in sorted(by_event.items(), key=lambda x: -x[1])[:5]},
+            "trades_today": f"{self.trades_today} / {self.config.max_trades_per_day}",
+            "loss_streak": self.loss_streak,
+            "cooldown_until_ns": self.cooldown_until or None,
+            "recent_failures": len(self.failures),
+            "decisions": dict(sorted(self.counts.items())),
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "state": self.state.value,
+            "halt_reasons": {k.value: v for k, v in self.halt_reasons.items()},
+            "reduce_reasons": {k.value: v for k, v in self.reduce_reasons.items()},
+            "portfolio": self.portfolio.snapshot(),
+            "reservations": {k: r.dump() for k, r in self.reservations.items()},
+            "decided": sorted(self.decided),
+            "day": self.day,
+            "day_start_equity": str(self.day_start_equity),
+            "peak_equity": str(self.peak_equity),
+            "trades_today": self.trades_today,
+            "loss_streak": self.loss_streak,
+            "cooldown_until": self.cooldown_until,
+            "loss_counted": sorted(self.loss_counted),
+            "failures": [[t, c] for t, c in self.failures],
+            "failed_coids": sorted(self.failed_coids),
+            "sent_at": self.sent_at,
+            "acked": sorted(self.acked),
+            "token_market": self.token_market,
+            "market_event": self.market_event,
+            "counts": self.counts,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        self.state = TradingState(state["state"])
+        self.halt_reasons = {ReasonCode(k): v for k, v in state.get("halt_reasons", {}).items()}
+        self.reduce_reasons = {ReasonCode(k): v for k, v in state.get("reduce_reasons", {}).items()}
+        self.portfolio = Portfolio.from_snapshot(state["portfolio"])
+        self.reservations = {k: _Reservation.load(v) for k, v in state.get("reservations", {}).items()}
+        self.decided = set(state.get("decided", []))
+        self.day = int(state.get("day", -1))
+        self.day_start_equity = Decimal(state.get("day_start_equity", str(self.config.bankroll)))
+        self.peak_equity = Decimal(state.get("peak_equity", str(self.config.bankroll)))
+        self.trades_today = int(state.get("trades_today", 0))
+        self.loss_streak = int(state.get("loss_streak", 0))
+        self.cooldown_until = int(state.get("cooldown_until", 0))
+        self.loss_counted = set(state.get("loss_counted", []))
+        self.failures = deque((int(t), str(c)) for t, c in state.get("failures", []))
+        self.failed_coids = set(state.get("failed_coids", []))
+        self.sent_at = {k: int(v) for k, v in state.get("sent_at", {}).items()}
+        self.acked = set(state.get("acked", []))
+        self.token_market = dict(state.get("token_market", {}))
+        self.market_event = dict(state.get("market_event", {}))
+        self.counts = dict(state.get("counts", {}))
+        self._restored = True
