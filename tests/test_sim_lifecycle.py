@@ -203,7 +203,7 @@ def test_neg_risk_conversion_of_a_single_no_pays_no_cash(nr: SimExchange) -> Non
 
 def test_neg_risk_conversion_refusals_change_nothing(nr: SimExchange) -> None:
     before = nr.audit()
-    cases = [
+    cases: list[tuple[str, list[str], int | str, ReasonCode]] = [
         ("elect", ["ea-yes"], 1, ReasonCode.UNKNOWN_TOKEN),
         ("nope", ["ea-no"], 1, ReasonCode.UNKNOWN_TOKEN),
         ("elect", ["ea-no", "ea-no"], 1, ReasonCode.UNKNOWN_TOKEN),

@@ -295,9 +295,9 @@ def run(ops_list: list[Any], markets: dict[str, str], event: bool) -> None:
     else:
         for m in names:
             ex.resolve(m, None)
-    a = ex.audit()
-    assert a["cash"] + a["fee_pool"] == deposits
-    assert all(s == 0 for s in a["supply"].values())
+    final = ex.audit()
+    assert final["cash"] + final["fee_pool"] == deposits
+    assert all(s == 0 for s in final["supply"].values())
 
 
 MARKETS = {"m1": "0.01", "m2": "0.001"}
