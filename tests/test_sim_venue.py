@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from decimal import Decimal as D
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -164,7 +165,7 @@ async def test_jittered_data_latency_keeps_order_and_replays_identically_with_th
     assert first == second
     assert [s for _, s in first] == list(range(21))  # in order, none overtaken
     assert [t for t, _ in first] == sorted(t for t, _ in first)
-    gaps = {b - a for (a, _), (b, _) in zip(first, first[1:], strict=False)}
+    gaps = {b - a for (a, _), (b, _) in pairwise(first)}
     assert len(gaps) > 1  # the jitter did something
 
 
