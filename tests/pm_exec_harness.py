@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from protocols import MarketInfo, OrderRequest, Side, TimeInForce
 from venues.polymarket.auth import PolymarketCredentials
-from venues.polymarket.execution import PolymarketExecution, PolymarketExecutionConfig
+from venues.polymarket.execution import OrderIdStore, PolymarketExecution, PolymarketExecutionConfig
 from venues.polymarket.loopback.orders import OrdersState, build_order_app, orders_state
 from venues.polymarket.sdk_env import loopback_environment
 from venues.sim.exchange import SimExchange
@@ -103,11 +103,13 @@ def address_of(key: str) -> str:
     return str(Account.from_key(key).address)
 
 
-async def connect(lb: Loopback, key: str = TRADER_KEY, **cfg: object) -> PolymarketExecution:
+async def connect(
+    lb: Loopback, key: str = TRADER_KEY, id_store: OrderIdStore | None = None
+) -> PolymarketExecution:
     env = loopback_environment(lb.base_url, lb.ws_url)
     creds = PolymarketCredentials(private_key=SecretStr(key), funder=address_of(key))
     return await PolymarketExecution.connect(
-        creds, environment=env, config=PolymarketExecutionConfig(account="trader", **cfg)  # type: ignore[arg-type]
+        creds, environment=env, config=PolymarketExecutionConfig(account="trader"), id_store=id_store
     )
 
 
