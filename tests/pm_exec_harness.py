@@ -103,9 +103,7 @@ def address_of(key: str) -> str:
     return str(Account.from_key(key).address)
 
 
-async def connect(
-    lb: Loopback, key: str = TRADER_KEY, id_store: OrderIdStore | None = None
-) -> PolymarketExecution:
+async def connect(lb: Loopback, key: str = TRADER_KEY, id_store: OrderIdStore | None = None) -> PolymarketExecution:
     env = loopback_environment(lb.base_url, lb.ws_url)
     creds = PolymarketCredentials(private_key=SecretStr(key), funder=address_of(key))
     return await PolymarketExecution.connect(

@@ -9,8 +9,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from polymarket.errors import RequestRejectedError
-
 from pm_exec_harness import (
     CONDITION,
     OTHER_KEY,
@@ -21,6 +19,8 @@ from pm_exec_harness import (
     request,
     start_loopback,
 )
+from polymarket.errors import RequestRejectedError
+
 from protocols import ClientMismatch, OrderStatus, ReasonCode, Side, TimeInForce, VenueUnavailable
 from venues.polymarket.auth import ApiCredentials, l2_headers
 from venues.polymarket.execution import JsonlIdStore
@@ -192,7 +192,9 @@ async def test_wrong_hmac_or_altered_body_is_unauthorized(lb, ex) -> None:
         signed_for = l2_headers(address=ex.wallet, api=api, timestamp=now, method="DELETE", path="/order", body=body)
         r = await http.request("DELETE", "/order", headers=signed_for, content=body.replace("00", "11"))
         assert r.status_code == 401
-        stale = l2_headers(address=ex.wallet, api=api, timestamp=now - 3600, method="GET", path="/data/orders", body=None)
+        stale = l2_headers(
+            address=ex.wallet, api=api, timestamp=now - 3600, method="GET", path="/data/orders", body=None
+        )
         assert (await http.get("/data/orders", headers=stale)).status_code == 401
 
 
@@ -254,14 +256,28 @@ async def test_v1_shaped_order_is_refused_as_version_mismatch(lb, ex) -> None:
     creds = ex.api_credentials()
     api = ApiCredentials(key=creds.key, secret=creds.secret, passphrase=creds.passphrase)
     v1 = {
-        "order": {"salt": 1, "maker": ex.wallet, "signer": ex.wallet, "taker": "0x" + "00" * 20,
-                  "tokenId": YES, "makerAmount": "4000000", "takerAmount": "10000000", "expiration": "0",
-                  "nonce": "0", "feeRateBps": "0", "side": "BUY", "signatureType": 0, "signature": "0x00"},
+        "order": {
+            "salt": 1,
+            "maker": ex.wallet,
+            "signer": ex.wallet,
+            "taker": "0x" + "00" * 20,
+            "tokenId": YES,
+            "makerAmount": "4000000",
+            "takerAmount": "10000000",
+            "expiration": "0",
+            "nonce": "0",
+            "feeRateBps": "0",
+            "side": "BUY",
+            "signatureType": 0,
+            "signature": "0x00",
+        },
         "owner": creds.key,
         "orderType": "GTC",
     }
     body = json.dumps(v1, separators=(",", ":"))
-    headers = l2_headers(address=ex.wallet, api=api, timestamp=int(time.time()), method="POST", path="/order", body=body)
+    headers = l2_headers(
+        address=ex.wallet, api=api, timestamp=int(time.time()), method="POST", path="/order", body=body
+    )
     async with httpx.AsyncClient(base_url=lb.base_url) as http:
         r = await http.post("/order", headers={**headers, "Content-Type": "application/json"}, content=body)
     assert r.status_code == 400 and r.json() == {"error": "order_version_mismatch"}

@@ -26,8 +26,18 @@ def test_installed_sdk_is_the_pinned_version() -> None:
 def test_private_environment_api_still_exists_with_the_expected_shape() -> None:
     assert callable(with_environment_config)
     fields = {f.name for f in dataclasses.fields(PRODUCTION_CONFIG)}
-    for name in ("clob_url", "clob_market_ws_url", "clob_user_ws_url", "gamma_url", "data_url",
-                 "relayer_url", "rpc_url", "chain_id", "standard_exchange", "neg_risk_exchange"):
+    for name in (
+        "clob_url",
+        "clob_market_ws_url",
+        "clob_user_ws_url",
+        "gamma_url",
+        "data_url",
+        "relayer_url",
+        "rpc_url",
+        "chain_id",
+        "standard_exchange",
+        "neg_risk_exchange",
+    ):
         assert name in fields, f"SDK EnvironmentConfig lost field {name!r}"
 
 
@@ -57,15 +67,35 @@ def test_order_typed_data_is_still_v2_order_domain() -> None:
     from polymarket._internal.actions.orders.types import BYTES32_ZERO, UnsignedOrder
 
     order = UnsignedOrder(
-        chain_id=137, builder=BYTES32_ZERO, exchange_address=PRODUCTION_CONFIG.standard_exchange,  # type: ignore[arg-type]
-        expiration=0, maker="0x" + "11" * 20, maker_amount=1, metadata=BYTES32_ZERO,  # type: ignore[arg-type]
-        order_type="GTC", salt=1, side="BUY", signature_type=0, signer="0x" + "11" * 20,  # type: ignore[arg-type]
-        taker_amount=2, timestamp=1, token_id="7" * 77,  # type: ignore[arg-type]
+        chain_id=137,
+        builder=BYTES32_ZERO,
+        exchange_address=PRODUCTION_CONFIG.standard_exchange,  # type: ignore[arg-type]
+        expiration=0,
+        maker="0x" + "11" * 20,
+        maker_amount=1,
+        metadata=BYTES32_ZERO,  # type: ignore[arg-type]
+        order_type="GTC",
+        salt=1,
+        side="BUY",
+        signature_type=0,
+        signer="0x" + "11" * 20,  # type: ignore[arg-type]
+        taker_amount=2,
+        timestamp=1,
+        token_id="7" * 77,  # type: ignore[arg-type]
     )
     typed = build_order_typed_data(order)
     assert typed["domain"]["name"] == "Polymarket CTF Exchange"
     assert typed["domain"]["version"] == "2"
     assert [f["name"] for f in typed["types"]["Order"]] == [
-        "salt", "maker", "signer", "tokenId", "makerAmount", "takerAmount", "side",
-        "signatureType", "timestamp", "metadata", "builder",
+        "salt",
+        "maker",
+        "signer",
+        "tokenId",
+        "makerAmount",
+        "takerAmount",
+        "side",
+        "signatureType",
+        "timestamp",
+        "metadata",
+        "builder",
     ]

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from pm_exec_harness import CONDITION, YES, connect, request, start_loopback
+
 from protocols import Fill, OrderEvent, OrderStatus, SettlementStatus, Side
 from venues.polymarket.user_ws import FillLedger, UserStreamDecoder, stream_for_execution
 
@@ -156,8 +156,24 @@ _frames = st.one_of(
     st.text(max_size=40),
     _json.map(json.dumps),
     st.dictionaries(
-        st.sampled_from(["event_type", "id", "market", "asset_id", "side", "price", "size", "status", "type",
-                         "original_size", "size_matched", "owner", "taker_order_id", "maker_orders"]),
+        st.sampled_from(
+            [
+                "event_type",
+                "id",
+                "market",
+                "asset_id",
+                "side",
+                "price",
+                "size",
+                "status",
+                "type",
+                "original_size",
+                "size_matched",
+                "owner",
+                "taker_order_id",
+                "maker_orders",
+            ]
+        ),
         st.one_of(st.sampled_from(["order", "trade", "BUY", "0.5", "10", "MATCHED", "PLACEMENT"]), _json),
     ).map(json.dumps),
 )

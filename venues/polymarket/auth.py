@@ -126,9 +126,7 @@ def l2_headers(
     """Headers for one private request (used by our own aiohttp clients, e.g. tests)."""
     return {
         "POLY_ADDRESS": address,
-        "POLY_SIGNATURE": l2_signature(
-            api.secret.get_secret_value(), str(timestamp), method, path, body
-        ),
+        "POLY_SIGNATURE": l2_signature(api.secret.get_secret_value(), str(timestamp), method, path, body),
         "POLY_TIMESTAMP": str(timestamp),
         "POLY_API_KEY": api.key.get_secret_value(),
         "POLY_PASSPHRASE": api.passphrase.get_secret_value(),
@@ -178,9 +176,7 @@ def l1_typed_data(address: str, chain_id: int, timestamp: str, nonce: int) -> di
     """The ``ClobAuth`` EIP-712 message an L1 header signs (as the SDK builds it)."""
     from polymarket._internal.l1_auth import build_api_key_auth_typed_data
 
-    data = build_api_key_auth_typed_data(
-        address=address, chain_id=chain_id, timestamp=int(timestamp), nonce=nonce
-    )
+    data = build_api_key_auth_typed_data(address=address, chain_id=chain_id, timestamp=int(timestamp), nonce=nonce)
     return dict(data)
 
 
@@ -200,9 +196,7 @@ def verify_l1(headers: Mapping[str, str], *, chain_id: int, now_s: int, max_skew
     try:
         from eth_account.messages import encode_typed_data
 
-        recovered = Account.recover_message(
-            encode_typed_data(full_message=typed), signature=headers["POLY_SIGNATURE"]
-        )
+        recovered = Account.recover_message(encode_typed_data(full_message=typed), signature=headers["POLY_SIGNATURE"])
     except Exception as exc:
         raise AuthError("invalid L1 signature") from exc
     if recovered.lower() != address.lower():

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from polymarket.clients.async_secure import AsyncSecureClient
 from polymarket.environments import PRODUCTION, Environment
@@ -367,7 +367,7 @@ class PolymarketExecution:
                     expiration=expiration,
                 )
             )
-        order_type = req.tif.value
+        order_type: Literal["FOK", "FAK"] = "FOK" if req.tif is TimeInForce.FOK else "FAK"
         if req.side is Side.BUY:
             return await self._call(
                 c.create_market_order(
@@ -375,7 +375,7 @@ class PolymarketExecution:
                     side="BUY",
                     amount=req.price * req.size,
                     max_price=req.price,
-                    order_type=order_type,  # type: ignore[arg-type]
+                    order_type=order_type,
                 )
             )
         return await self._call(
@@ -408,9 +408,7 @@ class PolymarketExecution:
         reason = _REJECT_CODE.get(resp.code) or reason_for_text(resp.message)
         if is_client_mismatch(None, resp.message):
             raise ClientMismatch(f"order {req.client_order_id} refused: {resp.message}")
-        return self._event(
-            req, OrderStatus.REJECTED, venue_order_id=venue_id, reason=reason, message=resp.message
-        )
+        return self._event(req, OrderStatus.REJECTED, venue_order_id=venue_id, reason=reason, message=resp.message)
 
     def _remember(self, rec: OrderRecord, event: OrderEvent) -> OrderEvent:
         rec.last = event
@@ -422,19 +420,21 @@ class PolymarketExecution:
     def _precheck(self, req: OrderRequest) -> OrderEvent | None:
         if req.account != self.account:
             return self._event(
-                req, OrderStatus.REJECTED, reason=ReasonCode.VENUE_ERROR,
+                req,
+                OrderStatus.REJECTED,
+                reason=ReasonCode.VENUE_ERROR,
                 message=f"order for account {req.account!r} sent to {self.account!r}",
             )
         if req.size != req.size.quantize(Decimal(1).scaleb(-self.config.size_decimals)):
             return self._event(
-                req, OrderStatus.REJECTED, reason=ReasonCode.INVALID_SIZE,
+                req,
+                OrderStatus.REJECTED,
+                reason=ReasonCode.INVALID_SIZE,
                 message=f"size {req.size} has more than {self.config.size_decimals} decimals",
             )
         return None
 
-    async def _prepare(
-        self, req: OrderRequest
-    ) -> tuple[_RecordWithOrder | None, OrderEvent | None]:
+    async def _prepare(self, req: OrderRequest) -> tuple[_RecordWithOrder | None, OrderEvent | None]:
         """Sign and write ahead. Returns (record, None) ready to post or (None, final event)."""
         early = self._precheck(req)
         if early is not None:
@@ -471,7 +471,9 @@ class PolymarketExecution:
                 if status is not None:
                     return status
                 return self._event(
-                    request, OrderStatus.REJECTED, venue_order_id=existing.venue_order_id,
+                    request,
+                    OrderStatus.REJECTED,
+                    venue_order_id=existing.venue_order_id,
                     reason=ReasonCode.DUPLICATE_ORDER,
                     message="client order id already used; the venue has no record of it",
                 )
@@ -485,17 +487,25 @@ class PolymarketExecution:
                 resp: OrderResponse = await self._call(self._client.post_order(signed))
             except RateLimitError as exc:
                 # a 429 is refused before matching: definitely not placed
-                return self._remember(rec, self._event(
-                    request, OrderStatus.REJECTED, venue_order_id=rec.venue_order_id,
-                    reason=ReasonCode.VENUE_ERROR, message=f"rate limited: {exc}",
-                ))
+                return self._remember(
+                    rec,
+                    self._event(
+                        request,
+                        OrderStatus.REJECTED,
+                        venue_order_id=rec.venue_order_id,
+                        reason=ReasonCode.VENUE_ERROR,
+                        message=f"rate limited: {exc}",
+                    ),
+                )
             except RequestRejectedError as exc:
                 return self._remember(rec, self._post_rejected(request, rec, exc))
             except (TransportError, UnexpectedResponseError) as exc:
                 rec.state = "UNKNOWN"
                 log.warning(
                     "submit outcome unknown for %s (order hash %s): %s",
-                    request.client_order_id, rec.venue_order_id, exc,
+                    request.client_order_id,
+                    rec.venue_order_id,
+                    exc,
                 )
                 raise VenueUnavailable(
                     f"submit outcome unknown for {request.client_order_id} "
@@ -505,7 +515,8 @@ class PolymarketExecution:
                 if resp.order_id.lower() != rec.venue_order_id.lower():
                     log.warning(
                         "venue order id %s differs from computed hash %s",
-                        resp.order_id, rec.venue_order_id,
+                        resp.order_id,
+                        rec.venue_order_id,
                     )
                     rec.venue_order_id = resp.order_id
                     self._index(rec)
@@ -513,9 +524,7 @@ class PolymarketExecution:
                 return self._remember(rec, self._accepted_event(request, resp, rec.venue_order_id))
             return self._remember(rec, self._rejected_event(request, resp, rec.venue_order_id))
 
-    def _post_rejected(
-        self, req: OrderRequest, rec: OrderRecord, exc: RequestRejectedError
-    ) -> OrderEvent:
+    def _post_rejected(self, req: OrderRequest, rec: OrderRecord, exc: RequestRejectedError) -> OrderEvent:
         text = str(exc)
         if is_client_mismatch(exc.status, text):
             raise ClientMismatch(f"order {req.client_order_id} refused: {text}") from None
@@ -526,8 +535,11 @@ class PolymarketExecution:
                 f"(order hash {rec.venue_order_id}); resolve with order_status"
             ) from None
         return self._event(
-            req, OrderStatus.REJECTED, venue_order_id=rec.venue_order_id,
-            reason=reason_for_text(text), message=text,
+            req,
+            OrderStatus.REJECTED,
+            venue_order_id=rec.venue_order_id,
+            reason=reason_for_text(text),
+            message=text,
         )
 
     async def place_orders(self, requests: Sequence[OrderRequest]) -> list[OrderEvent]:
@@ -558,10 +570,16 @@ class PolymarketExecution:
                 resps = await self._call(self._client.post_orders([s for _, _, s in to_post]))
             except RateLimitError as exc:
                 for i, rec, _s in to_post:
-                    results[i] = self._remember(rec, self._event(
-                        rec.request, OrderStatus.REJECTED, venue_order_id=rec.venue_order_id,
-                        reason=ReasonCode.VENUE_ERROR, message=f"rate limited: {exc}",
-                    ))
+                    results[i] = self._remember(
+                        rec,
+                        self._event(
+                            rec.request,
+                            OrderStatus.REJECTED,
+                            venue_order_id=rec.venue_order_id,
+                            reason=ReasonCode.VENUE_ERROR,
+                            message=f"rate limited: {exc}",
+                        ),
+                    )
                 resps = None
             except RequestRejectedError as exc:
                 for i, rec, _s in to_post:
@@ -581,13 +599,9 @@ class PolymarketExecution:
                     raise VenueUnavailable("batch answer has the wrong number of entries")
                 for (i, rec, _s), resp in zip(to_post, resps, strict=True):
                     if isinstance(resp, AcceptedOrder):
-                        results[i] = self._remember(
-                            rec, self._accepted_event(rec.request, resp, rec.venue_order_id)
-                        )
+                        results[i] = self._remember(rec, self._accepted_event(rec.request, resp, rec.venue_order_id))
                     else:
-                        results[i] = self._remember(
-                            rec, self._rejected_event(rec.request, resp, rec.venue_order_id)
-                        )
+                        results[i] = self._remember(rec, self._rejected_event(rec.request, resp, rec.venue_order_id))
         return [results[i] for i in range(len(requests))]
 
     # -- cancelling -------------------------------------------------------------------------
@@ -607,9 +621,9 @@ class PolymarketExecution:
         canceled = {c.lower() for c in resp.canceled}
         if rec.venue_order_id.lower() in canceled:
             filled = rec.last.filled if rec.last else Decimal(0)
-            return self._remember(rec, self._event(
-                rec.request, OrderStatus.CANCELLED, venue_order_id=rec.venue_order_id, filled=filled
-            ))
+            return self._remember(
+                rec, self._event(rec.request, OrderStatus.CANCELLED, venue_order_id=rec.venue_order_id, filled=filled)
+            )
         why = {k.lower(): v for k, v in resp.not_canceled.items()}.get(rec.venue_order_id.lower(), "")
         status = await self.order_status(client_order_id)
         if status is not None:
@@ -617,8 +631,11 @@ class PolymarketExecution:
                 status = status.model_copy(update={"message": why[:500]})
             return status
         return self._event(
-            rec.request, OrderStatus.REJECTED, venue_order_id=rec.venue_order_id,
-            reason=ReasonCode.UNKNOWN_ORDER, message=why or "venue does not know this order",
+            rec.request,
+            OrderStatus.REJECTED,
+            venue_order_id=rec.venue_order_id,
+            reason=ReasonCode.UNKNOWN_ORDER,
+            message=why or "venue does not know this order",
         )
 
     async def cancel_all(self, market: str | None = None) -> list[OrderEvent]:
@@ -639,9 +656,12 @@ class PolymarketExecution:
             if rec is None:
                 continue  # an order of this account we never placed (another client)
             filled = rec.last.filled if rec.last else Decimal(0)
-            out.append(self._remember(rec, self._event(
-                rec.request, OrderStatus.CANCELLED, venue_order_id=rec.venue_order_id, filled=filled
-            )))
+            out.append(
+                self._remember(
+                    rec,
+                    self._event(rec.request, OrderStatus.CANCELLED, venue_order_id=rec.venue_order_id, filled=filled),
+                )
+            )
         return out
 
     # -- reading ----------------------------------------------------------------------------
@@ -709,9 +729,9 @@ class PolymarketExecution:
         req = rec.request
         if matched > 0:
             status = OrderStatus.FILLED if matched >= req.size else OrderStatus.CANCELLED
-            return self._remember(rec, self._event(
-                req, status, venue_order_id=rec.venue_order_id, filled=min(matched, req.size)
-            ))
+            return self._remember(
+                rec, self._event(req, status, venue_order_id=rec.venue_order_id, filled=min(matched, req.size))
+            )
         if rec.state == "KNOWN" and rec.last is not None and rec.last.status is not OrderStatus.REJECTED:
             # it was live once and is gone without a trade: cancelled (or expired)
             status = OrderStatus.EXPIRED if req.tif is TimeInForce.GTD else OrderStatus.CANCELLED
@@ -744,41 +764,45 @@ class PolymarketExecution:
                 rec = self._by_venue.get(t.taker_order_id.lower())
                 rate = (t.fee_rate_bps or Decimal(0)) / Decimal(10_000)
                 fee = _quantize(t.size * rate * t.price * (1 - t.price))
-                out.append(Fill(
-                    time_ns=ts,
-                    fill_id=f"{t.id}:{t.taker_order_id}",
-                    client_order_id=rec.client_order_id if rec else t.taker_order_id,
-                    venue_order_id=t.taker_order_id,
-                    account=self.account,
-                    token_id=str(t.asset_id),
-                    market=str(t.condition_id),
-                    side=Side(t.side),
-                    price=t.price,
-                    size=t.size,
-                    fee=fee,
-                    liquidity=Liquidity.TAKER,
-                    settlement=settlement,
-                ))
+                out.append(
+                    Fill(
+                        time_ns=ts,
+                        fill_id=f"{t.id}:{t.taker_order_id}",
+                        client_order_id=rec.client_order_id if rec else t.taker_order_id,
+                        venue_order_id=t.taker_order_id,
+                        account=self.account,
+                        token_id=str(t.asset_id),
+                        market=str(t.condition_id),
+                        side=Side(t.side),
+                        price=t.price,
+                        size=t.size,
+                        fee=fee,
+                        liquidity=Liquidity.TAKER,
+                        settlement=settlement,
+                    )
+                )
                 continue
             for mo in t.maker_orders:
                 if mo.maker_address.lower() != wallet and mo.owner != api_key:
                     continue
                 rec = self._by_venue.get(mo.order_id.lower())
-                out.append(Fill(
-                    time_ns=ts,
-                    fill_id=f"{t.id}:{mo.order_id}",
-                    client_order_id=rec.client_order_id if rec else mo.order_id,
-                    venue_order_id=mo.order_id,
-                    account=self.account,
-                    token_id=str(mo.asset_id),
-                    market=str(t.condition_id),
-                    side=Side(mo.side),
-                    price=mo.price,
-                    size=mo.matched_amount,
-                    fee=Decimal(0),
-                    liquidity=Liquidity.MAKER,
-                    settlement=settlement,
-                ))
+                out.append(
+                    Fill(
+                        time_ns=ts,
+                        fill_id=f"{t.id}:{mo.order_id}",
+                        client_order_id=rec.client_order_id if rec else mo.order_id,
+                        venue_order_id=mo.order_id,
+                        account=self.account,
+                        token_id=str(mo.asset_id),
+                        market=str(t.condition_id),
+                        side=Side(mo.side),
+                        price=mo.price,
+                        size=mo.matched_amount,
+                        fee=Decimal(0),
+                        liquidity=Liquidity.MAKER,
+                        settlement=settlement,
+                    )
+                )
         return out
 
     async def trades(self, since_ns: int | None = None) -> list[Fill]:
@@ -801,8 +825,13 @@ class PolymarketExecution:
         now = self._now()
         return [
             Position(
-                time_ns=now, account=self.account, token_id=tok, market=acc.market,
-                size=acc.size, avg_price=acc.avg_price, realized_pnl=acc.realized,
+                time_ns=now,
+                account=self.account,
+                token_id=tok,
+                market=acc.market,
+                size=acc.size,
+                avg_price=acc.avg_price,
+                realized_pnl=acc.realized,
             )
             for tok, acc in sorted(book.items())
             if acc.size > 0 or acc.realized != 0

@@ -168,9 +168,7 @@ def verify_order_signature(order: WireOrder, chain_id: int, exchange: str) -> st
     return order_hash(order, chain_id, exchange)
 
 
-def client_order_hash(
-    order: SignedOrder, config: EnvironmentConfig, *, neg_risk: bool
-) -> str:
+def client_order_hash(order: SignedOrder, config: EnvironmentConfig, *, neg_risk: bool) -> str:
     """The hash of an order we signed, found before it is sent.
 
     The SDK picks the verifying contract from the market's neg-risk flag it fetched; where the

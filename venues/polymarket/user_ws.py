@@ -115,9 +115,7 @@ class UserStreamDecoder:
                 continue
             try:
                 event = parse_user_event(item)
-                payloads = (
-                    self._order(event) if isinstance(event, UserOrderEvent) else self._trade(event)
-                )
+                payloads = self._order(event) if isinstance(event, UserOrderEvent) else self._trade(event)
             except (ValidationError, ValueError, TypeError, ArithmeticError) as exc:
                 self._reject(f"invalid_{kind}", str(exc).splitlines()[0][:120])
                 continue
@@ -176,43 +174,45 @@ class UserStreamDecoder:
         )
         if taker_ours:
             rate = (t.fee_rate_bps or Decimal(0)) / Decimal(10_000)
-            fills.append(Fill(
-                time_ns=ts,
-                fill_id=f"{t.id}:{t.taker_order_id}",
-                client_order_id=taker_coid or t.taker_order_id,
-                venue_order_id=t.taker_order_id,
-                account=self.account,
-                token_id=str(t.asset_id),
-                market=str(t.condition_id),
-                side=Side(t.side),
-                price=t.price,
-                size=t.size,
-                fee=(t.size * rate * t.price * (1 - t.price)).quantize(_MICRO, ROUND_HALF_EVEN),
-                liquidity=Liquidity.TAKER,
-                settlement=settlement,
-            ))
+            fills.append(
+                Fill(
+                    time_ns=ts,
+                    fill_id=f"{t.id}:{t.taker_order_id}",
+                    client_order_id=taker_coid or t.taker_order_id,
+                    venue_order_id=t.taker_order_id,
+                    account=self.account,
+                    token_id=str(t.asset_id),
+                    market=str(t.condition_id),
+                    side=Side(t.side),
+                    price=t.price,
+                    size=t.size,
+                    fee=(t.size * rate * t.price * (1 - t.price)).quantize(_MICRO, ROUND_HALF_EVEN),
+                    liquidity=Liquidity.TAKER,
+                    settlement=settlement,
+                )
+            )
         for mo in t.maker_orders or ():
             coid = self._resolve(mo.order_id)
-            ours = coid is not None or mo.owner == self._api_key or (
-                (mo.maker_address or "").lower() == self._wallet
-            )
+            ours = coid is not None or mo.owner == self._api_key or ((mo.maker_address or "").lower() == self._wallet)
             if not ours:
                 continue
-            fills.append(Fill(
-                time_ns=ts,
-                fill_id=f"{t.id}:{mo.order_id}",
-                client_order_id=coid or mo.order_id,
-                venue_order_id=mo.order_id,
-                account=self.account,
-                token_id=str(mo.asset_id),
-                market=str(t.condition_id),
-                side=Side(mo.side),
-                price=mo.price,
-                size=mo.matched_amount,
-                fee=Decimal(0),
-                liquidity=Liquidity.MAKER,
-                settlement=settlement,
-            ))
+            fills.append(
+                Fill(
+                    time_ns=ts,
+                    fill_id=f"{t.id}:{mo.order_id}",
+                    client_order_id=coid or mo.order_id,
+                    venue_order_id=mo.order_id,
+                    account=self.account,
+                    token_id=str(mo.asset_id),
+                    market=str(t.condition_id),
+                    side=Side(mo.side),
+                    price=mo.price,
+                    size=mo.matched_amount,
+                    fee=Decimal(0),
+                    liquidity=Liquidity.MAKER,
+                    settlement=settlement,
+                )
+            )
         out: list[OrderEvent | Fill] = []
         for f in fills:
             prev = self._settlement.get(f.fill_id)

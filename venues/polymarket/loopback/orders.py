@@ -63,8 +63,7 @@ MICRO = Decimal(1_000_000)
 MAX_ALLOWANCE = str(2**256 - 1)
 FOK_NOT_FILLED = "order couldn't be fully filled. FOK orders are fully filled or killed."
 FAK_NOT_FILLED = (
-    "no orders found to match with FAK order. "
-    "FAK orders are partially filled or killed if no match is found."
+    "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
 )
 
 # Our reason → the CLOB's error text (the SDK and our client both key on these phrases).
@@ -286,7 +285,8 @@ class OrdersState:
             "order_type": meta.order_type,
             "created_at": _seconds(meta.created_ns),
             "associate_trades": [
-                t for t in self.trade_order
+                t
+                for t in self.trade_order
                 if ev.client_order_id in (self.trades[t].taker.client_order_id, self.trades[t].maker.client_order_id)
             ],
         }
@@ -427,9 +427,7 @@ class OrdersState:
         req = self.to_request(wire, order_type, post_only, info, order_id)
         self.ensure_account(wire.maker)
         outcome, _ = self._outcome(wire.token_id)
-        self.meta[order_id] = OrderMeta(
-            order_type, api.key, wire.maker, self._now_ns(), wire.expiration, outcome
-        )
+        self.meta[order_id] = OrderMeta(order_type, api.key, wire.maker, self._now_ns(), wire.expiration, outcome)
         ev: OrderEvent = self.exchange.submit(wire.maker, req)
         if ev.status is OrderStatus.REJECTED:
             del self.meta[order_id]
@@ -499,8 +497,12 @@ class OrdersState:
             self.exchange.open_orders(account)
             if live_only
             else [
-                e for e in (self.exchange.order(account, oid) for oid, m in self.meta.items()
-                            if m.address.lower() == account.lower())
+                e
+                for e in (
+                    self.exchange.order(account, oid)
+                    for oid, m in self.meta.items()
+                    if m.address.lower() == account.lower()
+                )
                 if e is not None
             ]
         )
@@ -622,11 +624,7 @@ def _page(items: list[dict[str, Any]], cursor: str | None, size: int) -> dict[st
 def register(app: web.Application, state: Any) -> None:
     """Add the order-side routes (and the few market metadata routes the SDK's signer needs)."""
     st = ensure_state(app, state)
-    taken = {
-        (r.method, r.resource.canonical)
-        for r in app.router.routes()
-        if r.resource is not None
-    }
+    taken = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}
 
     def add(method: str, path: str, handler: Any) -> None:
         if (method, path) not in taken:
@@ -715,7 +713,7 @@ def register(app: web.Application, state: Any) -> None:
         api, body = await _l2(request, st)
         data = _json_or_400(body)
         if not isinstance(data, dict) or not isinstance(data.get("orderID"), str):
-            return _error(400, "invalid payload: expected {\"orderID\": ...}")
+            return _error(400, 'invalid payload: expected {"orderID": ...}')
         return web.json_response(st.cancel_ids(api.address, [data["orderID"]]))
 
     async def delete_orders(request: web.Request) -> web.Response:
@@ -766,7 +764,8 @@ def register(app: web.Application, state: Any) -> None:
             items = [t for t in items if t["market"] == q["market"]]
         if q.get("asset_id"):
             items = [
-                t for t in items
+                t
+                for t in items
                 if t["asset_id"] == q["asset_id"] or any(m["asset_id"] == q["asset_id"] for m in t["maker_orders"])
             ]
         try:

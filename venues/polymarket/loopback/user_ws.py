@@ -128,9 +128,7 @@ def register(app: web.Application, state: Any) -> None:
         for c in list(clients):
             await c.ws.close()
 
-    if not any(
-        r.resource is not None and r.resource.canonical == USER_WS_PATH for r in app.router.routes()
-    ):
+    if not any(r.resource is not None and r.resource.canonical == USER_WS_PATH for r in app.router.routes()):
         app.router.add_get(USER_WS_PATH, handler)
     app.on_shutdown.append(close_all)
 
