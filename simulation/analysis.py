@@ -1,0 +1,201 @@
+"""From a finished journal to the numbers of a run: PnL, fees, trades, ratios, attribution, arbitrage.
+
+Everything is read back from the journal file (plus the run's facts the runner put in its ``meta``
+table), so ``polyagents report`` can rebuild the report of any finished run, and what the report
+says is what the journal holds.
+
+Money stays Decimal here; only the statistics (ratios) are floats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cluster.journal import SCHEMA, open_read_only
+from simulation import metrics as mx
+
+#: Strategies whose intents are complete sets (their PnL is ``arb_captured``).
+ARB_STRATEGIES = frozenset({"complete_set", "neg_risk_basket"})
+
+EQUITY_AGENT = "sim:equity"
+VENUE_AGENT = "sim:venue"
+RUN_META_KEY = "run"
+ZERO = Decimal(0)
+
+
+@dataclass
+class Analysis:
+    run: dict[str, Any]
+    times_ns: list[int]
+    equity: list[Decimal]
+    trades: int
+    fees: Decimal
+    orders_sent: int
+    orders_rejected: int
+    strategy_pnl: dict[str, Decimal]
+    strategy_trades: dict[str, int]
+    intent_pnl: dict[str, Decimal]
+    pnl: Decimal
+    arb_available: Decimal
+    arb_captured: Decimal
+    ratios: dict[str, float | None] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """The machine summary (money as numbers rounded to micro-units, ratios as floats)."""
+        arb = self.run.get("arb", {})
+        return {
+            "run_id": self.run.get("run_id"),
+            "scenario": self.run.get("scenario"),
+            "seed": self.run.get("seed"),
+            "bankroll": _num(Decimal(str(self.run.get("bankroll", "0")))),
+            "final_equity": _num(self.equity[-1]) if self.equity else None,
+            "pnl": _num(self.pnl),
+            "fees": _num(self.fees),
+            "trades": self.trades,
+            "orders_sent": self.orders_sent,
+            "orders_rejected": self.orders_rejected,
+            **{k: _round(v) for k, v in self.ratios.items()},
+            "arb_available": _num(self.arb_available),
+            "arb_captured": _num(self.arb_captured),
+            "gap_episodes": arb.get("episodes_count", 0),
+            "gap_half_life_s": _round(arb.get("half_life_s")),
+            "strategy_pnl": {k: _num(v) for k, v in sorted(self.strategy_pnl.items())},
+        }
+
+
+def _num(d: Decimal) -> float:
+    return float(d.quantize(Decimal("0.000001")))
+
+
+def _round(v: Any) -> Any:
+    return round(v, 6) if isinstance(v, float) else v
+
+
+def journal_hash(path: str | Path | duckdb.DuckDBPyConnection) -> str:
+    """SHA-256 over every journal table's rows (``ORDER BY ALL``), ``meta`` excluded.
+
+    Equal hashes mean the two runs wrote the same orders, events, fills, positions, PnL, risk
+    decisions and lifecycle records — the determinism check of the simulator.
+    """
+    con = path if isinstance(path, duckdb.DuckDBPyConnection) else open_read_only(path)
+    try:
+        h = hashlib.sha256()
+        for table in sorted(SCHEMA):
+            if table == "meta":
+                continue
+            h.update(f"#{table}\n".encode())
+            for row in con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall():
+                h.update(repr(row).encode())
+                h.update(b"\n")
+        return h.hexdigest()
+    finally:
+        if not isinstance(path, duckdb.DuckDBPyConnection):
+            con.close()
+
+
+def analyze(path: str | Path) -> Analysis:
+    con = open_read_only(path)
+    try:
+        return _analyze(con)
+    finally:
+        con.close()
+
+
+def _analyze(con: duckdb.DuckDBPyConnection) -> Analysis:
+    row = con.execute("SELECT value FROM meta WHERE key = ?", [RUN_META_KEY]).fetchone()
+    if row is None:
+        raise ValueError("this journal has no simulation run record (meta 'run'); was it written by `sim run`?")
+    run: dict[str, Any] = json.loads(row[0])
+    account = run["account"]
+    bankroll = Decimal(str(run["bankroll"]))
+    finals = {k: Decimal(v) for k, v in run.get("final_values", {}).items()}
+
+    eq_rows = con.execute(
+        "SELECT time_ns, equity FROM pnl WHERE agent = ? ORDER BY time_ns, rowid", [EQUITY_AGENT]
+    ).fetchall()
+    times = [int(r[0]) for r in eq_rows]
+    equity = [Decimal(r[1]) for r in eq_rows]
+
+    fills = con.execute(
+        """SELECT f.fill_id, f.client_order_id, f.token_id, f.side, f.price, f.size, f.fee,
+                  coalesce(o.strategy, ''), coalesce(o.intent_id, '')
+           FROM (SELECT * FROM fills WHERE account = ?
+                 QUALIFY row_number() OVER (PARTITION BY fill_id ORDER BY time_ns, rowid) = 1) f
+           LEFT JOIN orders o ON o.client_order_id = f.client_order_id
+           ORDER BY f.time_ns, f.fill_id""",
+        [account],
+    ).fetchall()
+    orders_sent = con.execute("SELECT count(*) FROM orders WHERE account = ?", [account]).fetchone()
+    rejected = con.execute(
+        """SELECT count(DISTINCT e.client_order_id) FROM order_events e
+           JOIN orders o ON o.client_order_id = e.client_order_id
+           WHERE o.account = ? AND e.status = 'REJECTED'""",
+        [account],
+    ).fetchone()
+
+    fees = ZERO
+    cash_by: dict[tuple[str, str], Decimal] = {}
+    shares_by: dict[tuple[str, str, str], Decimal] = {}
+    strat_trades: dict[str, int] = {}
+    for _fid, _coid, token, side, price, size, fee, strategy, intent in fills:
+        strategy = strategy or "unattributed"
+        intent = intent or f"{strategy}:-"
+        price, size, fee = Decimal(price), Decimal(size), Decimal(fee)
+        fees += fee
+        signed = size if side == "BUY" else -size
+        flow = (-price * size if side == "BUY" else price * size) - fee
+        cash_by[(strategy, intent)] = cash_by.get((strategy, intent), ZERO) + flow
+        key = (strategy, intent, token)
+        shares_by[key] = shares_by.get(key, ZERO) + signed
+        strat_trades[strategy] = strat_trades.get(strategy, 0) + 1
+    intent_pnl: dict[str, Decimal] = {}
+    strategy_pnl: dict[str, Decimal] = {}
+    for (strategy, intent), flow in cash_by.items():
+        intent_pnl[intent] = intent_pnl.get(intent, ZERO) + flow
+        strategy_pnl[strategy] = strategy_pnl.get(strategy, ZERO) + flow
+    for (strategy, intent, token), q in shares_by.items():
+        value = q * finals.get(token, ZERO)
+        intent_pnl[intent] = intent_pnl.get(intent, ZERO) + value
+        strategy_pnl[strategy] = strategy_pnl.get(strategy, ZERO) + value
+
+    pnl = (equity[-1] - bankroll) if equity else ZERO
+    arb = run.get("arb", {})
+    arb_available = Decimal(str(arb.get("available", "0")))
+    arb_captured = sum((v for k, v in strategy_pnl.items() if k in ARB_STRATEGIES), ZERO)
+
+    duration_s = float(run.get("duration_s", 0.0))
+    interval = float(run.get("sample_interval_s", 1.0))
+    ppy = mx.SECONDS_PER_YEAR / interval
+    rets = mx.simple_returns(equity) if equity and min(equity) > 0 else []
+    trade_pnls = list(intent_pnl.values())
+    ratios: dict[str, float | None] = {
+        "sharpe": mx.sharpe(rets, ppy),
+        "sortino": mx.sortino(rets, ppy),
+        "calmar": mx.calmar(equity, duration_s) if equity else None,
+        "max_drawdown": mx.max_drawdown(equity) if equity else 0.0,
+        "win_rate": mx.win_rate(trade_pnls),
+        "profit_factor": mx.profit_factor(trade_pnls),
+    }
+    return Analysis(
+        run=run,
+        times_ns=times,
+        equity=equity,
+        trades=len(fills),
+        fees=fees,
+        orders_sent=int(orders_sent[0]) if orders_sent else 0,
+        orders_rejected=int(rejected[0]) if rejected else 0,
+        strategy_pnl=strategy_pnl,
+        strategy_trades=strat_trades,
+        intent_pnl=intent_pnl,
+        pnl=pnl,
+        arb_available=arb_available,
+        arb_captured=arb_captured,
+        ratios=ratios,
+    )

@@ -1,0 +1,408 @@
+"""One simulation run: world, exchange, crowd, our society, virtual clock → journal, summary, report.
+
+What happens, in order: the world (truth paths, reference path) is drawn from the seed; the
+simulated exchange lists the markets on the runtime's clock; every participant gets a funded
+account; reference prices, news and resolutions are put on the runtime's queue at their times;
+the runtime runs to the end of the scenario; our account's equity is sampled from the exchange's
+ledger every ``sample_interval_s`` into the journal (agent ``sim:equity``); the venue's record of
+our fills is journalled (agent ``sim:venue``; the journal keeps each fill once); the run's facts go
+to the journal's ``meta``; the summary and the report are built *from the journal*.
+
+Determinism: everything random derives from the seed — the world (``{seed}:truth:…``), each
+agent's ``ctx.rng`` (``{seed}:{agent id}``), latencies and resolutions — and the local runtime
+orders all work by (time, sequence). The same scenario and seed give the same journal hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from cluster.errors import UserError
+from cluster.journal import Journal
+from protocols import Fill, PnLSnapshot, RawNews, ReferencePrice, WalletTrade
+from simulation.analysis import EQUITY_AGENT, RUN_META_KEY, VENUE_AGENT, Analysis, analyze, journal_hash
+from simulation.crowd import CrowdMember, build_crowd
+from simulation.crowd.venue import CrowdVenue
+from simulation.monitor import ArbMonitor
+from simulation.scenario import Scenario
+from simulation.society import Member, build_society
+from simulation.world import ONE, World, build_world
+from venues.sim import SimExchange, SimExchangeConfig
+
+log = logging.getLogger("polyagents.simulation")
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    scenario: str
+    seed: int
+    out_dir: Path
+    journal: Path
+    report: Path | None
+    journal_hash: str
+    wall_s: float
+    events: int
+    summary: dict[str, Any]
+    analysis: Analysis
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.summary)
+
+
+def scenario_digest(scenario: Scenario) -> str:
+    return hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()[:8]
+
+
+def make_run_id(scenario: Scenario, seed: int) -> str:
+    return f"{scenario.name}-s{seed}-{scenario_digest(scenario)}"
+
+
+def _make_runtime(kind: str, seed: int, start_ns: int, journal: Journal) -> Any:
+    if kind == "local":
+        from cluster.runtime_local import LocalRuntime
+
+        return LocalRuntime(seed=seed, start_ns=start_ns, journal=journal)
+    if kind == "ray":
+        try:
+            from cluster import runtime_ray  # type: ignore[attr-defined]
+        except ImportError:
+            raise UserError("--runtime ray: the Ray runtime (cluster/runtime_ray.py) is not available") from None
+        cls = getattr(runtime_ray, "RayRuntime", None)
+        if cls is None:
+            raise UserError("--runtime ray: cluster.runtime_ray has no RayRuntime")
+        return cls(seed=seed, start_ns=start_ns, journal=journal)
+    raise UserError(f"--runtime {kind}: expected 'local' or 'ray'")
+
+
+class _Ledger:
+    """Our account as the exchange's ledger has it: equity at marks, fees, exposure."""
+
+    def __init__(self, exchange: SimExchange, world: World, account: str) -> None:
+        self.exchange = exchange
+        self.world = world
+        self.account = account
+        self.reader = CrowdVenue(exchange, account)
+        self.payouts: dict[str, Decimal] = {}
+
+    def mark(self, token: str) -> Decimal:
+        if token in self.payouts:
+            return self.payouts[token]
+        bid, _bs, ask, _as = self.reader.top(token)
+        if bid is not None and ask is not None:
+            return Decimal(bid + ask) / (2 * ONE)
+        m, is_yes = self.world.tokens[token]
+        last = self.exchange._markets[m.id].last_trade
+        if last is not None:
+            return Decimal(last if is_yes else ONE - last) / ONE
+        side = bid if bid is not None else ask
+        if side is not None:
+            return Decimal(side) / ONE
+        return Decimal("0.5")
+
+    def snapshot(self, now: int) -> PnLSnapshot | None:
+        if not self.exchange.has_account(self.account):
+            return None
+        acct = self.exchange._accounts[self.account]
+        cash = Decimal(acct.cash) / ONE
+        exposure = Decimal(0)
+        for token, q in acct.shares.items():
+            if q:
+                exposure += Decimal(q) * self.mark(token) / ONE
+        fees = Decimal(sum(f[9] for f in acct.fills)) / ONE
+        realized = Decimal(sum(acct.realized.values())) / ONE
+        equity = cash + exposure
+        return PnLSnapshot.model_construct(
+            time_ns=now,
+            account=self.account,
+            realized=realized,
+            unrealized=equity - realized,
+            fees=fees,
+            equity=equity,
+            exposure=exposure,
+        )
+
+
+async def run_scenario_async(
+    scenario: Scenario,
+    seed: int | None = None,
+    *,
+    runtime: str = "local",
+    out_dir: str | Path = "runs",
+    report: bool = True,
+    run_id: str | None = None,
+) -> RunResult:
+    seed = scenario.seed if seed is None else seed
+    wall0 = time.perf_counter()
+    run_id = run_id or make_run_id(scenario, seed)
+    run_dir = Path(out_dir) / run_id
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    journal_path = run_dir / "journal.duckdb"
+    journal = Journal(journal_path, batch_size=4096)
+
+    world = build_world(scenario, seed)
+    rt = _make_runtime(runtime, seed, world.start_ns, journal)
+    exchange = SimExchange(SimExchangeConfig(start_ns=world.start_ns), scheduler=rt)
+    for sm in world.markets.values():
+        if sm.event_id is None:
+            exchange.add_market(sm.info)
+    for ev in world.events.values():
+        exchange.add_neg_risk_event(ev.id, [world.markets[mid].info for mid in ev.markets], augmented=ev.augmented)
+    monitor = ArbMonitor(world, exchange)
+
+    members: list[Member] = build_society(scenario, exchange, seed) if scenario.ours.enabled else []
+    crowd: list[CrowdMember] = build_crowd(scenario, world, exchange, rt)
+    for m in members:
+        rt.add_agent(m.agent, venue=m.venue)
+    for c in crowd:
+        rt.add_agent(c.agent, venue=c.venue)
+
+    _schedule_feeds(rt, scenario, world)
+    _listen_to_whales(rt, exchange, crowd)
+    payouts = _schedule_resolutions(rt, exchange, world, seed)
+
+    ledger = _Ledger(exchange, world, scenario.ours.account)
+    ledger.payouts = payouts
+    step = max(1, round(scenario.sample_interval_s * NS_PER_S))
+
+    def sample() -> None:
+        now = rt.now_ns()
+        snap = ledger.snapshot(now)
+        if snap is not None:
+            journal.record_sync(snap, agent=EQUITY_AGENT)
+        if now + step < world.end_ns:
+            rt.call_at(now + step, sample)
+
+    if scenario.ours.enabled:
+        sample()
+    await rt.run(until_ns=world.end_ns)
+    end = world.end_ns
+    if scenario.ours.enabled:
+        snap = ledger.snapshot(end)
+        if snap is not None:
+            journal.record_sync(snap, agent=EQUITY_AGENT)
+    await rt.stop()
+    for m in members:
+        if m.venue is not None:
+            await m.venue.close()
+    if exchange.has_account(scenario.ours.account):
+        for f in exchange.trades(scenario.ours.account):
+            journal.record_sync(Fill.model_validate(f.model_dump()), agent=VENUE_AGENT)
+    journal.flush_sync()
+    digest = journal_hash(journal._con)
+
+    final_values = {t: str(ledger.mark(t)) for t in sorted(world.tokens)}
+    arb = monitor.finish(end)
+    stats = rt.stats
+    crowd_kinds: dict[str, int] = {}
+    for c in crowd:
+        crowd_kinds[c.kind] = crowd_kinds.get(c.kind, 0) + 1
+    lat = scenario.ours.latency
+    run_record = {
+        "run_id": run_id,
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "seed": seed,
+        "account": scenario.ours.account,
+        "bankroll": str(scenario.ours.bankroll),
+        "ours": [m.agent.agent_id for m in members],
+        "duration_s": scenario.duration_s,
+        "sample_interval_s": scenario.sample_interval_s,
+        "start_ns": world.start_ns,
+        "final_values": final_values,
+        "arb": arb,
+        "crowd": crowd_kinds,
+        "crowd_size": len(crowd),
+        "events_processed": stats.events,
+        "handler_errors": stats.handler_errors,
+        "crashes": [f"{aid}: {type(exc).__name__}: {exc}" for aid, exc in rt.crashes[:20]],
+        "journal_hash": digest,
+        "assumptions": {
+            "fills": "price-time priority on one YES-space book per condition with complement matching "
+            "(mint/merge); a trade executes at the resting order's price; no hidden liquidity, no queue "
+            "position beyond time priority, self-trades allowed",
+            "latency": f"our orders {lat.order_ms} ms (+U[0,{lat.order_jitter_ms}] ms), our market data "
+            f"{lat.data_ms} ms (+U[0,{lat.data_jitter_ms}] ms); crowd orders arrive at once except "
+            "arbitrageurs (their order_latency_ms); messages between our agents take no time",
+            "fees": f"taker fee rate × (p(1−p))^exponent per share at the fill price (default rate "
+            f"{scenario.fees.rate}, exponent {scenario.fees.exponent}, enabled={scenario.fees.enabled}); "
+            "makers pay none; maker rebates accrue but are not paid within a run",
+            "marks": "unresolved positions are marked at the book's mid (else last trade, else the one "
+            "side, else 0.5); resolved ones at their payout",
+            "truth": "resolutions are drawn from the truth path at resolution time (reference markets: "
+            "final price ≥ strike); our agents never see the truth",
+        },
+    }
+    journal.set_meta(RUN_META_KEY, json.dumps(run_record, sort_keys=True, default=str))
+    journal.close()
+
+    analysis = analyze(journal_path)
+    summary = analysis.summary()
+    report_path: Path | None = None
+    if report:
+        from simulation.report import write_report
+
+        report_path = write_report(analysis, run_dir)
+    wall = time.perf_counter() - wall0
+    summary.update(
+        {
+            "journal": str(journal_path),
+            "report": str(report_path) if report_path is not None else None,
+            "journal_hash": digest,
+            "runtime": runtime,
+            "events": stats.events,
+            "crowd_size": len(crowd),
+            "wall_s": round(wall, 3),
+            "handler_errors": stats.handler_errors,
+        }
+    )
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    return RunResult(
+        run_id=run_id,
+        scenario=scenario.name,
+        seed=seed,
+        out_dir=run_dir,
+        journal=journal_path,
+        report=report_path,
+        journal_hash=digest,
+        wall_s=wall,
+        events=stats.events,
+        summary=summary,
+        analysis=analysis,
+        extra={"monitor": monitor, "exchange": exchange, "world": world, "crowd": crowd, "members": members},
+    )
+
+
+def run_scenario(
+    scenario: Scenario,
+    seed: int | None = None,
+    runtime: str = "local",
+    out_dir: str | Path = "runs",
+    *,
+    report: bool = True,
+    run_id: str | None = None,
+) -> RunResult:
+    """Run one scenario to its end (blocking). See the module docstring."""
+    return asyncio.run(run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report, run_id=run_id))
+
+
+# -- scheduled inputs -------------------------------------------------------------------------------
+
+def _schedule_feeds(rt: Any, scenario: Scenario, world: World) -> None:
+    ref = world.reference
+    if ref is not None:
+        sym = ref.spec.symbol
+        for t, p in zip(ref.times_ns, ref.prices, strict=True):
+            rt.inject(
+                ReferencePrice(time_ns=t, symbol=sym, price=Decimal(str(p)), source="sim"),
+                sender="feed:reference",
+                at_ns=t,
+            )
+    for i, n in enumerate(scenario.news):
+        pub = world.start_ns + round((n.at_s + n.publication_delay_s) * NS_PER_S)
+        if pub > world.end_ns:
+            continue
+        rt.inject(
+            RawNews(
+                time_ns=pub,
+                item_id=f"{scenario.name}-news-{i}",
+                source=n.source,
+                title=n.title,
+                body=n.body,
+                published_ns=pub,
+            ),
+            sender="feed:news",
+            at_ns=pub,
+        )
+
+
+def _listen_to_whales(rt: Any, exchange: SimExchange, crowd: list[CrowdMember]) -> None:
+    """Whales' fills become ``WalletTrade``s, as the Data API reports large trades by wallet."""
+    for c in crowd:
+        if c.kind != "whale":
+            continue
+        wallet = c.venue.account
+
+        def on_event(payload: Any, wallet: str = wallet) -> None:
+            if isinstance(payload, Fill):
+                info = exchange.market_info(payload.token_id)
+                outcome = ""
+                if info is not None:
+                    outcome = info.outcomes[0] if payload.token_id == info.token_ids[0] else info.outcomes[1]
+                rt.inject(
+                    WalletTrade.model_construct(
+                        time_ns=payload.time_ns,
+                        trade_id=payload.fill_id,
+                        wallet=wallet,
+                        token_id=payload.token_id,
+                        market=payload.market,
+                        side=payload.side,
+                        price=payload.price,
+                        size=payload.size,
+                        outcome=outcome,
+                        tx_hash="",
+                    ),
+                    sender="data_api:sim",
+                )
+
+        exchange.add_account_listener(wallet, on_event)
+
+
+def _schedule_resolutions(rt: Any, exchange: SimExchange, world: World, seed: int) -> dict[str, Decimal]:
+    """Resolve each market at its time; returns the dict that will hold every token's payout."""
+    payouts: dict[str, Decimal] = {}
+    for sm in world.markets.values():
+        if sm.event_id is not None or sm.resolve_ns is None:
+            continue
+        t = sm.resolve_ns
+
+        def resolve(sm: Any = sm, t: int = t) -> None:
+            if sm.strike is not None and world.reference is not None:
+                yes_wins = world.reference.price_at(t) >= sm.strike
+            else:
+                rng = random.Random(f"{seed}:resolve:{sm.id}")
+                yes_wins = rng.random() < world.truth(sm.id, t)
+            winner = sm.yes if yes_wins else sm.no
+            payouts[sm.yes] = Decimal(1) if yes_wins else Decimal(0)
+            payouts[sm.no] = Decimal(0) if yes_wins else Decimal(1)
+            exchange.resolve(sm.id, winner)
+
+        rt.call_at(t, resolve)
+    for ev in world.events.values():
+        if ev.resolve_ns is None:
+            continue
+        t = ev.resolve_ns
+
+        def resolve_event(ev: Any = ev, t: int = t) -> None:
+            rng = random.Random(f"{seed}:resolve:{ev.id}")
+            u = rng.random()
+            acc = 0.0
+            winner = ev.markets[-1]
+            for mid in ev.markets:
+                acc += world.truth(mid, t)
+                if u < acc:
+                    winner = mid
+                    break
+            for mid in ev.markets:
+                sm = world.markets[mid]
+                payouts[sm.yes] = Decimal(1) if mid == winner else Decimal(0)
+                payouts[sm.no] = Decimal(0) if mid == winner else Decimal(1)
+            exchange.resolve_event(ev.id, winner)
+
+        rt.call_at(t, resolve_event)
+    return payouts
