@@ -1,0 +1,497 @@
+"""``RayLockstepRuntime``: the local runtime's queue and clock, with our agents in Ray actors.
+
+A drop-in for :class:`cluster.runtime_local.LocalRuntime` (same constructor and methods). The
+(time, sequence) queue, the virtual clock, the venues and the journal stay in this process; each of
+*our* six roles runs in its own :class:`~cluster.ray_runtime.host.AgentHost` actor, driven through
+the step protocol (:mod:`cluster.ray_runtime.lockstep_protocol`). Crowd agents (any other role, or
+``add_agent(..., local=True)``) stay in-process for speed. Because every effect of a remote handler
+is applied here at the point of the sequence where the local runtime would apply it, a Ray run
+produces the same event log, orders and fills as a local one.
+
+Supervision in lockstep: when a host dies (``ActorDiedError``) or cannot be reached
+(``ActorUnavailableError`` — it is killed first, so there is never a second live copy), the
+supervisor of its branch decides by OTP policy (:mod:`supervisors.policy`) which hosts to replace.
+A replacement is restored from the agent's last checkpoint and replays the steps logged since,
+answered from the log, so nothing reaches the venue twice and no state is lost; the trader then
+reconciles with the venue before the interrupted step resumes. Crashes, restarts and escalations
+go to the journal's ``agent_events``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable
+from typing import Any, Literal
+
+from ray import cloudpickle
+import ray
+from ray.exceptions import RayActorError
+
+from agents.base import Agent, AgentConfig, Subscription, Timer
+from cluster.ray_runtime.host import AgentHost, HostSpec
+from cluster.ray_runtime.lockstep_protocol import (
+    CancelTimer,
+    Metric,
+    PortCall,
+    PortResult,
+    Publish,
+    SetTimer,
+    Step,
+    StepKind,
+    StepRecord,
+    Subscribe,
+)
+from cluster.runtime_local import LatencyHook, LocalRuntime, MetricsSink
+from protocols import KIND_TO_TYPE, AgentEvent, JournalPort, VenuePort
+from supervisors.policy import Action, SupervisorState
+from supervisors.spec import ChildSpec, Strategy, SupervisorSpec
+from supervisors.tree import ROLE_BRANCH
+
+log = logging.getLogger("polyagents.ray.lockstep")
+
+OUR_ROLES = frozenset(ROLE_BRANCH)
+BRANCH_STRATEGY = {
+    "data": Strategy.ONE_FOR_ONE,
+    "decision": Strategy.ONE_FOR_ONE,
+    "execution": Strategy.REST_FOR_ONE,
+    "other": Strategy.ONE_FOR_ONE,
+}
+_REPLAY_ALL = 1 << 62
+
+
+class RemoteHandlerError(Exception):
+    """An agent's handler raised inside its host; the message is the original error."""
+
+
+class SupervisionFailed(Exception):
+    """The root supervisor exceeded its intensity: the run cannot continue."""
+
+
+class NonDeterministicReplay(Exception):
+    """A replayed step asked the outside world for more than it did the first time."""
+
+
+class _ProbeContext:
+    """Enough of a context to ask an unbound agent for its initial subscriptions."""
+
+    def __init__(self, agent_id: str, venue: VenuePort | None, rt: LocalRuntime) -> None:
+        self.agent_id = agent_id
+        self.venue = venue
+        self.journal = rt.journal
+        self.log = log
+        self._rt = rt
+
+    def now_ns(self) -> int:
+        return self._rt.now_ns()
+
+
+class RemoteAgent(Agent[AgentConfig]):
+    """Stands in the local runtime's slot for an agent that runs in an AgentHost."""
+
+    def __init__(self, rt: RayLockstepRuntime, agent: Agent[Any], venue: VenuePort | None, path: str) -> None:
+        super().__init__(agent.agent_id)
+        self.role = agent.role  # type: ignore[misc]
+        self.rt = rt
+        self.path = path
+        self.venue = venue
+        self.agent_cls = type(agent)
+        ctx, agent._ctx = agent._ctx, None
+        try:
+            self.agent_bytes = cloudpickle.dumps(agent)
+            # Subscriptions may depend on the context (the trader keys fills by its account):
+            # ask with a context that knows the venue, as the host's will.
+            agent._ctx = _ProbeContext(agent.agent_id, venue, rt)  # type: ignore[assignment]
+            self._subs = tuple(agent.initial_subscriptions())
+        finally:
+            agent._ctx = ctx
+        self.host: Any = None
+        self.ready: Any = None
+        self.generation = 0
+        self.replay: list[StepRecord] = []
+        self.checkpoint: dict[str, Any] | None = None
+        self.steps_since_ckpt = 0
+        self.last_ckpt_ns = rt.now_ns()
+        self.kill_requests: list[int | None] = []
+        self.restarts = 0
+        self.spawn(restarted=False)
+
+    def initial_subscriptions(self) -> tuple[Subscription, ...]:
+        return self._subs
+
+    def __repr__(self) -> str:
+        return f"RemoteAgent(id={self.agent_id!r}, role={self.role!r}, gen={self.generation})"
+
+    # -- host lifecycle --------------------------------------------------------------------------
+    def spawn(self, *, restarted: bool) -> None:
+        rt = self.rt
+        self.generation += 1
+        spec = HostSpec(
+            agent_id=self.agent_id,
+            role=self.role,
+            path=self.path,
+            namespace=rt.namespace,
+            agent_bytes=self.agent_bytes,
+            seed=rt.seed,
+            metrics=rt.host_metrics,
+            journal_name="coordinator" if rt.journal is not None else None,
+            venue_account=self.venue.account if self.venue is not None else None,
+            restarted=restarted,
+        )
+        opts: dict[str, Any] = {
+            "name": f"{rt.run_id}/{self.path}#{self.generation}",
+            "namespace": rt.namespace,
+            "max_restarts": 0,
+            "num_cpus": 0,
+        }
+        opts.update(rt.host_options.get(self.agent_id, {}))
+        self.host = AgentHost.options(**opts).remote(spec, "lockstep")  # type: ignore[attr-defined]
+        self.ready = self.host.setup.remote(self.checkpoint)
+
+    async def await_ready(self) -> None:
+        if self.ready is None:
+            return
+        ref, self.ready = self.ready, None
+        res = await ref
+        if not res.get("ok"):
+            raise RemoteHandlerError(f"{self.agent_id}: setup failed: {res.get('error')}")
+
+    def kill(self) -> None:
+        if self.host is not None:
+            with contextlib.suppress(Exception):
+                ray.kill(self.host, no_restart=True)
+
+    async def respawn(self) -> None:
+        """New host, restored from the checkpoint, with every completed step since replayed."""
+        self.kill()
+        self.spawn(restarted=True)
+        self.restarts += 1
+        await self.await_ready()
+        for rec in self.replay:
+            if not rec.done:
+                continue
+            step: Step = await self.host.step.remote(
+                rec.kind, rec.arg, rec.now_ns, rec.pub_seq, rec.current, list(rec.results), _REPLAY_ALL, False
+            )
+            if step.call is not None:
+                raise NonDeterministicReplay(f"{self.agent_id}: replayed {rec.kind} made an extra {step.call.method}")
+
+    # -- handlers (called by the local runtime's loop) ------------------------------------------
+    async def on_start(self) -> None:
+        await self.run_step("start", None)
+
+    async def on_message(self, envelope: Any) -> None:
+        await self.run_step("message", envelope)
+
+    async def on_timer(self, timer: Timer) -> None:
+        await self.run_step("timer", timer)
+
+    async def on_stop(self) -> None:
+        await self.run_step("stop", None)
+
+    async def run_step(self, kind: StepKind, arg: Any) -> None:
+        rt = self.rt
+        await self.await_ready()
+        await self._apply_kill_requests()
+        ctx = self.ctx
+        rec = StepRecord(kind, arg, rt._now, ctx._seq, rt._current)  # type: ignore[attr-defined]
+        self.replay.append(rec)
+        want_ckpt = kind in ("message", "timer", "start", "call") and self._checkpoint_due()
+        result: PortResult | None = None
+        while True:
+            try:
+                if result is None:
+                    step: Step = await self.host.step.remote(
+                        rec.kind, rec.arg, rec.now_ns, rec.pub_seq, rec.current, list(rec.results),
+                        rec.ops_applied, want_ckpt,
+                    )
+                else:
+                    step = await self.host.resume.remote(result)
+            except RayActorError as exc:
+                await rt._host_failed(self, exc)
+                result = None
+                continue
+            self._apply(step, rec)
+            if step.call is None:
+                break
+            result = await self._perform(step.call)
+            rec.results.append(result)
+        rec.done = True
+        if step.checkpoint is not None:
+            await self._store_checkpoint(step.checkpoint)
+        else:
+            self.steps_since_ckpt += 1
+        if step.error is not None:
+            raise RemoteHandlerError(step.error)
+
+    async def _apply_kill_requests(self) -> None:
+        while self.kill_requests:
+            after = self.kill_requests.pop(0)
+            if after is None:
+                with contextlib.suppress(RayActorError):
+                    await self.host.die.remote()
+            else:
+                with contextlib.suppress(RayActorError):
+                    await self.host.arm_crash.remote(after)
+
+    def _checkpoint_due(self) -> bool:
+        rt = self.rt
+        return self.steps_since_ckpt + 1 >= rt.checkpoint_every_n or (
+            rt._now - self.last_ckpt_ns >= rt.checkpoint_every_ns
+        )
+
+    async def _store_checkpoint(self, ckpt: dict[str, Any]) -> None:
+        self.checkpoint = ckpt
+        self.replay = []
+        self.steps_since_ckpt = 0
+        self.last_ckpt_ns = self.rt._now
+        self.rt.checkpoints_taken += 1
+        if self.rt.journal is not None and self.rt.journal_checkpoints:
+            await self.rt.journal.checkpoint(self.agent_id, self.rt._now, ckpt)
+
+    def _apply(self, step: Step, rec: StepRecord) -> None:
+        ctx = self.ctx
+        for op in step.ops:
+            if isinstance(op, Publish):
+                ctx.publish(op.payload, correlation_id=op.correlation_id, causation_id=op.causation_id)
+            elif isinstance(op, SetTimer):
+                ctx.set_timer(op.name, op.delay_ns, op.data, periodic=op.periodic)
+            elif isinstance(op, CancelTimer):
+                ctx.cancel_timer(op.name)
+            elif isinstance(op, Subscribe):
+                typ = KIND_TO_TYPE[op.type_kind]
+                if op.on:
+                    ctx.subscribe(typ, op.key)
+                else:
+                    ctx.unsubscribe(typ, op.key)
+            elif isinstance(op, Metric):
+                ctx.metric(op.name, op.value, op.kind, **op.tags)
+            rec.ops_applied += 1
+
+    async def _perform(self, call: PortCall) -> PortResult:
+        if call.target == "venue":
+            port: Any = self.venue
+        else:
+            port = self.rt.journal
+        try:
+            if port is None:
+                raise RuntimeError(f"{self.agent_id} has no {call.target}")
+            value = getattr(port, call.method)(*call.args, **call.kwargs)
+            if isinstance(value, Awaitable):
+                value = await value
+            return PortResult(True, value)
+        except Exception as exc:
+            try:
+                cloudpickle.dumps(exc)
+                err: BaseException = exc
+            except Exception:
+                err = RuntimeError(f"{type(exc).__name__}: {exc}")
+            return PortResult(False, error=err)
+
+    def status(self) -> dict[str, Any]:
+        try:
+            st: dict[str, Any] = ray.get(self.host.state.remote(), timeout=10)
+            return dict(st.get("status", {}))
+        except Exception as exc:
+            return {"role": self.role, "error": f"{type(exc).__name__}: {exc}"}
+
+
+class RayLockstepRuntime(LocalRuntime):
+    """See the module docstring. Extra arguments beyond LocalRuntime's:
+
+    - ``namespace``: Ray namespace of the hosts; ``host_options``: per agent id Ray options
+      (e.g. ``{"resources": {"node_b": 0.01}}``);
+    - ``checkpoint_every_n`` / ``checkpoint_every_ns``: checkpoint cadence (virtual time);
+    - ``intensity`` / ``period_s``: every branch supervisor's restart intensity (virtual seconds);
+    - ``remote_roles``: roles that run in hosts (default: the six roles of the society).
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        clock: Literal["virtual", "wall"] = "virtual",
+        start_ns: int | None = None,
+        journal: JournalPort | None = None,
+        latency: LatencyHook | None = None,
+        record_events: bool = False,
+        strict: bool = False,
+        metrics: MetricsSink | None = None,
+        namespace: str | None = None,
+        host_options: dict[str, dict[str, Any]] | None = None,
+        checkpoint_every_n: int = 50,
+        checkpoint_every_ns: int = 60 * 1_000_000_000,
+        journal_checkpoints: bool = True,
+        intensity: int = 10,
+        period_s: float = 60.0,
+        backoff_cap_s: float = 0.2,
+        remote_roles: frozenset[str] = OUR_ROLES,
+        reconcile_on_restart: bool = True,
+        host_metrics: str = "ray",
+    ) -> None:
+        if clock != "virtual":
+            raise ValueError("RayLockstepRuntime runs on the virtual clock; live mode is cluster.ray_runtime.control")
+        super().__init__(
+            seed=seed, clock=clock, start_ns=start_ns, journal=journal, latency=latency,
+            record_events=record_events, strict=strict, metrics=metrics,
+        )
+        if not ray.is_initialized():
+            ray.init(namespace=namespace or "polyagents", include_dashboard=False, log_to_driver=False)
+        if checkpoint_every_n < 1:
+            raise ValueError(f"checkpoint_every_n must be at least 1, got {checkpoint_every_n}")
+        self.namespace = namespace or ray.get_runtime_context().namespace
+        self.run_id = f"lockstep-{uuid.uuid4().hex[:8]}"
+        self.host_options = host_options or {}
+        self.checkpoint_every_n = checkpoint_every_n
+        self.checkpoint_every_ns = checkpoint_every_ns
+        self.journal_checkpoints = journal_checkpoints
+        self.intensity = intensity
+        self.period_s = period_s
+        self.backoff_cap_s = backoff_cap_s
+        self.remote_roles = remote_roles
+        self.reconcile_on_restart = reconcile_on_restart
+        self.host_metrics = host_metrics
+        self.remotes: dict[str, RemoteAgent] = {}
+        self.host_failures: list[tuple[str, str]] = []
+        self.lifecycle: list[AgentEvent] = []
+        self.checkpoints_taken = 0
+        self.final_agents: dict[str, Agent[Any]] = {}
+        self._branches: dict[str, list[str]] = {}
+        self._sups: dict[str, SupervisorState] = {}
+
+    # -- wiring ------------------------------------------------------------------------------------
+    def add_agent(self, agent: Agent[Any], *, venue: VenuePort | None = None, local: bool | None = None) -> None:
+        """Host ``agent`` in an AgentHost actor (our roles) or in-process (crowd, ``local=True``)."""
+        remote = (agent.role in self.remote_roles) if local is None else not local
+        if not remote:
+            super().add_agent(agent, venue=venue)
+            return
+        if agent.agent_id in self._slots:
+            raise ValueError(f"an agent with id {agent.agent_id!r} is already running")
+        branch = ROLE_BRANCH.get(agent.role, "other")
+        proxy = RemoteAgent(self, agent, venue, f"root/{branch}/{agent.agent_id}")
+        self.remotes[agent.agent_id] = proxy
+        self._branches.setdefault(branch, []).append(agent.agent_id)
+        self._sups.pop(f"root/{branch}", None)
+        super().add_agent(proxy, venue=venue)
+
+    @property
+    def agents(self) -> dict[str, Agent[Any]]:
+        out = super().agents
+        out.update(self.final_agents)
+        return out
+
+    def tree(self) -> SupervisorSpec:
+        """The supervision tree of the hosted agents (the design's branches)."""
+        branches = []
+        for branch, ids in self._branches.items():
+            kids = tuple(ChildSpec(id=i, cls=f"{self.remotes[i].agent_cls.__module__}:"
+                                   f"{self.remotes[i].agent_cls.__qualname__}") for i in ids)
+            branches.append(SupervisorSpec(
+                id=branch, strategy=BRANCH_STRATEGY.get(branch, Strategy.ONE_FOR_ONE),
+                intensity=self.intensity, period_s=self.period_s, children=kids,
+            ))
+        return SupervisorSpec(id="root", intensity=self.intensity, period_s=self.period_s, children=tuple(branches))
+
+    def _sup(self, path: str) -> SupervisorState:
+        st = self._sups.get(path)
+        if st is None:
+            tree = self.tree()
+            spec = tree if path == "root" else tree.child(path.split("/", 1)[1])
+            assert isinstance(spec, SupervisorSpec)
+            import random
+
+            st = SupervisorState(spec, random.Random(f"{self.seed}:{path}"))
+            self._sups[path] = st
+        return st
+
+    def kill_agent(self, agent_id: str, *, after_calls: int | None = None) -> None:
+        """Chaos: make the agent's host exit (``os._exit``) at its next step — at once, or, with
+        ``after_calls``, right after the coordinator answered that many of the step's port calls."""
+        self.remotes[agent_id].kill_requests.append(after_calls)
+
+    # -- supervision -------------------------------------------------------------------------------
+    async def _event(self, agent_id: str, role: str, event: Any, detail: str = "") -> None:
+        ev = AgentEvent(time_ns=self.now_ns(), agent_id=agent_id, role=role, event=event, detail=detail[:500])
+        self.lifecycle.append(ev)
+        if self.journal is not None:
+            await self.journal.record(ev, agent=agent_id)
+
+    async def _host_failed(self, remote: RemoteAgent, exc: BaseException) -> None:
+        self.host_failures.append((remote.agent_id, type(exc).__name__))
+        remote.kill()  # ActorUnavailableError: it may still be alive; never leave two copies
+        await self._event(remote.agent_id, remote.role, "crash", f"{type(exc).__name__}: {exc}")
+        await self._child_exited(remote.path)
+
+    async def _child_exited(self, path: str) -> None:
+        parent, child = path.rsplit("/", 1)
+        sup = self._sup(parent)
+        decision = sup.on_exit(child, abnormal=True, now_s=self._now / 1e9)
+        if decision.action is Action.RESTART:
+            if decision.delay_s:
+                await asyncio.sleep(min(decision.delay_s, self.backoff_cap_s))
+            for cid in decision.stop:
+                self._stop_subtree(f"{parent}/{cid}")
+            for cid in decision.start:
+                await self._start_subtree(f"{parent}/{cid}", decision.reason)
+        elif decision.action is Action.ESCALATE:
+            sup_id = parent.rsplit("/", 1)[-1]
+            await self._event(sup_id, "supervisor", "escalate", decision.reason)
+            for cid in sup.order:
+                self._stop_subtree(f"{parent}/{cid}")
+            if parent == "root":
+                raise SupervisionFailed(decision.reason)
+            self._sups.pop(parent, None)
+            await self._child_exited(parent)
+        else:
+            for cid in decision.forget:
+                remote = self.remotes.get(cid)
+                if remote is not None:
+                    remote.kill()
+                    self._slots[cid].removed = True
+                    await self._event(cid, remote.role, "remove", decision.reason)
+
+    def _agents_under(self, path: str) -> list[RemoteAgent]:
+        return [r for r in self.remotes.values() if r.path == path or r.path.startswith(path + "/")]
+
+    def _stop_subtree(self, path: str) -> None:
+        for r in self._agents_under(path):
+            r.kill()
+
+    async def _start_subtree(self, path: str, reason: str) -> None:
+        if path.count("/") == 1:  # a branch supervisor restarted by root: fresh state
+            self._sups.pop(path, None)
+        for r in self._agents_under(path):
+            await r.respawn()
+            await self._event(r.agent_id, r.role, "restart", f"{reason}; replayed {sum(x.done for x in r.replay)} steps")
+            if self.reconcile_on_restart and callable(getattr(r.agent_cls, "reconcile", None)):
+                await self._reconcile(r)
+
+    async def _reconcile(self, r: RemoteAgent) -> None:
+        """Run the restarted agent's ``reconcile()`` as a step of its own, before anything else."""
+        inflight = r.replay.pop() if r.replay and not r.replay[-1].done else None
+        await r.run_step("call", "reconcile")
+        if inflight is not None:
+            r.replay.append(inflight)
+
+    # -- shutdown ----------------------------------------------------------------------------------
+    async def fetch_agents(self) -> dict[str, Agent[Any]]:
+        """Copies of the hosted agents, state and all (for reports after a run)."""
+        out: dict[str, Agent[Any]] = {}
+        for aid, r in self.remotes.items():
+            blob = await r.host.dump_agent.remote()
+            out[aid] = cloudpickle.loads(blob)
+        return out
+
+    async def stop(self) -> None:
+        if self._stopped:
+            return
+        await super().stop()
+        try:
+            self.final_agents = await self.fetch_agents()
+        except Exception:
+            log.exception("could not fetch the hosted agents' final state")
+        for r in self.remotes.values():
+            r.kill()

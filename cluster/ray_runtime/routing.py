@@ -1,0 +1,115 @@
+"""Live routing: each participant (host or venue actor) holds the route table and pushes batches
+straight to subscriber hosts, one in-flight batch per destination (so per-link order holds).
+
+Why no broker: a central queue actor would add a hop and a bottleneck to every message. The
+registry (in the root supervisor) only distributes the *table* when subscriptions change; messages
+never pass through it. A batch to a destination that died is kept if it holds critical messages
+and resent when the registry announces the destination's replacement; market data for a dead
+destination is dropped (the new host gets fresh data anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError
+
+from cluster.ray_runtime.mailbox import CONFLATING_KINDS, DROPPABLE_KINDS
+from protocols import Envelope
+
+log = logging.getLogger("polyagents.routing")
+
+RouteTable = dict[str, dict[str, list[str]]]
+"""payload kind → routing key (``"*"`` for all) → actor names of subscriber hosts."""
+
+
+def subscribers(table: RouteTable, env: Envelope) -> list[str]:
+    by_key = table.get(env.payload.kind)
+    if not by_key:
+        return []
+    out = list(by_key.get("*", ()))
+    rk = env.payload.routing_key
+    if rk is not None:
+        out.extend(n for n in by_key.get(str(rk), ()) if n not in out)
+    return out
+
+
+class Router:
+    """Outgoing side of one participant."""
+
+    def __init__(self, own_name: str, namespace: str) -> None:
+        self.own_name = own_name
+        self.namespace = namespace
+        self.table: RouteTable = {}
+        self.version = -1
+        self._handles: dict[str, Any] = {}
+        self._out: dict[str, list[Envelope]] = defaultdict(list)
+        self._busy: set[str] = set()
+        self._held: dict[str, list[Envelope]] = {}
+        self.sent = 0
+        self.lost_market_data = 0
+        self.failures = 0
+
+    def set_table(self, table: RouteTable, version: int) -> None:
+        if version <= self.version:
+            return
+        self.table = table
+        self.version = version
+        self._handles.clear()
+        names = {n for by_key in table.values() for lst in by_key.values() for n in lst}
+        for name, held in list(self._held.items()):
+            if name in names:
+                del self._held[name]
+                self._out[name][:0] = held
+                self._kick(name)
+
+    def publish(self, env: Envelope) -> int:
+        n = 0
+        for name in subscribers(self.table, env):
+            if name == self.own_name:
+                continue
+            self._out[name].append(env)
+            self._kick(name)
+            n += 1
+        return n
+
+    def _kick(self, name: str) -> None:
+        if name not in self._busy:
+            self._busy.add(name)
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._drain(name)))
+
+    def _handle(self, name: str) -> Any:
+        h = self._handles.get(name)
+        if h is None:
+            h = ray.get_actor(name, namespace=self.namespace)
+            self._handles[name] = h
+        return h
+
+    async def _drain(self, name: str) -> None:
+        try:
+            while self._out.get(name):
+                batch = self._out.pop(name)
+                try:
+                    await self._handle(name).deliver.remote(batch)
+                    self.sent += len(batch)
+                except (RayActorError, ValueError) as exc:
+                    # ValueError: the name is not (yet) registered — the host is being replaced.
+                    self.failures += 1
+                    self._handles.pop(name, None)
+                    keep = [e for e in batch if e.payload.kind not in DROPPABLE_KINDS | CONFLATING_KINDS]
+                    self.lost_market_data += len(batch) - len(keep)
+                    rest = self._out.pop(name, [])
+                    keep.extend(e for e in rest if e.payload.kind not in DROPPABLE_KINDS | CONFLATING_KINDS)
+                    if keep:
+                        self._held.setdefault(name, []).extend(keep)
+                    log.info("delivery to %s failed (%s); holding %d critical messages", name, exc, len(keep))
+                    return
+        finally:
+            self._busy.discard(name)
+
+    def pending(self) -> int:
+        return sum(len(v) for v in self._out.values()) + sum(len(v) for v in self._held.values())

@@ -1,0 +1,112 @@
+"""Small agents for the Ray runtime's mechanism tests (importable by Ray workers by module name).
+
+They exercise everything a host must carry: publishes with causality, timers, the per-agent rng,
+venue calls with replies and sink events, durable journal writes, snapshot/restore.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from agents.base import Agent, AgentConfig, Subscription, Timer
+from protocols import (
+    Envelope,
+    Fill,
+    OrderEvent,
+    OrderRequest,
+    ReferencePrice,
+    Side,
+    TimeInForce,
+    TradePrint,
+)
+
+
+class Pricer(Agent[AgentConfig]):
+    """Turns each trade print into a reference price after a random think time."""
+
+    role = "strategist"
+    subscriptions = (Subscription(TradePrint),)
+
+    def __init__(self, agent_id: str = "pricer", config: Any = None) -> None:
+        super().__init__(agent_id, config)
+        self.n = 0
+
+    def on_message(self, envelope: Envelope) -> None:
+        self.n += 1
+        delay = self.ctx.rng.randint(0, 5) * 1_000_000
+        self.ctx.set_timer(f"t{self.n % 3}", delay, envelope.payload)
+
+    def on_timer(self, timer: Timer) -> None:
+        p: TradePrint = timer.data
+        self.ctx.publish(ReferencePrice(time_ns=self.ctx.now_ns(), symbol=p.token_id, price=p.price))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"n": self.n}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.n = int(state.get("n", 0))
+
+
+class Buyer(Agent[AgentConfig]):
+    """Buys a little at each reference price (journal write-ahead, then the venue)."""
+
+    role = "trader"
+
+    def __init__(self, agent_id: str = "buyer", config: Any = None) -> None:
+        super().__init__(agent_id, config)
+        self.sent = 0
+        self.filled = Decimal(0)
+        self.fill_ids: list[str] = []
+        self.events: dict[str, str] = {}
+
+    def initial_subscriptions(self) -> tuple[Subscription, ...]:
+        acct = self.ctx.venue.account if self.ctx.venue is not None else self.agent_id
+        return (Subscription(ReferencePrice), Subscription(Fill, acct), Subscription(OrderEvent, acct))
+
+    async def on_message(self, envelope: Envelope) -> None:
+        p = envelope.payload
+        if isinstance(p, ReferencePrice):
+            await self._buy(p)
+        elif isinstance(p, Fill) and p.fill_id not in self.fill_ids:
+            self.fill_ids.append(p.fill_id)
+            self.filled += p.size
+        elif isinstance(p, OrderEvent):
+            self.events[p.client_order_id] = p.status.value
+
+    async def _buy(self, p: ReferencePrice) -> None:
+        venue = self.ctx.venue
+        assert venue is not None
+        self.sent += 1
+        price = min(Decimal("0.99"), p.price + Decimal("0.01") * self.ctx.rng.randint(0, 2))
+        req = OrderRequest(
+            time_ns=self.ctx.now_ns(), client_order_id=f"{self.agent_id}-{self.sent}", account=venue.account,
+            token_id=p.symbol, market=p.symbol.rsplit("-", 1)[0], side=Side.BUY, price=price,
+            size=Decimal(5), tick_size=Decimal("0.01"), tif=TimeInForce.GTC,
+        )
+        if self.ctx.journal is not None:
+            await self.ctx.journal.record(req, agent=self.agent_id, durable=True)
+        ev = await venue.place_order(req)
+        self.events[ev.client_order_id] = ev.status.value
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"sent": self.sent, "filled": str(self.filled), "fill_ids": self.fill_ids, "events": self.events}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.sent = int(state.get("sent", 0))
+        self.filled = Decimal(state.get("filled", "0"))
+        self.fill_ids = list(state.get("fill_ids", []))
+        self.events = dict(state.get("events", {}))
+
+    def status(self) -> dict[str, Any]:
+        return {"role": self.role, "sent": self.sent, "filled": str(self.filled)}
+
+
+class Crasher(Agent[AgentConfig]):
+    """Raises in on_message: a handler error (not a host death)."""
+
+    role = "news_scout"
+    subscriptions = (Subscription(TradePrint),)
+
+    def on_message(self, envelope: Envelope) -> None:
+        raise ValueError("boom")

@@ -1,0 +1,108 @@
+"""The lockstep Ray runtime against the local runtime, with small agents: same log, same orders.
+
+All tests here share the session's Ray cluster (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cluster.clock import DEFAULT_START_NS
+from cluster.journal import Journal
+from cluster.runtime_local import LocalRuntime
+from protocols import OrderRequest, Side, TimeInForce, TradePrint
+from ray_toy_agents import Buyer, Crasher, Pricer
+from venues.sim import SimExchange, SimExchangeConfig, SimVenue
+from venues.sim.testing import binary_market
+
+MS = 1_000_000
+
+
+def _trade(t: int, price: str) -> TradePrint:
+    return TradePrint(time_ns=t, token_id="m1-yes", market="m1", price=Decimal(price), size=Decimal(1), side=Side.BUY)
+
+
+async def run_world(rt: Any, journal: Journal | None, *, n_trades: int = 30, extra: Any = None) -> dict[str, Any]:
+    """A crowd seller rests asks; trades arrive; the pricer prices; the buyer buys."""
+    ex = SimExchange(SimExchangeConfig(start_ns=DEFAULT_START_NS), scheduler=rt)
+    ex.add_market(binary_market("m1"))
+    ex.open_account("crowd", 100_000)
+    ex.open_account("buyer", 10_000)
+    ex.split("crowd", "m1", 10_000)
+    for i, px in enumerate(("0.52", "0.53", "0.54", "0.55")):
+        ex.submit("crowd", OrderRequest(
+            time_ns=DEFAULT_START_NS, client_order_id=f"crowd-{i}", account="crowd", token_id="m1-yes",
+            market="m1", side=Side.SELL, price=Decimal(px), size=Decimal(40), tick_size=Decimal("0.01"),
+            tif=TimeInForce.GTC,
+        ))
+    rt.add_agent(Pricer("pricer"))
+    rt.add_agent(Buyer("buyer"), venue=SimVenue(ex, "buyer"))
+    if extra is not None:
+        extra(rt)
+    for k in range(n_trades):
+        rt.inject(_trade(DEFAULT_START_NS + (k + 1) * 10 * MS, f"0.{50 + k % 5}"), sender="tape", at_ns=DEFAULT_START_NS + (k + 1) * 10 * MS)
+    await rt.run(until_ns=DEFAULT_START_NS + (n_trades + 5) * 10 * MS)
+    await rt.stop()
+    orders = journal.query("SELECT client_order_id, price, size FROM orders ORDER BY client_order_id") if journal else []
+    trades = sorted((f.client_order_id, str(f.price), str(f.size)) for f in ex.trades("buyer"))
+    return {"digest": rt.event_log_digest(), "orders": orders, "trades": trades, "positions": ex.positions("buyer")}
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "j.duckdb")
+
+
+async def test_lockstep_run_matches_local_run_event_for_event(ray_session: str, tmp_path: Path) -> None:
+    from cluster.ray_runtime.lockstep import RayLockstepRuntime
+
+    j1, j2 = Journal(tmp_path / "a.duckdb"), Journal(tmp_path / "b.duckdb")
+    local = await run_world(LocalRuntime(seed=7, journal=j1, record_events=True), j1)
+    ray_rt = RayLockstepRuntime(seed=7, journal=j2, record_events=True, namespace=ray_session, checkpoint_every_n=7)
+    remote = await run_world(ray_rt, j2)
+    assert local["orders"], "the scenario must produce orders"
+    assert local["trades"], "the scenario must produce fills"
+    assert remote["digest"] == local["digest"]
+    assert remote["orders"] == local["orders"]
+    assert remote["trades"] == local["trades"]
+    assert ray_rt.checkpoints_taken > 0
+    # the hosted agents' final state came back after stop
+    assert ray_rt.agents["buyer"].sent == len(local["orders"])  # type: ignore[attr-defined]
+
+
+async def test_killed_hosts_are_replaced_and_the_run_is_unchanged(ray_session: str, tmp_path: Path) -> None:
+    from cluster.ray_runtime.lockstep import RayLockstepRuntime
+
+    j1, j2 = Journal(tmp_path / "a.duckdb"), Journal(tmp_path / "b.duckdb")
+    local = await run_world(LocalRuntime(seed=3, journal=j1, record_events=True), j1)
+    rt = RayLockstepRuntime(seed=3, journal=j2, record_events=True, namespace=ray_session, checkpoint_every_n=5)
+
+    def kills(r: Any) -> None:
+        r.call_at(DEFAULT_START_NS + 55 * MS, lambda: r.kill_agent("buyer", after_calls=2))
+        r.call_at(DEFAULT_START_NS + 120 * MS, lambda: r.kill_agent("pricer"))
+        r.call_at(DEFAULT_START_NS + 200 * MS, lambda: r.kill_agent("buyer"))
+
+    remote = await run_world(rt, j2, extra=kills)
+    assert [a for a, _ in rt.host_failures] == ["buyer", "pricer", "buyer"]
+    assert remote["orders"] == local["orders"]
+    assert remote["trades"] == local["trades"]
+    assert remote["digest"] == local["digest"]
+    events = j2.query("SELECT agent, event FROM agent_events WHERE event IN ('crash','restart') ORDER BY time_ns, rowid")
+    assert events == [("buyer", "crash"), ("buyer", "restart"), ("pricer", "crash"), ("pricer", "restart"),
+                      ("buyer", "crash"), ("buyer", "restart")]
+
+
+async def test_handler_error_in_a_host_is_a_crash_record_not_a_host_death(ray_session: str) -> None:
+    from cluster.ray_runtime.lockstep import RayLockstepRuntime
+
+    rt = RayLockstepRuntime(seed=1, namespace=ray_session)
+    rt.add_agent(Crasher("scout"))
+    rt.inject(_trade(DEFAULT_START_NS + MS, "0.5"), sender="tape", at_ns=DEFAULT_START_NS + MS)
+    await rt.run()
+    await rt.stop()
+    assert [(a, str(e)) for a, e in rt.crashes] == [("scout", "ValueError: boom")]
+    assert rt.host_failures == []
