@@ -32,7 +32,6 @@ from cluster.journal import Journal
 from protocols import Fill, PnLSnapshot, RawNews, ReferencePrice, WalletTrade
 from simulation.analysis import EQUITY_AGENT, RUN_META_KEY, VENUE_AGENT, Analysis, analyze, journal_hash
 from simulation.crowd import CrowdMember, build_crowd
-from simulation.crowd.venue import CrowdVenue
 from simulation.monitor import ArbMonitor
 from simulation.scenario import Scenario
 from simulation.society import Member, build_society
@@ -95,23 +94,17 @@ class _Ledger:
         self.exchange = exchange
         self.world = world
         self.account = account
-        self.reader = CrowdVenue(exchange, account)
         self.payouts: dict[str, Decimal] = {}
 
-    def mark(self, token: str) -> Decimal:
+    def mark(self, token: str, now: int) -> Decimal:
+        """A position's value per share: its payout once resolved, else the world's true
+        probability (the expected payout). Not the book's mid: a thin book, an injected gap or our
+        own order would move a mid-based mark, and a complete set must be worth exactly 1."""
         if token in self.payouts:
             return self.payouts[token]
-        bid, _bs, ask, _as = self.reader.top(token)
-        if bid is not None and ask is not None:
-            return Decimal(bid + ask) / (2 * ONE)
         m, is_yes = self.world.tokens[token]
-        last = self.exchange._markets[m.id].last_trade
-        if last is not None:
-            return Decimal(last if is_yes else ONE - last) / ONE
-        side = bid if bid is not None else ask
-        if side is not None:
-            return Decimal(side) / ONE
-        return Decimal("0.5")
+        p = Decimal(repr(self.world.truth(m.id, now))).quantize(Decimal("0.000001"))
+        return p if is_yes else 1 - p
 
     def snapshot(self, now: int) -> PnLSnapshot | None:
         if not self.exchange.has_account(self.account):
@@ -121,7 +114,7 @@ class _Ledger:
         exposure = Decimal(0)
         for token, q in acct.shares.items():
             if q:
-                exposure += Decimal(q) * self.mark(token) / ONE
+                exposure += Decimal(q) * self.mark(token, now) / ONE
         fees = Decimal(sum(f[9] for f in acct.fills)) / ONE
         realized = Decimal(sum(acct.realized.values())) / ONE
         equity = cash + exposure
@@ -206,7 +199,7 @@ async def run_scenario_async(
     journal.flush_sync()
     digest = journal_hash(journal._con)
 
-    final_values = {t: str(ledger.mark(t)) for t in sorted(world.tokens)}
+    final_values = {t: str(ledger.mark(t, end)) for t in sorted(world.tokens)}
     arb = monitor.finish(end)
     stats = rt.stats
     crowd_kinds: dict[str, int] = {}
@@ -242,8 +235,9 @@ async def run_scenario_async(
             "fees": f"taker fee rate × (p(1−p))^exponent per share at the fill price (default rate "
             f"{scenario.fees.rate}, exponent {scenario.fees.exponent}, enabled={scenario.fees.enabled}); "
             "makers pay none; maker rebates accrue but are not paid within a run",
-            "marks": "unresolved positions are marked at the book's mid (else last trade, else the one "
-            "side, else 0.5); resolved ones at their payout",
+            "marks": "positions are valued at their payout once resolved, before that at the world's true "
+            "probability (the expected payout; a book mid would let thin books and our own orders move "
+            "the marks, and would not value a complete set at exactly 1)",
             "truth": "resolutions are drawn from the truth path at resolution time (reference markets: "
             "final price ≥ strike); our agents never see the truth",
         },
