@@ -8,6 +8,7 @@ the society here, so they cannot drift apart.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,16 @@ DEFAULT_IDS: tuple[str, ...] = (
     "risk_officer",
     "trader",
 )
+
+#: Where each role's class lives (imported on use, so building a subset needs only its modules).
+_CLASSES: dict[str, tuple[str, str]] = {
+    "market_watcher": ("agents.market_watcher", "MarketWatcher"),
+    "whale_tracker": ("agents.whale_tracker", "WhaleTracker"),
+    "news_scout": ("agents.news_scout", "NewsScout"),
+    "strategist": ("agents.strategist", "Strategist"),
+    "risk_officer": ("agents.risk_officer", "RiskOfficer"),
+    "trader": ("agents.trader", "Trader"),
+}
 
 
 def default_configs(
@@ -63,24 +74,15 @@ def default_agents(
     The market watcher needs a venue for market data and the trader one for orders (the runtime
     binds them: ``rt.add_agent(agent, venue=...)``); the others need none.
     """
-    from agents.market_watcher import MarketWatcher
-    from agents.news_scout import NewsScout
-    from agents.risk_officer import RiskOfficer
-    from agents.strategist import Strategist
-    from agents.trader import Trader
-    from agents.whale_tracker import WhaleTracker
-
-    classes: dict[str, type[Agent[Any]]] = {
-        "market_watcher": MarketWatcher,
-        "whale_tracker": WhaleTracker,
-        "news_scout": NewsScout,
-        "strategist": Strategist,
-        "risk_officer": RiskOfficer,
-        "trader": Trader,
-    }
     configs = default_configs(bankroll, strategies, account, overrides)
     wanted = DEFAULT_IDS if only is None else only
     for agent_id in wanted:
-        if agent_id not in classes:
+        if agent_id not in _CLASSES:
             raise ValueError(f"only: unknown agent id {agent_id!r} (known: {', '.join(DEFAULT_IDS)})")
-    return [classes[a](a, configs[a]) for a in DEFAULT_IDS if a in wanted]
+    out: list[Agent[Any]] = []
+    for agent_id in DEFAULT_IDS:
+        if agent_id in wanted:
+            module, name = _CLASSES[agent_id]
+            cls: type[Agent[Any]] = getattr(importlib.import_module(module), name)
+            out.append(cls(agent_id, configs[agent_id]))
+    return out

@@ -479,8 +479,6 @@ class Trader(Agent[TraderConfig]):
         min_size = book.min_order_size if book is not None and book.min_order_size > 0 else (
             self.config.default_min_order_size
         )
-        if side is Side.SELL:
-            excess = min(excess, self.free_shares().get(req.token_id, ZERO))
         detail = (
             f"paired intent {run.intent_id}: leg {leg_index} ({req.token_id}) filled {leg.filled}/{leg.size}, "
             f"excess {excess} unwound by {side.value}"
