@@ -330,6 +330,7 @@ def taker_buy(
     )
     net = best_price + best_fee
     f = (win_probability - net) / (ONE - net) * cfg.kelly_fraction if net < ONE else ZERO
+    f = f.quantize(Decimal("0.000001"))
     return Proposal(
         strategy=strategy,
         key=info.market,

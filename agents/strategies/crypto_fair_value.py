@@ -69,15 +69,19 @@ class CryptoFairValueConfig(StrategyConfig):
     ttl_ns: int = Field(default=3 * NS_PER_S, gt=0)
 
 
-_ABOVE = re.compile(r"\b([A-Za-z]{2,10})\b[^$]*?\b(?:above|over)\s+\$?\s*([\d,]+(?:\.\d+)?)", re.IGNORECASE)
+_ABOVE = re.compile(r"\b(?:above|over)\s+\$?\s*(\d[\d,]*(?:\.\d+)?)", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z]+")
 
 
 def parse_strike(question: str, symbols: dict[str, str]) -> tuple[str, Decimal] | None:
     """(symbol, strike) from "Will <ASSET> be above $<K> ..." questions, else None."""
-    for m in _ABOVE.finditer(question):
-        sym = symbols.get(m.group(1).upper())
+    m = _ABOVE.search(question)
+    if m is None:
+        return None
+    for word in _WORD.findall(question[: m.start()]):
+        sym = symbols.get(word.upper())
         if sym is not None:
-            return sym, Decimal(m.group(2).replace(",", ""))
+            return sym, Decimal(m.group(1).replace(",", ""))
     return None
 
 
