@@ -9,12 +9,12 @@ order's impact. None of them may import a venue, so the book lives here, depends
 Levels are ``(price, size)`` with Decimal values; sides are returned **best first** (bids
 descending, asks ascending), as everywhere in ``protocols``.
 
-The content hash (:func:`book_hash`) is SHA-1 over ``market|token|bids|asks`` with every number in
-canonical form (micro-unit exact, no trailing zeros) — the scheme the simulated exchange and our
-loopback server put on snapshots and deltas. Polymarket's own ``hash`` is computed server-side
-over a representation we cannot reproduce, so consumers should first check that a venue's
-snapshot hash equals :meth:`L2Book.content_hash` before trusting delta hashes (the market watcher's
-``hash_check="auto"`` does exactly that).
+The content hash (:func:`book_hash`) is the sum mod 2^128 of a BLAKE2b-128 per level (token, side,
+price and size in micro-units) — the scheme the simulated exchange puts on snapshots and deltas;
+the book keeps it current incrementally, so checking a delta's hash costs O(levels changed).
+Polymarket's own ``hash`` is computed server-side over a representation we cannot reproduce, so
+consumers should first check that a venue's snapshot hash equals :meth:`L2Book.content_hash`
+before trusting delta hashes (the market watcher's ``hash_check="auto"`` does exactly that).
 """
 
 from __future__ import annotations
@@ -29,40 +29,48 @@ from protocols import BookDelta, BookSnapshot, Level, Side
 from protocols.numbers import MICRO, TICK_SIZES
 
 ZERO = Decimal(0)
-_MICRO_D = Decimal(MICRO)
-_CANON: dict[Decimal, str] = {}
 
 
 class BookError(ValueError):
     """A snapshot or change that cannot apply to this book (off the tick grid, other token...)."""
 
 
-def canonical(value: Decimal) -> str:
-    """The number as the venue hashes it: exact to 1e-6, no trailing zeros, no exponent.
+_MASK = (1 << 128) - 1
+_MICRO_OF: dict[Decimal, int] = {}
 
-    ``Decimal("0.50")`` and ``Decimal("0.5")`` are equal but print differently; hashing the printed
-    form would make two equal books hash differently, so every value goes through micro-units.
-    """
-    s = _CANON.get(value)
-    if s is None:
+
+def micro(value: Decimal) -> int:
+    """Decimal → integer micro-units, refusing anything finer than 1e-6."""
+    m = _MICRO_OF.get(value)
+    if m is None:
         scaled = value * MICRO
-        micro = int(scaled)
-        if scaled != micro:
+        m = int(scaled)
+        if scaled != m:
             raise BookError(f"{value} has more precision than 1e-6")
-        s = str(Decimal(micro) / _MICRO_D)
-        if len(_CANON) < 100_000:
-            _CANON[value] = s
-    return s
+        if len(_MICRO_OF) < 100_000:
+            _MICRO_OF[value] = m
+    return m
+
+
+def level_hash(token_id: str, is_bid: bool, price: Decimal, size: Decimal) -> int:
+    """One level's term in the book hash: BLAKE2b-128 of ``token|B or A|price µ|size µ``."""
+    key = f"{token_id}|{'B' if is_bid else 'A'}|{micro(price)}|{micro(size)}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "big")
 
 
 def book_hash(market: str, token_id: str, bids: Iterable[Level], asks: Iterable[Level]) -> str:
-    """SHA-1 of a book's content; time and sequence are left out so equal books hash equal."""
-    h = hashlib.sha1(usedforsecurity=False)
-    h.update(f"{market}|{token_id}|".encode())
-    h.update(",".join(f"{canonical(p)}:{canonical(s)}" for p, s in bids).encode())
-    h.update(b"|")
-    h.update(",".join(f"{canonical(p)}:{canonical(s)}" for p, s in asks).encode())
-    return h.hexdigest()
+    """The book's hash: the sum mod 2^128 of every level's :func:`level_hash`.
+
+    A sum rather than a digest of the serialised book, so a book keeps it current in O(levels
+    changed) per delta. Time and sequence are left out (equal books hash equal); ``market`` does
+    not enter it (token ids are unique) and is accepted for symmetry with the feed's fields.
+    """
+    acc = 0
+    for p, s in bids:
+        acc += level_hash(token_id, True, p, s)
+    for p, s in asks:
+        acc += level_hash(token_id, False, p, s)
+    return f"{acc & _MASK:032x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +140,7 @@ class L2Book:
         "_asks",
         "_bid_px",
         "_bids",
+        "_hacc",
         "hash",
         "last_trade_price",
         "market",
@@ -161,6 +170,7 @@ class L2Book:
         self._asks: dict[Decimal, Decimal] = {}
         self._bid_px: list[Decimal] = []  # ascending; best bid last
         self._ask_px: list[Decimal] = []  # ascending; best ask first
+        self._hacc = 0  # running sum of level hashes (see book_hash)
 
     # -- building -------------------------------------------------------------------------------
     @classmethod
@@ -175,10 +185,7 @@ class L2Book:
             raise BookError(f"snapshot of token {snap.token_id} applied to book of {self.token_id}")
         self.tick_size = snap.tick_size
         self.min_order_size = snap.min_order_size
-        self._bids.clear()
-        self._asks.clear()
-        self._bid_px = []
-        self._ask_px = []
+        self.clear()
         for price, size in snap.bids:
             self.set_level(True, price, size)
         for price, size in snap.asks:
@@ -199,12 +206,17 @@ class L2Book:
             raise BookError(f"price {price} is off the tick grid {self.tick_size}")
         side = self._bids if is_bid else self._asks
         prices = self._bid_px if is_bid else self._ask_px
+        new_h = level_hash(self.token_id, is_bid, price, size) if size != ZERO else 0  # may raise: before any change
+        old = side.get(price)
+        if old is not None:
+            self._hacc -= level_hash(self.token_id, is_bid, price, old)
         if size == ZERO:
-            if side.pop(price, None) is not None:
-                i = bisect_left(prices, price)
-                del prices[i]
+            if old is not None:
+                del side[price]
+                del prices[bisect_left(prices, price)]
             return
-        if price not in side:
+        self._hacc += new_h
+        if old is None:
             insort(prices, price)
         side[price] = size
 
@@ -234,6 +246,7 @@ class L2Book:
         self._asks.clear()
         self._bid_px = []
         self._ask_px = []
+        self._hacc = 0
 
     # -- reading --------------------------------------------------------------------------------
     @property
@@ -289,7 +302,8 @@ class L2Book:
         return self.best_bid == best_bid and self.best_ask == best_ask
 
     def content_hash(self) -> str:
-        return book_hash(self.market, self.token_id, self.bids(), self.asks())
+        """:func:`book_hash` of the current levels, kept incrementally (O(1) to read)."""
+        return f"{self._hacc & _MASK:032x}"
 
     def walk(self, side: Side, size: Decimal, limit: Decimal | None = None) -> WalkResult:
         """Take ``size`` as a taker on ``side`` (a BUY lifts asks, a SELL hits bids)."""

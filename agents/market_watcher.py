@@ -61,8 +61,9 @@ class MarketWatcherConfig(AgentConfig):
     """Condition ids to watch; empty watches every active, open market the venue lists."""
     max_markets: int = Field(default=0, ge=0)
     """Watch at most this many markets (in the venue's order); 0 = no limit."""
-    stale_after_s: float = Field(default=30.0, gt=0)
-    """A book with no update for this long is published as ``BookStale(STALE)``."""
+    stale_after_s: float = Field(default=60.0, gt=0)
+    """A book with no update for this long is checked against the venue (``refresh_stale``) or,
+    failing that, published as ``BookStale(STALE)``."""
     stale_check_s: float = Field(default=1.0, gt=0)
     """How often the staleness timer looks."""
     conflate_ns: int = Field(default=50_000_000, ge=0)
@@ -73,8 +74,11 @@ class MarketWatcherConfig(AgentConfig):
     check_bbo: bool = True
     resync_backoff_s: float = Field(default=1.0, ge=0)
     """Minimum time between two snapshot fetches for one token (a failing venue is not hammered)."""
-    refresh_stale: bool = False
-    """Fetch a fresh snapshot when a book goes stale (costs one REST call per quiet token)."""
+    refresh_stale: bool = True
+    """Ask the venue for a snapshot when a book has been quiet for ``stale_after_s``: a quiet but
+    correct book is confirmed and republished, a book that missed messages is rebuilt (RESYNC), and
+    only a book the venue cannot confirm is flagged STALE. Costs one REST call per quiet token per
+    ``stale_after_s``. Off: every quiet book is flagged STALE."""
     rediscover_s: float = Field(default=0.0, ge=0)
     """Re-list the venue's markets this often to pick up new ones; 0 = only at start."""
 
@@ -129,6 +133,7 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
                 "tick_changes",
                 "unknown_token",
                 "bad_snapshots",
+                "refreshed",
             ),
             0,
         )
@@ -327,22 +332,61 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
             self._drop(tr, "RESYNC")
         await self._fetch(tr)
 
-    async def _fetch(self, tr: _Track, *, force: bool = False) -> None:
+    async def _get_book(self, tr: _Track, *, force: bool = False) -> BookSnapshot | None:
+        """One snapshot from the venue, or None (no venue, backing off, or the call failed)."""
         venue = self.ctx.venue
         if venue is None:
-            return
+            return None
         now = self.ctx.now_ns()
         if not force and tr.last_fetch_ns is not None and now - tr.last_fetch_ns < self._backoff_ns:
-            return
+            return None
         tr.last_fetch_ns = now
         try:
             snap = await venue.get_book(tr.token)
         except Exception as exc:
             self.counters["resync_failures"] += 1
             self.ctx.log.warning("get_book(%s) failed: %s", tr.token, exc)
-            return
-        if tr.token in self._tracks:  # the market may have ended while we waited
+            return None
+        if tr.token not in self._tracks:  # the market ended while we waited
+            return None
+        return snap
+
+    async def _fetch(self, tr: _Track, *, force: bool = False) -> None:
+        snap = await self._get_book(tr, force=force)
+        if snap is not None:
             self._on_snapshot(snap)
+
+    async def _refresh(self, tr: _Track) -> bool:
+        """Ask the venue whether a quiet book is still right; True if we now hold a confirmed book.
+
+        Same levels: the book was merely quiet — it is re-stamped and republished, so consumers'
+        freshness clocks move on. Different levels: messages were lost — RESYNC and rebuild.
+        """
+        snap = await self._get_book(tr)
+        if snap is None:
+            return False
+        book = tr.book
+        if book is not None:
+            try:
+                same = L2Book.from_snapshot(snap).same_levels(book)
+            except BookError:
+                same = False
+            if same and book.tick_size == snap.tick_size:
+                book.seq = snap.seq or book.seq
+                book.time_ns = snap.time_ns
+                book.hash = snap.hash
+                tr.last_update_ns = self.ctx.now_ns()
+                self.counters["refreshed"] += 1
+                if tr.flag == "STALE":
+                    tr.flag = None
+                if tr.flag is None:
+                    self._touch(tr)
+                return True
+            self.counters["resyncs"] += 1
+            tr.resyncs += 1
+            self._drop(tr, "RESYNC")
+        self._on_snapshot(snap)
+        return tr.book is not None
 
     def _touch(self, tr: _Track) -> None:
         """A book changed: judge it and publish (conflated) or flag it."""
@@ -450,14 +494,19 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
 
     async def _check_stale(self) -> None:
         now = self.ctx.now_ns()
+        refresh = self.config.refresh_stale and self.ctx.venue is not None
         quiet = [tr for tr in self._tracks.values() if now - tr.last_update_ns >= self._stale_ns]
         for tr in quiet:
+            if refresh and await self._refresh(tr):
+                continue
+            if tr.token not in self._tracks:
+                continue
             if tr.flag is None or (tr.book is None and tr.flag != "STALE"):
                 tr.flag = "STALE"
                 tr.dirty = False
                 self._dirty.discard(tr.token)
                 self._stale(tr, "STALE")
-            if tr.book is None or self.config.refresh_stale:
+            if tr.book is None and not refresh:
                 await self._fetch(tr)
         self.ctx.metric("books_tracked", float(sum(1 for t in self._tracks.values() if t.book is not None)))
         self.ctx.metric("books_flagged", float(sum(1 for t in self._tracks.values() if t.flag is not None)))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.book import BookError, L2Book, book_hash, canonical, walk_levels
+from agents.book import BookError, L2Book, book_hash, walk_levels
 from cluster.clock import DEFAULT_START_NS
 from protocols import BookDelta, BookSnapshot, LevelChange, Side
 from venues.sim import book_hash as sim_book_hash
@@ -71,8 +71,19 @@ def test_book_hash_equals_simulated_exchange_scheme_for_equal_books() -> None:
     b = L2Book.from_snapshot(snap([("0.50", "10.5")], [("0.60", "100")]))
     micro = ([(500_000, 10_500_000)], [(600_000, 100_000_000)])
     assert b.content_hash() == sim_book_hash("m", "tok", *micro)
-    # equal values in different notations hash equal
-    assert canonical(D("0.50")) == canonical(D("0.5")) == "0.5"
+    # equal values in different notations hash equal; the running hash equals a fresh one
+    other = L2Book.from_snapshot(snap([("0.5", "10.50")], [("0.6", "100.0")]))
+    assert other.content_hash() == b.content_hash()
+    b.apply_delta(delta((Side.BUY, "0.49", "3"), (Side.BUY, "0.49", "0"), (Side.SELL, "0.60", "7")))
+    assert b.content_hash() == book_hash("m", "tok", b.bids(), b.asks())
+
+
+def test_book_size_finer_than_micro_is_refused_and_book_unchanged() -> None:
+    b = L2Book.from_snapshot(snap([("0.50", "10")], []))
+    h = b.content_hash()
+    with pytest.raises(BookError, match="precision"):
+        b.set_level(True, D("0.50"), D("1.0000001"))
+    assert b.content_hash() == h and b.bids() == ((D("0.50"), D(10)),)
 
 
 def test_walk_levels_buy_reports_cost_avg_and_impact() -> None:

@@ -246,7 +246,7 @@ async def test_watcher_conflates_burst_to_at_most_one_top_per_window_and_latest_
 
 
 async def test_watcher_detects_stale_book_by_virtual_time_and_clears_on_update() -> None:
-    w = World({"conflate_ns": 0, "stale_after_s": 5.0, "stale_check_s": 1.0})
+    w = World({"conflate_ns": 0, "stale_after_s": 5.0, "stale_check_s": 1.0, "refresh_stale": False})
     two_sided(w)
     await w.run(T0 + 4 * S)
     assert w.rec.stale("m1-yes") == []
@@ -260,6 +260,32 @@ async def test_watcher_detects_stale_book_by_virtual_time_and_clears_on_update()
     await w.run(T0 + 11 * S + MS)
     assert len(w.rec.of(TopOfBook, "m1-yes")) == n_before + 1
     assert w.watcher.flag("m1-yes") is None
+
+
+async def test_watcher_quiet_book_confirmed_by_venue_is_republished_not_stale() -> None:
+    w = World({"conflate_ns": 0, "stale_after_s": 5.0, "stale_check_s": 1.0})
+    two_sided(w)
+    await w.run(T0 + 12 * S)
+    assert w.rec.stale("m1-yes") == []
+    tops = w.rec.of(TopOfBook, "m1-yes")
+    assert len(tops) >= 3  # the initial book, then one re-confirmation per quiet period
+    assert tops[-1].book_time_ns is not None and tops[-1].book_time_ns > T0 + 5 * S
+    assert w.watcher.counters["refreshed"] >= 2 and w.watcher.counters["resyncs"] == 0
+    assert_top_matches_venue(tops[-1], w)
+
+
+async def test_watcher_quiet_book_that_missed_a_delta_is_resynced_on_refresh() -> None:
+    w = World({"conflate_ns": 0, "stale_after_s": 5.0, "stale_check_s": 1.0})
+    two_sided(w)
+    await w.run(T0 + MS)
+    w.venue.set_sink(lambda payload: None)  # the connection drops one message...
+    w.place("m1-yes", "BUY", "0.42", 5)
+    w.rt.attach_source(w.venue)  # ...and comes back
+    await w.run(T0 + 7 * S)
+    assert w.rec.stale("m1-yes") == ["RESYNC"]
+    top = w.rec.of(TopOfBook, "m1-yes")[-1]
+    assert top.best_bid == D("0.42")
+    assert_top_matches_venue(top, w)
 
 
 async def test_watcher_crossed_book_is_flagged_and_never_published_as_top() -> None:
