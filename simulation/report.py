@@ -16,12 +16,12 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
+import matplotlib.pyplot as plt
+from rich.console import Console
+from rich.table import Table
 
-from simulation import metrics as mx  # noqa: E402
-from simulation.analysis import Analysis  # noqa: E402
+from simulation import metrics as mx
+from simulation.analysis import Analysis
 
 NS_PER_S = 1_000_000_000
 

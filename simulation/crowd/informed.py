@@ -10,7 +10,7 @@ from typing import ClassVar
 from agents.base import Timer
 from simulation.crowd.base import CrowdAgent, micro
 from simulation.scenario import InformedGroup, WhaleGroup
-from simulation.world import SimMarket, World
+from simulation.world import SimMarket
 
 
 class InformedTrader(CrowdAgent[InformedGroup]):
