@@ -264,11 +264,6 @@ class Watermark:
             return
         self._seen = {k: t for k, t in self._seen.items() if t >= floor}
 
-    def page_reaches(self, oldest_ts: int) -> bool:
-        """True once a page goes back past the floor: older pages hold nothing new."""
-        floor = self.floor
-        return floor is not None and oldest_ts < floor
-
 
 class LargeTradeFeed:
     """Large trades from ``/trades?filterType=CASH&filterAmount=...`` (optionally per wallet),
@@ -304,7 +299,8 @@ class LargeTradeFeed:
     async def poll(self) -> list[WhaleTrade]:
         """New large trades since the last poll, oldest first. Pages back until a page reaches
         below the watermark's floor (or a short page); every trade at or after the floor that was
-        not delivered yet is delivered now."""
+        not delivered yet is delivered now. The first poll starts ``grace_s`` before the newest
+        trade rather than backfilling all history."""
         scopes: Iterable[str | None] = self.data_cfg.wallets or (None,)
         fresh: list[DataTrade] = []
         for wallet in scopes:
@@ -327,6 +323,7 @@ class LargeTradeFeed:
         wm = self.watermarks.setdefault(key, Watermark(self.data_cfg.grace_s))
         limit = self.data_cfg.page_size
         fresh: dict[tuple[str, str, str, str], DataTrade] = {}
+        floor = wm.floor  # None on the first poll: set from the newest trade of the first page
         for page in range(self.data_cfg.max_pages):
             params: dict[str, Any] = {
                 "limit": limit,
@@ -338,16 +335,16 @@ class LargeTradeFeed:
             if wallet:
                 params["user"] = wallet
             rows = await self.client.trades(**params)
+            if floor is None and rows:
+                floor = max(t.timestamp for t in rows) - wm.grace_ns
             for t in rows:
                 k = t.dedupe_key
-                if k not in fresh and wm.is_new(k, t.timestamp):
+                if k not in fresh and wm.is_new(k, t.timestamp) and (floor is None or t.timestamp >= floor):
                     fresh[k] = t
-            if len(rows) < limit or not rows:
+            if len(rows) < limit:
                 break
-            if wm.ts is None:
-                break  # first poll: start from the newest page, do not backfill history
-            if wm.page_reaches(min(t.timestamp for t in rows)):
-                break
+            if floor is not None and min(t.timestamp for t in rows) < floor:
+                break  # this page reached below the floor: older pages hold nothing new
         else:
             log.warning("data-api: %s still new after %d pages; raise max_pages", key, self.data_cfg.max_pages)
         for k, t in fresh.items():

@@ -1,0 +1,165 @@
+"""Wire decoding: Gamma's JSON-encoded strings, books best-last → best-first, ms → ns, flags."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from venues.polymarket.schemas import (
+    DataTrade,
+    GammaEvent,
+    GammaMarket,
+    WireBook,
+    book_to_snapshot,
+    market_to_info,
+    trade_to_whale,
+)
+
+NOW = 1_790_000_000_000_000_000
+
+GAMMA_ROW = {
+    "id": "253591",
+    "question": "Will BTC be above $120k on Friday?",
+    "conditionId": "0x" + "ab" * 32,
+    "slug": "btc-120k-friday",
+    "endDate": "2026-12-31T12:00:00Z",
+    "category": "Crypto",
+    "outcomes": '["Yes", "No"]',
+    "outcomePrices": '["0.515", "0.485"]',
+    "clobTokenIds": '["111", "222"]',
+    "active": True,
+    "closed": False,
+    "acceptingOrders": True,
+    "enableOrderBook": True,
+    "orderPriceMinTickSize": 0.001,
+    "orderMinSize": 5,
+    "negRisk": False,
+    "feesEnabled": True,
+    "volumeNum": 1234.5,
+}
+
+
+def test_gamma_market_with_json_encoded_strings_decodes_to_market_info() -> None:
+    m = GammaMarket.model_validate(GAMMA_ROW)
+    assert m.outcomes == ["Yes", "No"]
+    assert m.outcomePrices == [Decimal("0.515"), Decimal("0.485")]
+    assert m.clobTokenIds == ["111", "222"]
+    info = market_to_info(m, now_ns=NOW, fee_rates={"crypto": Decimal("0.07")})
+    assert info.token_ids == ("111", "222")
+    assert info.yes_token == "111"  # index 0 of clobTokenIds is outcomes[0]
+    assert info.tick_size == Decimal("0.001")
+    assert info.min_order_size == Decimal(5)
+    assert info.fees_enabled and info.fee_rate == Decimal("0.07")
+    assert info.end_ns == 1_798_718_400 * 1_000_000_000
+    assert not info.neg_risk and not info.neg_risk_augmented
+
+
+def test_gamma_market_in_augmented_neg_risk_event_carries_both_flags() -> None:
+    ev = GammaEvent.model_validate(
+        {"id": "9001", "negRisk": True, "enableNegRisk": True, "negRiskAugmented": True, "markets": [GAMMA_ROW]}
+    )
+    m = GammaMarket.model_validate({**GAMMA_ROW, "feesEnabled": False})
+    info = market_to_info(m, now_ns=NOW, event=ev)
+    assert info.neg_risk and info.neg_risk_augmented
+    assert info.event_id == "9001"
+    assert info.fee_rate == 0  # fees disabled → no fee whatever the category
+
+
+def test_gamma_market_without_two_tokens_is_refused_with_reason() -> None:
+    m = GammaMarket.model_validate({**GAMMA_ROW, "clobTokenIds": '["111"]'})
+    with pytest.raises(ValueError, match="2 outcome tokens"):
+        market_to_info(m, now_ns=NOW)
+
+
+def test_gamma_market_with_unknown_tick_is_refused() -> None:
+    m = GammaMarket.model_validate({**GAMMA_ROW, "orderPriceMinTickSize": 0.05})
+    with pytest.raises(ValidationError, match="tick"):
+        market_to_info(m, now_ns=NOW)
+
+
+def test_gamma_market_with_broken_json_string_is_refused() -> None:
+    with pytest.raises(ValidationError, match="JSON-encoded"):
+        GammaMarket.model_validate({**GAMMA_ROW, "clobTokenIds": '["111", '})
+
+
+REST_BOOK = {
+    "market": "0x" + "ab" * 32,
+    "asset_id": "111",
+    "timestamp": "1790000000123",
+    "hash": "0xdeadbeef",
+    "bids": [{"price": ".47", "size": "10"}, {"price": "0.48", "size": "30"}],  # best last
+    "asks": [{"price": "0.53", "size": "7.5"}, {"price": "0.52", "size": "20"}],  # best last
+    "min_order_size": "5",
+    "tick_size": "0.01",
+    "neg_risk": False,
+    "last_trade_price": "0.50",
+}
+
+
+def test_rest_book_best_last_becomes_best_first_with_ms_to_ns() -> None:
+    snap = book_to_snapshot(WireBook.parse(REST_BOOK))
+    assert snap.bids == ((Decimal("0.48"), Decimal(30)), (Decimal("0.47"), Decimal(10)))
+    assert snap.asks == ((Decimal("0.52"), Decimal(20)), (Decimal("0.53"), Decimal("7.5")))
+    assert snap.time_ns == 1_790_000_000_123_000_000
+    assert snap.tick_size == Decimal("0.01") and snap.min_order_size == 5
+    assert snap.last_trade_price == Decimal("0.5")
+    assert snap.hash == "0xdeadbeef"
+
+
+def test_legacy_buys_sells_names_are_accepted() -> None:
+    raw = {k: v for k, v in REST_BOOK.items() if k not in ("bids", "asks")}
+    raw["buys"], raw["sells"] = REST_BOOK["bids"], REST_BOOK["asks"]
+    assert book_to_snapshot(WireBook.parse(raw)).bids[0] == (Decimal("0.48"), Decimal(30))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("timestamp", "1790000000"),  # seconds, not milliseconds
+        ("timestamp", 1.79e12),  # a float
+        ("timestamp", True),
+        ("bids", [{"price": "abc", "size": "1"}]),
+        ("bids", [{"price": "NaN", "size": "1"}]),
+        ("asks", "0.5"),
+        ("asset_id", 123),
+    ],
+)
+def test_malformed_book_field_is_refused(field: str, value: object) -> None:
+    with pytest.raises((ValidationError, ValueError)):
+        book_to_snapshot(WireBook.parse({**REST_BOOK, field: value}))
+
+
+def test_book_level_off_tick_is_refused() -> None:
+    raw = {**REST_BOOK, "bids": [{"price": "0.485", "size": "1"}]}
+    with pytest.raises(ValidationError, match="tick"):
+        book_to_snapshot(WireBook.parse(raw))
+
+
+def test_data_api_trade_seconds_become_ns_and_whale_notional_is_exact() -> None:
+    t = DataTrade.model_validate(
+        {
+            "proxyWallet": "0xabc", "side": "BUY", "asset": "111", "conditionId": "0x" + "ab" * 32,
+            "size": 20000.5, "price": 0.61, "timestamp": 1_790_000_000, "transactionHash": "0xtx",
+        }
+    )
+    w = trade_to_whale(t)
+    assert w.time_ns == 1_790_000_000 * 1_000_000_000
+    assert w.notional == Decimal("20000.5") * Decimal("0.61")
+    assert t.dedupe_key == ("0xtx", "111", "BUY", "20000.5")
+
+
+def test_data_api_trade_in_milliseconds_is_refused() -> None:
+    with pytest.raises(ValidationError, match="seconds"):
+        DataTrade.model_validate(
+            {"proxyWallet": "0xabc", "side": "BUY", "asset": "1", "conditionId": "c", "size": 1, "price": 0.5,
+             "timestamp": 1_790_000_000_000}
+        )
+
+
+def test_gamma_row_round_trips_through_json_text() -> None:
+    # the decoder must accept exactly what json.loads gives for a real response body
+    m = GammaMarket.model_validate(json.loads(json.dumps(GAMMA_ROW)))
+    assert m.conditionId == GAMMA_ROW["conditionId"]
