@@ -1,0 +1,319 @@
+"""The trader against the real simulated exchange: unknown outcomes, reconciliation, kill switch,
+expiry, idempotency. Faults are injected into the real ``SimVenue`` (a lost reply, an unreachable
+venue, a refused client), never by mocking the trader's own code."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+from test_society_world import NS_PER_S, World, market
+
+from agents.base import Agent, Subscription
+from agents.trader import Trader
+from cluster.runtime_local import LocalRuntime
+from protocols import (
+    ClientMismatch,
+    Command,
+    Envelope,
+    IntentLeg,
+    OrderEvent,
+    OrderIntent,
+    OrderRequest,
+    OrderStatus,
+    ReasonCode,
+    RiskAction,
+    RiskDecision,
+    Side,
+    TimeInForce,
+    TradingState,
+    TradingStateChange,
+    VenueUnavailable,
+)
+from venues.sim import SimVenue
+
+D = Decimal
+_ids = itertools.count(1)
+
+
+class LostReplyVenue(SimVenue):
+    """The order reaches the exchange, but the reply is lost (``lose="reply"``), or the connection
+    drops before it leaves (``lose="request"``). Counts every send."""
+
+    def __init__(self, *a: Any, lose: str = "reply", **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.lose = lose
+        self.sends: list[str] = []
+
+    async def place_order(self, request: OrderRequest) -> OrderEvent:
+        self.sends.append(request.client_order_id)
+        if self.lose == "request":
+            raise VenueUnavailable("connection reset before the request was written")
+        await super().place_order(request)
+        raise VenueUnavailable("timed out waiting for the venue's answer")
+
+
+class UnreachableVenue(SimVenue):
+    async def open_orders(self) -> list[OrderEvent]:
+        raise VenueUnavailable("503 from the venue")
+
+
+class MismatchVenue(SimVenue):
+    async def place_order(self, request: OrderRequest) -> OrderEvent:
+        raise ClientMismatch("order_version_mismatch")
+
+
+class Watch(Agent[Any]):
+    role: ClassVar[str] = "watch"
+    subscriptions = (Subscription(Command), Subscription(OrderEvent))
+
+    def __init__(self) -> None:
+        super().__init__("watch")
+        self.commands: list[Command] = []
+        self.events: list[OrderEvent] = []
+
+    def on_message(self, envelope: Envelope) -> None:
+        p = envelope.payload
+        if isinstance(p, Command):
+            self.commands.append(p)
+        elif isinstance(p, OrderEvent):
+            self.events.append(p)
+
+
+def decision(
+    now: int,
+    *legs: tuple[str, Side, str, str],
+    paired: bool = False,
+    tif: TimeInForce = TimeInForce.GTC,
+    post_only: bool = False,
+    expires_ns: int | None = None,
+    intent_id: str | None = None,
+) -> RiskDecision:
+    iid = intent_id or f"t{next(_ids)}"
+    intent = OrderIntent(
+        time_ns=now,
+        intent_id=iid,
+        strategy="test",
+        paired=paired,
+        expires_ns=expires_ns,
+        legs=tuple(
+            IntentLeg(
+                token_id=t, market=t.rsplit("-", 1)[0], side=s, price=D(p), size=D(q), tif=tif, post_only=post_only
+            )
+            for t, s, p, q in legs
+        ),
+    )
+    return RiskDecision(time_ns=now, intent_id=iid, action=RiskAction.APPROVED, intent=intent)
+
+
+def trader_world(tmp_path: Path, venue_cls: type[SimVenue] = SimVenue, **venue_kw: Any) -> tuple[World, Trader, Any]:
+    w = World(tmp_path)
+    w.add_market(market("m1"))
+    w.crowd("m1-yes", Side.SELL, "0.50", 100)
+    w.crowd("m1-yes", Side.BUY, "0.40", 100)
+    t = Trader("trader", {"pnl_interval_ns": 0})
+    venue = venue_cls(w.ex, "us", **venue_kw)
+    w.rt.add_agent(t, venue=venue)
+    return w, t, venue
+
+
+async def test_unknown_send_outcome_is_resolved_by_asking_the_venue_without_resending(tmp_path: Path) -> None:
+    w, t, venue = trader_world(tmp_path, LostReplyVenue)
+    await w.run_for(0)
+    d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.50", "10"))
+    w.inject(d)
+    await w.run_for(1)
+    coid = f"{d.intent_id}:0"
+    assert venue.sends == [coid]  # sent once, never again
+    assert t.orders[coid].status is OrderStatus.FILLED
+    assert w.shares("m1-yes") == 10
+    statuses = [s for (s,) in w.q("SELECT status FROM order_events WHERE client_order_id = ? ORDER BY rowid", (coid,))]
+    assert statuses[:2] == ["SENT", "UNKNOWN"] and statuses[-1] == "FILLED"
+    assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 1
+    assert t.portfolio.size("m1-yes") == 10
+
+
+async def test_order_the_venue_never_received_is_closed_not_resent(tmp_path: Path) -> None:
+    w, t, venue = trader_world(tmp_path, LostReplyVenue, lose="request")
+    await w.run_for(0)
+    d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.40", "10"))
+    w.inject(d)
+    await w.run_for(5)
+    coid = f"{d.intent_id}:0"
+    assert venue.sends == [coid]
+    o = t.orders[coid]
+    assert o.status is OrderStatus.REJECTED and o.reason is ReasonCode.VENUE_ERROR and o.status_queries == 3
+    assert w.ex.order("us", coid) is None and w.open_orders() == []
+
+
+async def test_reconcile_after_a_crash_rebuilds_state_and_never_doubles_an_order(tmp_path: Path) -> None:
+    w, _t, venue = trader_world(tmp_path)
+    await w.run_for(0)
+    now = w.rt.now_ns()
+    resting = [decision(now, ("m1-yes", Side.BUY, p, "10"), post_only=True) for p in ("0.41", "0.42")]
+    filled = decision(now, ("m1-yes", Side.BUY, "0.50", "20"))
+    for d in [*resting, filled]:
+        w.inject(d)
+    await w.run_for(1)
+    assert len(w.open_orders()) == 2 and w.shares("m1-yes") == 20
+    # a crash after the write-ahead of one more order but before it was sent
+    ghost_req = OrderRequest(
+        time_ns=w.rt.now_ns(), client_order_id="lost:0", account="us", token_id="m1-yes", market="m1",
+        side=Side.BUY, price=D("0.43"), size=D(10), intent_id="lost",
+    )
+    assert w.journal is not None
+    await w.journal.record(ghost_req, agent="trader", durable=True)
+    # while the trader is down, one resting order fills at the exchange
+    await venue.close()
+    w.crowd("m1-yes", Side.SELL, "0.42", 10)
+
+    rt2 = LocalRuntime(seed=0, journal=w.journal, start_ns=w.rt.now_ns() + NS_PER_S)
+    t2 = Trader("trader", {"pnl_interval_ns": 0})
+    rt2.add_agent(t2, venue=SimVenue(w.ex, "us"))
+    await rt2.run(until_ns=rt2.now_ns())
+    assert t2.reconciled and not rt2.crashes
+    by_state = t2.status()["orders_by_state"]
+    assert by_state == {"ACKNOWLEDGED": 1, "FILLED": 2, "REJECTED": 1}
+    assert t2.orders["lost:0"].status is OrderStatus.REJECTED  # never reached the venue: not re-sent
+    assert t2.orders[f"{resting[1].intent_id}:0"].status is OrderStatus.FILLED  # filled while we were down
+    assert t2.portfolio.size("m1-yes") == 30 == w.shares("m1-yes")
+    # the same decisions delivered again: nothing is sent twice
+    for d in [*resting, filled]:
+        rt2.inject(d)
+    await rt2.run(until_ns=rt2.now_ns() + NS_PER_S)
+    assert not rt2.crashes
+    assert len(w.open_orders()) == 1
+    assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 4
+    assert w.shares("m1-yes") == 30
+    # and it trades again once reconciled
+    rt2.inject(decision(rt2.now_ns(), ("m1-yes", Side.BUY, "0.50", "5")))
+    await rt2.run(until_ns=rt2.now_ns() + NS_PER_S)
+    assert w.shares("m1-yes") == 35
+
+
+async def test_order_at_the_venue_that_the_journal_never_wrote_halts_the_trader(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.add_market(market("m1"))
+    w.crowd("m1-yes", Side.BUY, "0.40", 10, account="us")  # someone else traded on our account
+    t = Trader("trader", {"pnl_interval_ns": 0})
+    w.rt.add_agent(t, venue=SimVenue(w.ex, "us"))
+    await w.run_for(0)
+    assert not t.reconciled and ReasonCode.RECONCILE_FAILED in t.local_halts
+    rows = w.q("SELECT detail FROM risk_events WHERE agent='trader' AND code='RECONCILE_FAILED'")
+    assert rows and "never wrote" in rows[0][0]
+    w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.40", "10")))
+    await w.run_for(1)
+    assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 0  # refused, nothing sent
+
+
+async def test_unreachable_venue_is_retried_then_halts(tmp_path: Path) -> None:
+    w, t, _venue = trader_world(tmp_path, UnreachableVenue)
+    await w.run_for(0)
+    assert not t.reconciled and t.reconcile_failures == 1
+    await w.run_for(10)
+    assert t.reconcile_failures == 3 and ReasonCode.RECONCILE_FAILED in t.local_halts
+    assert "unreachable after 3 attempts" in t.local_halts[ReasonCode.RECONCILE_FAILED]
+
+
+async def test_client_mismatch_trips_the_kill_switch_and_refuses_orders(tmp_path: Path) -> None:
+    w, _t, _venue = trader_world(tmp_path, MismatchVenue)
+    watch = Watch()
+    w.rt.add_agent(watch)
+    await w.run_for(0)
+    w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.40", "10")))
+    await w.run_for(1)
+    assert [c.name for c in watch.commands] == ["kill_switch"] and watch.commands[0].args["on"] == "true"
+    sev = w.q("SELECT json_extract_string(payload, '$.severity') FROM risk_events WHERE code='CLIENT_MISMATCH'")
+    assert sev == [("CRITICAL",)]
+    d2 = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.40", "10"))
+    w.inject(d2)
+    await w.run_for(1)
+    refused = [e for e in watch.events if e.client_order_id == f"{d2.intent_id}:0"]
+    assert refused and refused[0].reason is ReasonCode.CLIENT_MISMATCH
+    assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 1
+
+
+async def test_halted_cancels_every_open_order_and_refuses_new_intents(tmp_path: Path) -> None:
+    w, t, _venue = trader_world(tmp_path)
+    await w.run_for(0)
+    for p in ("0.41", "0.42", "0.43"):
+        w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, p, "10"), post_only=True))
+    await w.run_for(1)
+    assert len(w.open_orders()) == 3
+    w.inject(TradingStateChange(time_ns=w.rt.now_ns(), state=TradingState.HALTED, previous=TradingState.ACTIVE,
+                                reason=ReasonCode.DAILY_LOSS_LIMIT))
+    await w.run_for(1)
+    assert w.open_orders() == []
+    assert t.status()["orders_by_state"] == {"CANCELLED": 3}
+    w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.40", "10")))
+    await w.run_for(1)
+    assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 3
+
+
+async def test_reducing_accepts_only_sells_of_held_shares(tmp_path: Path) -> None:
+    w, _t, _venue = trader_world(tmp_path)
+    await w.run_for(0)
+    w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.50", "10")))
+    await w.run_for(1)
+    w.inject(TradingStateChange(time_ns=w.rt.now_ns(), state=TradingState.REDUCING, previous=TradingState.ACTIVE))
+    await w.run_for(0)
+    w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.50", "10")))
+    w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.SELL, "0.40", "10")))
+    await w.run_for(1)
+    assert w.shares("m1-yes") == 0
+    assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 2
+
+
+async def test_intent_expiry_cancels_what_is_still_resting(tmp_path: Path) -> None:
+    w, t, _venue = trader_world(tmp_path)
+    await w.run_for(0)
+    d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.41", "10"), expires_ns=w.rt.now_ns() + 2 * NS_PER_S)
+    w.inject(d)
+    await w.run_for(1)
+    assert len(w.open_orders()) == 1
+    await w.run_for(2)
+    assert w.open_orders() == []
+    assert t.orders[f"{d.intent_id}:0"].status is OrderStatus.CANCELLED
+
+
+async def test_duplicate_events_and_fills_change_nothing(tmp_path: Path) -> None:
+    w, t, _venue = trader_world(tmp_path)
+    await w.run_for(0)
+    d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.50", "10"))
+    w.inject(d)
+    await w.run_for(1)
+    before = (t.portfolio.size("m1-yes"), t.portfolio.fees, len(w.q("SELECT * FROM order_events")))
+    for f in w.ex.trades("us"):
+        w.inject(f)
+        w.inject(f)
+    ev = w.ex.order("us", f"{d.intent_id}:0")
+    assert ev is not None
+    w.inject(ev)
+    w.inject(ev.model_copy(update={"status": OrderStatus.ACKNOWLEDGED, "filled": D(0)}))  # stale and late
+    await w.run_for(1)
+    assert (t.portfolio.size("m1-yes"), t.portfolio.fees, len(w.q("SELECT * FROM order_events"))) == before
+    assert t.orders[f"{d.intent_id}:0"].status is OrderStatus.FILLED
+
+
+async def test_client_order_ids_are_deterministic_sanitised_and_bounded() -> None:
+    from agents.orders import client_order_id
+
+    assert client_order_id("complete_set:m1:3", 1) == "complete_set:m1:3:1"
+    weird = client_order_id("news reaction/über", 0)
+    assert weird == client_order_id("news reaction/über", 0)
+    assert " " not in weird and "/" not in weird and weird != client_order_id("news_reaction_über", 0)
+    long = client_order_id("x" * 300, 2)
+    assert len(long) <= 128 and long != client_order_id("x" * 299 + "y", 2)
+
+
+def test_trader_refuses_a_venue_for_another_account() -> None:
+    w = World(None)
+    t = Trader("trader", {"account": "us"})
+    w.rt.add_agent(t, venue=SimVenue(w.ex, "crowd"))
+    import asyncio
+
+    asyncio.run(w.rt.run(until_ns=w.rt.now_ns()))
+    assert w.rt.crashes and "TraderConfig.account" in str(w.rt.crashes[0][1])
+
