@@ -126,7 +126,7 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
                 "resyncs",
                 "resync_failures",
                 "seq_gaps",
-                "old_deltas",
+                "old_messages",
                 "bbo_mismatches",
                 "hash_mismatches",
                 "bad_changes",
@@ -231,7 +231,7 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
             self.counters["unknown_token"] += 1
             return
         if tr.book is not None and snap.seq and tr.book.seq and snap.seq < tr.book.seq:
-            self.counters["old_deltas"] += 1
+            self.counters["old_messages"] += 1
             return
         try:
             book = L2Book.from_snapshot(snap)
@@ -261,7 +261,7 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
             return
         if d.seq and book.seq:
             if d.seq <= book.seq:
-                self.counters["old_deltas"] += 1
+                self.counters["old_messages"] += 1
                 return
             if d.seq != book.seq + 1:
                 self.counters["seq_gaps"] += 1

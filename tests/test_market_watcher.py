@@ -172,7 +172,7 @@ async def test_watcher_old_delta_is_ignored_not_resynced() -> None:
     assert book is not None
     w.inject(bad_delta("m1-yes", (Side.BUY, "0.20", "99"), seq=book.seq))
     await w.run(T0 + 2 * MS)
-    assert w.watcher.counters["old_deltas"] == 1 and w.watcher.counters["resyncs"] == 0
+    assert w.watcher.counters["old_messages"] == 1 and w.watcher.counters["resyncs"] == 0
     assert book.size_at(True, D("0.20")) == 0
 
 
@@ -446,6 +446,6 @@ async def test_watcher_resync_under_data_latency_ignores_in_flight_older_deltas(
     w.inject(bad_delta("m1-yes", (Side.BUY, "0.10", "9"), seq=book.seq + 50), at_ns=T0 + 13 * MS)
     await w.run(T0 + 50 * MS)
     c = w.watcher.counters
-    assert c["resyncs"] == 1 and c["old_deltas"] >= 1
+    assert c["resyncs"] == 1 and c["old_messages"] >= 1
     mine = w.watcher.book("m1-yes")
     assert mine is not None and mine.same_levels(L2Book.from_snapshot(w.ex.book("m1-yes")))
