@@ -505,9 +505,9 @@ class PaperVenue:
     def _expire(self, now: int) -> None:
         for o in list(self._orders.values()):
             r = o.req
-            if o.resting and r.tif is TimeInForce.GTD and r.expires_ns is not None:
-                if r.expires_ns - self.config.gtd_threshold_ns <= now:
-                    self._unrest(o, OrderStatus.EXPIRED, ReasonCode.EXPIRED)
+            due = r.expires_ns is not None and r.expires_ns - self.config.gtd_threshold_ns <= now
+            if o.resting and r.tif is TimeInForce.GTD and due:
+                self._unrest(o, OrderStatus.EXPIRED, ReasonCode.EXPIRED)
 
     async def cancel_order(self, client_order_id: str) -> OrderEvent:
         if self.config.order_latency_ns:
@@ -570,10 +570,8 @@ class PaperVenue:
         for tok, h in list(self._holdings.items()):
             if h.market != r.market or h.shares <= 0:
                 continue
-            if r.winning_token_id is None:
-                payout = Decimal("0.5")
-            else:
-                payout = ONE if tok == r.winning_token_id else ZERO
+            winner = r.winning_token_id
+            payout = Decimal("0.5") if winner is None else (ONE if tok == winner else ZERO)
             cash = h.shares * payout
             self.cash += cash
             h.realized += cash - h.cost
