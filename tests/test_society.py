@@ -15,7 +15,7 @@ import pytest
 from test_society_world import NS_PER_S, World, market
 
 from agents.society import DEFAULT_IDS, default_agents
-from protocols import Fill, Payload, Side, TopOfBook
+from protocols import Fill, IntentLeg, OrderIntent, Payload, RawNews, Side, TopOfBook, WalletTrade
 
 HAVE_NEWS_SCOUT = importlib.util.find_spec("agents.news_scout") is not None
 ALL = DEFAULT_IDS if HAVE_NEWS_SCOUT else tuple(a for a in DEFAULT_IDS if a != "news_scout")
@@ -191,3 +191,98 @@ async def test_the_society_run_is_deterministic(tmp_path: Path, seconds: int) ->
 
 
 _ = NS_PER_S
+
+
+async def test_whales_trade_is_copied_within_the_risk_limits(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.add_market(market("m1"))
+    w.crowd("m1-yes", Side.SELL, "0.51", 500)
+    w.crowd("m1-yes", Side.BUY, "0.49", 500)
+    # this desk believes a good whale knows 0.3 × its score more than the price it paid
+    society(w, {"whale_copy": {"edge_per_score": "0.3"}})
+    await w.run_for(0.5)
+    t = w.rt.now_ns()
+    # a track record: eight round trips, each bought at 0.40 and sold at 0.60
+    for i in range(8):
+        for side, price, dt in ((Side.BUY, "0.40", 0), (Side.SELL, "0.60", 1)):
+            w.inject(WalletTrade(time_ns=t - (100 - 2 * i - dt) * NS_PER_S, trade_id=f"h{i}{side.value}",
+                                 wallet="0xwhale", token_id=f"h{i}-yes", market=f"h{i}", side=side,
+                                 price=Decimal(price), size=Decimal(100)))
+    await w.run_for(0.1)
+    # then the whale buys 20,000 YES of m1 at 0.50 (10,000 pUSD)
+    w.inject(WalletTrade(time_ns=w.rt.now_ns(), trade_id="big", wallet="0xwhale", token_id="m1-yes",
+                         market="m1", side=Side.BUY, price=Decimal("0.50"), size=Decimal(20000)))
+    await w.run_for(2)
+
+    decisions = w.decisions()
+    assert len(decisions) == 1 and decisions[0][0].startswith("whale_copy:")
+    _, action, codes = decisions[0]
+    # the strategy wanted up to 200 shares (10% of the whale's, capped); 2% of 1000 is 20 pUSD
+    assert action == "RESIZED" and "MAX_TRADE_SIZE" in codes
+    held = w.shares("m1-yes")
+    assert 0 < held <= 40
+    spent = w.q("SELECT SUM(price*size) FROM fills WHERE agent='trader'")[0][0]
+    assert spent <= Decimal(20)
+    await w.rt.stop()
+
+
+@pytest.mark.skipif(not HAVE_NEWS_SCOUT, reason="the news scout is not in the tree yet")
+async def test_news_shock_moves_the_strategist_to_buy(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.add_market(market("sen", question="Will Jane Doe win the 2026 Senate race in Ohio?"))
+    w.crowd("sen-yes", Side.SELL, "0.51", 500)
+    w.crowd("sen-yes", Side.BUY, "0.49", 500)
+    society(w, {"news_reaction": {}})
+    await w.run_for(1)
+    assert w.decisions() == []  # a quiet market: nothing to do
+    now = w.rt.now_ns()
+    w.inject(RawNews(time_ns=now, item_id="n1", source="wire", published_ns=now,
+                     title="Jane Doe surges to a commanding lead in the Ohio Senate race after rival withdraws",
+                     body="Polls show Jane Doe far ahead; analysts now expect her to win the Senate seat."))
+    await w.run_for(2)
+    decisions = w.decisions()
+    assert decisions and decisions[0][0].startswith("news_reaction:")
+    assert decisions[0][1] in ("APPROVED", "RESIZED")
+    assert w.shares("sen-yes") > 0 and w.shares("sen-no") == 0
+    await w.rt.stop()
+
+
+async def test_daily_loss_halts_trading_and_every_open_order_is_cancelled(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.add_market(market("m1"))
+    w.add_market(market("m2"))
+    w.crowd("m1-yes", Side.SELL, "0.50", 40)
+    w.crowd("m1-yes", Side.BUY, "0.48", 100)
+    w.crowd("m2-yes", Side.SELL, "0.60", 100)
+    w.crowd("m2-yes", Side.BUY, "0.30", 100)
+    # a 1% daily loss limit (10 pUSD) and no soft stage, so one bad move halts
+    society(w, {}, risk_officer={"daily_loss_fraction": "0.01", "soft_daily_loss_fraction": None})
+    await w.run_for(0.5)
+
+    def intent(iid: str, token: str, price: str, size: str, post_only: bool = False) -> OrderIntent:
+        return OrderIntent(
+            time_ns=w.rt.now_ns(), intent_id=iid, strategy="scenario",
+            legs=(IntentLeg(token_id=token, market=token.rsplit("-", 1)[0], side=Side.BUY, price=Decimal(price),
+                            size=Decimal(size), post_only=post_only),),
+        )
+
+    w.inject(intent("buy", "m1-yes", "0.50", "40"))
+    for i, p in enumerate(("0.40", "0.41", "0.42")):
+        w.inject(intent(f"rest{i}", "m2-yes", p, "10", post_only=True))
+    await w.run_for(1)
+    assert w.shares("m1-yes") == 40 and len(w.open_orders()) == 3
+    # the market turns: a seller dumps YES down to 0.15
+    w.crowd("m1-yes", Side.SELL, "0.15", 200)
+    w.crowd("m1-yes", Side.BUY, "0.10", 100)
+    await w.run_for(2)
+
+    state = w.q("SELECT state, code FROM risk_events WHERE kind='state' AND state='HALTED'")
+    assert state == [("HALTED", "DAILY_LOSS_LIMIT")]
+    assert w.open_orders() == []  # every resting order was cancelled at the exchange
+    cancelled = {c for (c,) in w.q("SELECT client_order_id FROM order_events WHERE status='CANCELLED'")}
+    assert cancelled == {"rest0:0", "rest1:0", "rest2:0"}
+    w.inject(intent("after", "m2-yes", "0.40", "10", post_only=True))
+    await w.run_for(1)
+    assert ("after", "REJECTED", "TRADING_HALTED,DAILY_LOSS_LIMIT") in w.decisions()
+    assert w.q("SELECT COUNT(*) FROM orders WHERE client_order_id = 'after:0'")[0][0] == 0
+    await w.rt.stop()

@@ -32,11 +32,12 @@ def market(
     end_ns: int | None = None,
     min_size: str = "5",
     event_market_count: int = 0,
+    question: str | None = None,
 ) -> MarketInfo:
     return MarketInfo(
         time_ns=T0,
         market=name,
-        question=f"Will {name} happen?",
+        question=question or f"Will {name} happen?",
         token_ids=(f"{name}-yes", f"{name}-no"),
         tick_size=Decimal("0.01"),
         min_order_size=Decimal(min_size),
