@@ -18,6 +18,7 @@ infinity that a JSON reader would choke on.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from decimal import Decimal
@@ -29,7 +30,7 @@ Number = float | Decimal | int
 
 def simple_returns(equity: Sequence[Number]) -> list[float]:
     out: list[float] = []
-    for prev, cur in zip(equity, equity[1:], strict=False):
+    for prev, cur in itertools.pairwise(equity):
         p = float(prev)
         if p <= 0:
             raise ValueError("equity must stay positive to define returns")

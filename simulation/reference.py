@@ -57,10 +57,7 @@ def merton_up_probability(
             weight *= lt / n
         var = sigma * sigma * tau_years + n * jump_std * jump_std
         num = log_m + drift + n * jump_mean
-        if var <= 0:
-            p = 1.0 if num >= 0 else 0.0
-        else:
-            p = _phi(num / math.sqrt(var))
+        p = (1.0 if num >= 0 else 0.0) if var <= 0 else _phi(num / math.sqrt(var))
         total += weight * p
     if lam > 0:
         # the tail beyond ``terms`` (negligible for λτ ≪ terms) is given the last term's probability

@@ -129,6 +129,17 @@ class _Ledger:
         )
 
 
+def build_exchange(world: World, scheduler: Any) -> SimExchange:
+    """The simulated exchange on the runtime's clock, with every market and event of the world listed."""
+    exchange = SimExchange(SimExchangeConfig(start_ns=world.start_ns), scheduler=scheduler)
+    for sm in world.markets.values():
+        if sm.event_id is None:
+            exchange.add_market(sm.info)
+    for ev in world.events.values():
+        exchange.add_neg_risk_event(ev.id, [world.markets[mid].info for mid in ev.markets], augmented=ev.augmented)
+    return exchange
+
+
 async def run_scenario_async(
     scenario: Scenario,
     seed: int | None = None,
@@ -150,12 +161,7 @@ async def run_scenario_async(
 
     world = build_world(scenario, seed)
     rt = _make_runtime(runtime, seed, world.start_ns, journal)
-    exchange = SimExchange(SimExchangeConfig(start_ns=world.start_ns), scheduler=rt)
-    for sm in world.markets.values():
-        if sm.event_id is None:
-            exchange.add_market(sm.info)
-    for ev in world.events.values():
-        exchange.add_neg_risk_event(ev.id, [world.markets[mid].info for mid in ev.markets], augmented=ev.augmented)
+    exchange = build_exchange(world, rt)
     monitor = ArbMonitor(world, exchange)
 
     members: list[Member] = build_society(scenario, exchange, seed) if scenario.ours.enabled else []
@@ -292,7 +298,8 @@ def run_scenario(
     run_id: str | None = None,
 ) -> RunResult:
     """Run one scenario to its end (blocking). See the module docstring."""
-    return asyncio.run(run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report, run_id=run_id))
+    coro = run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report, run_id=run_id)
+    return asyncio.run(coro)
 
 
 # -- scheduled inputs -------------------------------------------------------------------------------

@@ -421,8 +421,8 @@ def _format_error(source: str, err: dict[str, Any], lines: dict[tuple[str | int,
             msg = m.group(2)
     msg = msg.removeprefix("Value error, ")
     line = line_of(loc, lines)
-    # pydantic adds the union tag (e.g. "noise") after a discriminated item; drop it from the name
-    shown = [str(p) for p in loc if not (isinstance(p, str) and p in _TAGS)]
+    # pydantic adds the union tag after a discriminated item (crowd.<name>.<kind>.field); drop it
+    shown = [str(p) for i, p in enumerate(loc) if not (i == 2 and loc[0] == "crowd" and p in _TAGS)]
     where = f"{source}:{line}" if line is not None else source
     field = ".".join(shown) or "(scenario)"
     if err.get("type") == "extra_forbidden":

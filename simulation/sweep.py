@@ -124,6 +124,11 @@ def combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def _ensure_ray(address: str | None, num_cpus: int | None) -> Any:
+    import os
+
+    # under `uv run`, Ray would start every worker through `uv run` (seconds each); this venv's
+    # interpreter is the same one, so workers use it directly
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     import ray
 
     if not ray.is_initialized():
@@ -191,7 +196,7 @@ def run_sweep(
     def submit() -> None:
         nonlocal next_job
         while next_job < len(jobs) and len(pending) < limit:
-            combo, seed, sc_json, rid = jobs[next_job]
+            _combo, seed, sc_json, rid = jobs[next_job]
             ref = task.remote(sc_json, seed, str(root / "runs"), rid)
             pending[ref] = next_job
             next_job += 1

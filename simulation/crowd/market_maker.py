@@ -1,6 +1,7 @@
 """Market makers: inventory-aware quotes around a fair value, refreshed on their own period.
 
-The reservation price leans against inventory (Avellaneda–Stoikov's r = s − q·γσ², reduced to a
+A maker's fair value is the noisy truth (``fair: truth``) or, for an uninformed maker
+(``fair: mid``), the last trade (else the mid). The reservation price leans against inventory (Avellaneda–Stoikov's r = s − q·γσ², reduced to a
 linear skew per share): a maker long YES quotes lower on both sides so it sells more than it buys.
 Past ``max_inventory`` it quotes only the side that reduces it. Quotes are replaced only when the
 desired price moved, so a quiet market costs no order churn. Asks are posted as NO bids (a BUY NO
@@ -43,6 +44,10 @@ class MarketMaker(CrowdAgent[MarketMakerGroup]):
         cfg = self.config
         if cfg.fair == "truth":
             return self.noisy_truth(m, cfg.noise_sd)
+        # an uninformed maker follows the tape: the last trade, else the book's mid
+        last = self.venue.last_trade(m.yes)
+        if last is not None:
+            return last / ONE
         bid, _bs, ask, _as = self.venue.top(m.yes)
         if bid is not None and ask is not None:
             return (bid + ask) / 2 / ONE

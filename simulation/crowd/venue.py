@@ -109,6 +109,14 @@ class CrowdVenue:
                     break
         return out
 
+    def last_trade(self, token: str) -> int | None:
+        """The token's last trade price (micro-units), None before the first trade."""
+        m, is_yes = self.exchange._tokens[token]
+        last = m.last_trade
+        if last is None:
+            return None
+        return int(last) if is_yes else ONE - int(last)
+
     def free_cash(self) -> int:
         a = self.exchange._accounts[self.account]
         return int(a.cash - a.reserved_cash)
