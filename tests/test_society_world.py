@@ -115,7 +115,10 @@ class World:
         return ev
 
     def crowd_at(self, t_ns: int, *args: Any, **kw: Any) -> None:
-        self.rt.call_at(t_ns, lambda: self.crowd(*args, **kw))
+        def place() -> None:
+            self.crowd(*args, **kw)
+
+        self.rt.call_at(t_ns, place)
 
     # -- agents ------------------------------------------------------------------------------------
     def venue_for(self, role: str) -> SimVenue | None:
