@@ -218,10 +218,10 @@ def _data_feed(settings: VenueSettings) -> Any:
     from venues.polymarket.data import PolymarketDataFeed
 
     if settings.clob_url:
-        base = settings.clob_url.rstrip("/")
-        ws = (settings.ws_url or base.replace("http", "ws", 1) + "/ws").rstrip("/")
-        cfg = PolymarketDataConfig(gamma_url=base, clob_url=base, data_url=base, market_ws_url=f"{ws}/market")
-        return PolymarketDataFeed(cfg)
+        overrides: dict[str, object] = {}
+        if settings.ws_url:
+            overrides["market_ws_url"] = settings.ws_url.rstrip("/") + "/market"
+        return PolymarketDataFeed(PolymarketDataConfig.for_base_url(settings.clob_url, **overrides))
     return PolymarketDataFeed()
 
 

@@ -190,6 +190,12 @@ class OrdersState:
         return int(self.exchange.now_ns())
 
     def _on_exchange_event(self, payload: Payload) -> None:
+        try:
+            self._handle_exchange_event(payload)
+        except Exception:  # a serving bug must never break the exchange's own operation
+            log.exception("loopback orders: failed to handle %s", type(payload).__name__)
+
+    def _handle_exchange_event(self, payload: Payload) -> None:
         if isinstance(payload, Fill):
             base = payload.fill_id.rsplit("-", 1)[0]
             if payload.liquidity is Liquidity.TAKER:
