@@ -440,3 +440,40 @@ def test_config_refuses_an_impact_limit_of_100_percent() -> None:
     with pytest.raises(ValueError, match="max_price_impact"):
         RiskOfficer("r", {"max_price_impact": "1.5"})
 
+
+
+async def test_soft_daily_loss_moves_to_reducing_before_the_halt(desk: Desk) -> None:
+    desk.fill("m1-yes", BUY, "0.50", "100", coid="big")
+    await desk.step()
+    desk.book("m1-yes", [("0.16", "1000")], [("0.14", "1000")])  # marked at 0.15: −35, past the 3% soft line
+    await desk.step()
+    assert desk.state is TradingState.REDUCING
+    assert (await desk.intent(("m2-yes", BUY, "0.50", "10"))).reasons == (ReasonCode.REDUCE_ONLY,)
+    assert (await desk.intent(("m1-yes", SELL, "0.14", "50"))).action.value == "APPROVED"
+
+
+async def test_a_fresh_officer_rebuilds_exposure_from_the_traders_journal(tmp_path: Path) -> None:
+    from test_society_world import World, market
+
+    from agents.trader import Trader
+
+    w = World(tmp_path)
+    w.add_market(market("m1"))
+    w.crowd("m1-yes", Side.SELL, "0.50", 100)
+    w.crowd("m1-yes", Side.BUY, "0.30", 100)
+    ro = RiskOfficer("risk_officer", {"max_book_age_ns": None})
+    w.rt.add_agent(ro)
+    w.rt.add_agent(Trader("trader", {"pnl_interval_ns": 0}), venue=w.venue_for("trader"))
+    await w.run_for(0)
+    w.inject(w.top("m1-yes"))
+    for i, (p, post) in enumerate((("0.50", False), ("0.40", True))):
+        w.inject(OrderIntent(time_ns=w.rt.now_ns(), intent_id=f"j{i}", strategy="t", legs=(
+            IntentLeg(token_id="m1-yes", market="m1", side=BUY, price=D(p), size=D(30), post_only=post),)))
+    await w.run_for(1)
+    by_market = ro.exposures()[0]
+    assert by_market == {"m1": D(27)}  # 30 filled at 0.50 (15) + 30 resting at 0.40 (12)
+    fresh = RiskOfficer("risk_officer", {"max_book_age_ns": None})
+    rt2 = LocalRuntime(journal=w.journal, start_ns=w.rt.now_ns())
+    rt2.add_agent(fresh)
+    await rt2.run(until_ns=rt2.now_ns())
+    assert fresh.exposures()[0] == by_market

@@ -9,9 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
-from test_society_world import NS_PER_S, World, market
+from test_society_world import NS_PER_S, T0, World, market
 
 from agents.base import Agent, Subscription
+from agents.risk_officer import RiskOfficer
 from agents.trader import Trader
 from cluster.runtime_local import LocalRuntime
 from protocols import (
@@ -221,15 +222,19 @@ async def test_client_mismatch_trips_the_kill_switch_and_refuses_orders(tmp_path
     w, _t, _venue = trader_world(tmp_path, MismatchVenue)
     watch = Watch()
     w.rt.add_agent(watch)
+    ro = RiskOfficer("risk_officer")
+    w.rt.add_agent(ro)
     await w.run_for(0)
     w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.40", "10")))
     await w.run_for(1)
     assert [c.name for c in watch.commands] == ["kill_switch"] and watch.commands[0].args["on"] == "true"
-    sev = w.q("SELECT json_extract_string(payload, '$.severity') FROM risk_events WHERE code='CLIENT_MISMATCH'")
-    assert sev == [("CRITICAL",)]
+    sev = w.q("SELECT agent, json_extract_string(payload, '$.severity') FROM risk_events "
+              "WHERE code='CLIENT_MISMATCH' AND kind='event' ORDER BY rowid")
+    assert sev == [("trader", "CRITICAL"), ("risk_officer", "CRITICAL")]
     d2 = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.40", "10"))
     w.inject(d2)
     await w.run_for(1)
+    assert ro.state is TradingState.HALTED and ReasonCode.CLIENT_MISMATCH in ro.halt_reasons
     refused = [e for e in watch.events if e.client_order_id == f"{d2.intent_id}:0"]
     assert refused and refused[0].reason is ReasonCode.CLIENT_MISMATCH
     assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 1
@@ -317,3 +322,69 @@ def test_trader_refuses_a_venue_for_another_account() -> None:
     asyncio.run(w.rt.run(until_ns=w.rt.now_ns()))
     assert w.rt.crashes and "TraderConfig.account" in str(w.rt.crashes[0][1])
 
+
+
+async def test_paired_fak_leg_that_fills_short_has_the_other_legs_excess_unwound(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.add_market(market("m1"))
+    w.crowd("m1-yes", Side.SELL, "0.55", 15)
+    w.crowd("m1-yes", Side.BUY, "0.50", 50)  # bids to unwind into
+    w.crowd("m1-no", Side.SELL, "0.48", 10)  # only 10 NO offered
+    t = Trader("trader", {"pnl_interval_ns": 0})
+    w.rt.add_agent(t, venue=SimVenue(w.ex, "us"))
+    await w.run_for(0)
+    d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.55", "15"), ("m1-no", Side.BUY, "0.48", "15"),
+                 paired=True, tif=TimeInForce.FAK)
+    w.inject(d)
+    await w.run_for(1)
+    iid = d.intent_id
+    assert t.orders[f"{iid}:0"].filled == 15 and t.orders[f"{iid}:1"].filled == 10
+    assert t.orders[f"{iid}:1"].status is OrderStatus.CANCELLED  # FAK: the rest is cancelled
+    unwind = t.orders[f"{iid}:0:u1"]
+    assert (unwind.request.side, unwind.request.size, unwind.status) == (Side.SELL, D(5), OrderStatus.FILLED)
+    assert w.shares("m1-yes") == 10 == w.shares("m1-no")  # ten complete sets, nothing naked
+    assert t.portfolio.size("m1-yes") == 10 and t.unwound == 1
+
+
+async def test_paired_legs_still_resting_at_the_timeout_are_cancelled_and_unwound(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.add_market(market("m1"))
+    w.crowd("m1-yes", Side.SELL, "0.55", 15)
+    w.crowd("m1-yes", Side.BUY, "0.50", 50)
+    t = Trader("trader", {"pnl_interval_ns": 0, "paired_timeout_ns": 5 * NS_PER_S})
+    w.rt.add_agent(t, venue=SimVenue(w.ex, "us"))
+    await w.run_for(0)
+    d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.55", "15"), ("m1-no", Side.BUY, "0.40", "15"), paired=True)
+    w.inject(d)
+    await w.run_for(1)
+    assert t.orders[f"{d.intent_id}:1"].status is OrderStatus.ACKNOWLEDGED  # the NO leg rests
+    await w.run_for(5)
+    assert t.orders[f"{d.intent_id}:1"].status is OrderStatus.CANCELLED
+    assert w.shares("m1-yes") == 0 and w.open_orders() == []
+
+
+async def test_trader_state_survives_snapshot_and_restore(tmp_path: Path) -> None:
+    w, t, _venue = trader_world(tmp_path)
+    await w.run_for(0)
+    w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.50", "10")))
+    w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.41", "10"), post_only=True))
+    await w.run_for(1)
+    snap = t.snapshot()
+    clone = Trader("trader", {"pnl_interval_ns": 0})
+    clone.restore(snap)
+    assert clone.snapshot() == snap
+    assert clone.status()["orders_by_state"] == t.status()["orders_by_state"] == {"ACKNOWLEDGED": 1, "FILLED": 1}
+    assert clone.portfolio.equity == t.portfolio.equity
+
+
+def test_a_fill_that_fails_on_chain_is_reversed() -> None:
+    from agents.portfolio import Portfolio
+    from protocols import Fill, SettlementStatus
+
+    p = Portfolio(D(100))
+    f = Fill(time_ns=T0, fill_id="f1", client_order_id="c", account="us", token_id="a", market="m", side=Side.BUY,
+             price=D("0.40"), size=D(10), fee=D("0.1"))
+    assert p.apply_fill(f) == D("-0.1")
+    assert p.apply_fill(f.model_copy(update={"settlement": SettlementStatus.MINED})) is None  # same fill again
+    p.apply_fill(f.model_copy(update={"settlement": SettlementStatus.FAILED}))
+    assert p.size("a") == 0 and p.fees == 0 and p.cash == D(100)
