@@ -28,15 +28,17 @@ from protocols import (
     WhaleTrade,
 )
 
-ALL = {
-    "complete_set": {},
-    "neg_risk_basket": {},
-    "crypto_fair_value": {"markets": {"m1": {"symbol": "BTC/USDT", "strike": "100000"}}},
-    "whale_copy": {"min_score": 0.0, "min_trades": 0},
-    "news_reaction": {},
-    "bonds": {"min_price": "0.80"},
-    "maker_quoting": {},
-    "clv_value": {},
+# min_edge 0 everywhere: the bar is then exactly the fee, so a strategy that under-counts fees by
+# any amount trades somewhere in the random books and is caught.
+ALL: dict[str, dict[str, Any]] = {
+    "complete_set": {"min_edge": "0"},
+    "neg_risk_basket": {"min_edge": "0"},
+    "crypto_fair_value": {"min_edge": "0", "markets": {"m1": {"symbol": "BTC/USDT", "strike": "100000"}}},
+    "whale_copy": {"min_edge": "0", "min_score": 0.0, "min_trades": 0},
+    "news_reaction": {"min_edge": "0"},
+    "bonds": {"min_edge": "0", "min_price": "0.80"},
+    "maker_quoting": {"min_edge": "0"},
+    "clv_value": {"min_edge": "0"},
 }
 
 
@@ -66,10 +68,11 @@ def a_book(draw: Any, token: str) -> Payload:
 @st.composite
 def world(draw: Any) -> tuple[list[Payload], dict[str, MarketInfo]]:
     def fees() -> dict[str, Any]:
+        # mostly live, linear, sizeable fees: that is where an under-counted fee would show
         return {
             "fee_rate": str(draw(st.sampled_from(["0", "0.02", "0.07", "0.1", "0.25"]))),
-            "fee_exponent": draw(st.sampled_from([1, 2])),
-            "fees_enabled": draw(st.booleans()),
+            "fee_exponent": draw(st.sampled_from([1, 1, 1, 2])),
+            "fees_enabled": draw(st.sampled_from([True, True, True, True, False])),
         }
 
     end = T0 + draw(st.integers(2, 3 * 24 * 3600)) * S
@@ -78,12 +81,16 @@ def world(draw: Any) -> tuple[list[Payload], dict[str, MarketInfo]]:
               for i in range(3)]
     script: list[Payload] = list(infos)
     script.append(ReferencePrice(time_ns=T0, symbol="BTC/USDT", price=D(draw(st.integers(95000, 105000)))))
-    for info in infos:
-        if draw(st.booleans()):
-            script.append(ReferenceProbability(time_ns=T0, market=info.market, probability=draw(cents)))
     tokens = [t for info in infos for t in info.token_ids]
     for t in draw(st.permutations(tokens)):
         script.append(draw(a_book(t)))
+    for info in infos:
+        if draw(st.booleans()):
+            # a reference a few cents from the YES ask: the edge is then of the order of the fee
+            yes = next(b for b in script if isinstance(b, TopOfBook) and b.token_id == info.yes_token)
+            anchor = yes.best_ask or D("0.5")
+            q = min(D("0.99"), max(D("0.01"), anchor + D(draw(st.integers(-1, 4))) / 100))
+            script.append(ReferenceProbability(time_ns=T0, market=info.market, probability=q))
     for info in infos:
         if draw(st.booleans()):
             script.append(NewsItem(time_ns=T0, item_id=f"n-{info.market}", title="x", published_ns=T0,
