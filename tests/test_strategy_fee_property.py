@@ -103,8 +103,8 @@ def world(draw: Any) -> tuple[list[Payload], dict[str, MarketInfo]]:
             own = next(b for b in script if isinstance(b, TopOfBook) and b.token_id == tok)
             other = next(b for b in script if isinstance(b, TopOfBook) and b.token_id != tok
                          and b.market == info.market)
-            anchor = own.best_ask if side is Side.BUY else (1 - other.best_ask if other.best_ask else None)
-            px = min(D("0.99"), max(D("0.01"), (anchor or D("0.5")) + D(draw(st.integers(-3, 3))) / 100))
+            whale_anchor = own.best_ask if side is Side.BUY else (1 - other.best_ask if other.best_ask else None)
+            px = min(D("0.99"), max(D("0.01"), (whale_anchor or D("0.5")) + D(draw(st.integers(-3, 3))) / 100))
             script.append(WhaleTrade(
                 time_ns=T0, wallet="0xw", token_id=tok, market=info.market,
                 side=side, price=px, size=draw(sizes),
