@@ -72,7 +72,7 @@ from venues.sim.book import (
     Order,
 )
 from venues.sim.config import SimExchangeConfig
-from venues.sim.market_data import dec
+from venues.sim.market_data import Published, construct, dec
 
 Listener = Callable[[Payload], None]
 
@@ -124,6 +124,7 @@ class _Market:
     resolved: bool = False
     last_trade: int | None = None  # YES-space
     seq: dict[str, int] = field(default_factory=dict)
+    pub: Published | None = None  # what the feed last published (only while someone listens)
 
 
 @dataclass(slots=True, eq=False)
@@ -194,6 +195,8 @@ class SimExchange:
         self._out: list[tuple[str | None, Payload]] = []
         self._touched: dict[str, set[tuple[bool, int]]] = {}
         self._flushing = False
+        self._pub = False  # anyone listening to market data
+        self._watch_all = False  # anyone listening to every account
 
     # ------------------------------------------------------------------ clock
     def _now(self) -> int:
@@ -219,6 +222,7 @@ class SimExchange:
         self._end()
 
     def _housekeep(self, now: int) -> None:
+        """Time-driven work due at ``now``: GTD expiries, periodic rebate payouts."""
         heap = self._gtd
         while heap and heap[0][0] <= now:
             _, _, o = heapq.heappop(heap)
@@ -235,25 +239,42 @@ class SimExchange:
     def add_listener(self, fn: Listener) -> None:
         """Receive every event, public and private (journal, loopback server)."""
         self._all.append(fn)
+        self._listeners_changed()
 
     def add_market_data_listener(self, fn: Listener) -> None:
         """Receive public market data: snapshots, deltas, trade prints, tick changes, close, resolution."""
         self._md.append(fn)
+        self._listeners_changed()
 
     def add_account_listener(self, account: str, fn: Listener) -> None:
         """Receive one account's private events: order events, fills, settlements, balances."""
         self._acct_listeners.setdefault(account, []).append(fn)
+        self._listeners_changed()
 
     def remove_listener(self, fn: Listener) -> None:
         for lst in (self._all, self._md, *self._acct_listeners.values()):
             while fn in lst:
                 lst.remove(fn)
+        self._listeners_changed()
 
     def _wants(self, account: str) -> bool:
-        return bool(self._all) or account in self._acct_listeners
+        return self._watch_all or account in self._acct_listeners
 
     def _public(self) -> bool:
-        return bool(self._all) or bool(self._md)
+        return self._pub
+
+    def _listeners_changed(self) -> None:
+        """Recompute the flags the hot path checks; (re)start tracking what the feed published."""
+        self._acct_listeners = {a: lst for a, lst in self._acct_listeners.items() if lst}
+        self._watch_all = bool(self._all)
+        pub = bool(self._all or self._md)
+        if pub and not self._pub:
+            for m in self._markets.values():
+                m.pub = Published(m.yes, m.no, m.book)
+        elif not pub:
+            for m in self._markets.values():
+                m.pub = None
+        self._pub = pub
 
     def _emit(self, account: str | None, payload: Payload) -> None:
         self._out.append((account, payload))
@@ -287,27 +308,35 @@ class SimExchange:
                 self._flushing = False
 
     def _emit_deltas(self) -> None:
-        if self._touched:
-            touched, self._touched = self._touched, {}
-            if self._public():
-                now = self._now()
-                for mid, levels in touched.items():
-                    m = self._markets[mid]
-                    for token, is_yes in ((m.yes, True), (m.no, False)):
-                        seq = m.seq[token] = m.seq[token] + 1
-                        self._emit(
-                            None,
-                            md.delta(
-                                time_ns=now,
-                                market=mid,
-                                token_id=token,
-                                is_yes=is_yes,
-                                book=m.book,
-                                touched=levels,
-                                seq=seq,
-                                with_hash=self.config.book_hashes,
-                            ),
-                        )
+        if not self._touched:
+            return
+        touched, self._touched = self._touched, {}
+        if not self._pub:
+            return
+        now = self._now()
+        hashes = self.config.book_hashes
+        for mid, levels in touched.items():
+            m = self._markets[mid]
+            pub = m.pub
+            assert pub is not None
+            changed = pub.apply(m.book, levels)
+            if not changed:
+                continue
+            for token, is_yes, acc in ((m.yes, True, pub.yes_acc), (m.no, False, pub.no_acc)):
+                seq = m.seq[token] = m.seq[token] + 1
+                self._emit(
+                    None,
+                    md.delta(
+                        time_ns=now,
+                        market=mid,
+                        token_id=token,
+                        is_yes=is_yes,
+                        book=m.book,
+                        changed=changed,
+                        seq=seq,
+                        book_hash_hex=md.hash_hex(acc) if hashes else "",
+                    ),
+                )
 
     # ------------------------------------------------------------------ markets
     def add_market(self, info: MarketInfo) -> None:
@@ -344,6 +373,8 @@ class SimExchange:
             neg_risk=info.neg_risk,
         )
         m.seq = {m.yes: 0, m.no: 0}
+        if self._pub:
+            m.pub = Published(m.yes, m.no, m.book)
         self._markets[info.market] = m
         self._tokens[m.yes] = (m, True)
         self._tokens[m.no] = (m, False)
@@ -413,14 +444,21 @@ class SimExchange:
             if o.price % new:
                 self._unrest(o, CANCELLED, ReasonCode.INVALID_TICK, now)
         self._touched.pop(market, None)  # the snapshot below replaces the deltas
+        if self._pub:
+            m.pub = Published(m.yes, m.no, m.book)
         m.tick = new
         m.info = m.info.model_copy(update={"tick_size": tick})
         if self._public():
             for token in (m.yes, m.no):
                 self._emit(
                     None,
-                    TickSizeChange.model_construct(
-                        time_ns=now, token_id=token, market=market, old_tick_size=dec(old), new_tick_size=tick
+                    construct(
+                        TickSizeChange,
+                        time_ns=now,
+                        token_id=token,
+                        market=market,
+                        old_tick_size=dec(old),
+                        new_tick_size=tick,
                     ),
                 )
             for token in (m.yes, m.no):
@@ -449,7 +487,7 @@ class SimExchange:
             m.closed = True
             m.info = m.info.model_copy(update={"closed": True, "active": False})
             if self._public():
-                self._emit(None, MarketClosed.model_construct(time_ns=now, market=m.market))
+                self._emit(None, construct(MarketClosed, time_ns=now, market=m.market))
         return out
 
     def resolve(self, market: str, winning_token_id: str | None) -> list[Settlement]:
@@ -480,7 +518,8 @@ class SimExchange:
                 acct.shares[token] = 0
                 acct.cash += cash
                 self._realize(acct, token, size, cash)
-                s = Settlement.model_construct(
+                s = construct(
+                    Settlement,
                     time_ns=now,
                     account=name,
                     market=market,
@@ -493,9 +532,7 @@ class SimExchange:
                 if self._wants(name):
                     self._emit(name, s)
         if self._public():
-            self._emit(
-                None, MarketResolved.model_construct(time_ns=now, market=market, winning_token_id=winning_token_id)
-            )
+            self._emit(None, construct(MarketResolved, time_ns=now, market=market, winning_token_id=winning_token_id))
         self._end()
         return settlements
 
@@ -649,8 +686,8 @@ class SimExchange:
         if self._wants(name):
             self._emit(
                 name,
-                Balance.model_construct(
-                    time_ns=self._now(), account=name, cash=dec(acct.cash), reserved=dec(acct.reserved_cash)
+                construct(
+                    Balance, time_ns=self._now(), account=name, cash=dec(acct.cash), reserved=dec(acct.reserved_cash)
                 ),
             )
 
@@ -678,7 +715,8 @@ class SimExchange:
     def submit(self, account: str, req: OrderRequest) -> OrderEvent:
         """Place one order now (no latency). Never raises for a bad order: REJECTED + reason."""
         now = self._now()
-        self._housekeep(now)
+        if (self._gtd and self._gtd[0][0] <= now) or self._next_rebate_ns is not None:
+            self._housekeep(now)
         price = to_micro(req.price)
         size = to_micro(req.size)
         if account != req.account:
@@ -707,7 +745,8 @@ class SimExchange:
         if isinstance(res, Order):
             ev = self._event(res, now)
         else:
-            ev = OrderEvent.model_construct(
+            ev = construct(
+                OrderEvent,
                 time_ns=now,
                 client_order_id=req.client_order_id,
                 venue_order_id="",
@@ -722,9 +761,10 @@ class SimExchange:
                 reason=res[0],
                 message=res[1],
             )
-        if self._wants(account):
+        if self._watch_all or account in self._acct_listeners:
             self._emit(account, ev)
-        self._end()
+        if self._out or self._touched:
+            self._end()
         return ev
 
     def submit_fast(
@@ -743,7 +783,8 @@ class SimExchange:
         out (state: book.LIVE/FILLED/CANCELLED/EXPIRED, or -1 when rejected). Same rules, same
         events to listeners; for crowds and benchmarks that place millions of orders."""
         now = self._now()
-        self._housekeep(now)
+        if (self._gtd and self._gtd[0][0] <= now) or self._next_rebate_ns is not None:
+            self._housekeep(now)
         res = self._place(
             account, client_order_id, token_id, is_buy, price, size, tif, post_only, expires_ns, now, None
         )
@@ -843,7 +884,7 @@ class SimExchange:
                 acct.reserved_cash += price * o.remaining // ONE
             else:
                 acct.reserved[token] = acct.reserved.get(token, 0) + o.remaining
-            if self._md or self._all:
+            if self._pub:
                 self._touch(m, is_bid, yp)
             if tif == GTD:
                 assert expires_ns is not None
@@ -865,7 +906,7 @@ class SimExchange:
 
     def _match(self, m: _Market, t: Order, now: int) -> None:
         book = m.book
-        public = bool(self._md or self._all)
+        public = bool(self._pub)
         if t.is_bid:
             keys, levels, sign = book.ask_keys, book.asks, -1
         else:
@@ -944,12 +985,13 @@ class SimExchange:
             self._emit(t.account, self._fill(t.account, tf))
         if self._wants(mk.account):
             self._emit(mk.account, self._fill(mk.account, mf))
-        if self._md or self._all:
+        if self._pub:
             # a print on every token whose holders traded; side = the taker's, seen from that token
             side = Side.BUY if t.is_buy else Side.SELL
             self._emit(
                 None,
-                TradePrint.model_construct(
+                construct(
+                    TradePrint,
                     time_ns=now,
                     token_id=t.token,
                     market=m.market,
@@ -962,7 +1004,8 @@ class SimExchange:
             if mk.is_yes != t.is_yes:
                 self._emit(
                     None,
-                    TradePrint.model_construct(
+                    construct(
+                        TradePrint,
                         time_ns=now,
                         token_id=mk.token,
                         market=m.market,
@@ -981,7 +1024,8 @@ class SimExchange:
         acct = self._accounts.get(account)
         o = acct.orders.get(client_order_id) if acct is not None else None
         if o is None:
-            ev = OrderEvent.model_construct(
+            ev = construct(
+                OrderEvent,
                 time_ns=now,
                 client_order_id=client_order_id,
                 venue_order_id="",
@@ -1010,7 +1054,8 @@ class SimExchange:
     def cancel_fast(self, account: str, client_order_id: str) -> bool:
         """Cancel without building an answer; True if an open order was cancelled."""
         now = self._now()
-        self._housekeep(now)
+        if (self._gtd and self._gtd[0][0] <= now) or self._next_rebate_ns is not None:
+            self._housekeep(now)
         acct = self._accounts.get(account)
         o = acct.open.get(client_order_id) if acct is not None else None
         if o is not None:
@@ -1046,7 +1091,7 @@ class SimExchange:
         del acct.open[o.coid]
         o.status = state
         o.reason = reason
-        if self._md or self._all:
+        if self._pub:
             self._touch(m, o.is_bid, o.yprice)
         if self._wants(o.account):
             self._emit(o.account, self._event(o, now))
@@ -1057,7 +1102,8 @@ class SimExchange:
             status = OrderStatus.PARTIALLY_FILLED if o.filled else OrderStatus.ACKNOWLEDGED
         else:
             status = _STATUS[o.status]
-        return OrderEvent.model_construct(
+        return construct(
+            OrderEvent,
             time_ns=now,
             client_order_id=o.coid,
             venue_order_id=f"sim-{o.oid}",
@@ -1075,7 +1121,8 @@ class SimExchange:
 
     @staticmethod
     def _fill(account: str, f: tuple[int, str, str, int, str, str, bool, int, int, int, bool]) -> Fill:
-        return Fill.model_construct(
+        return construct(
+            Fill,
             time_ns=f[0],
             fill_id=f[1],
             client_order_id=f[2],
@@ -1116,7 +1163,8 @@ class SimExchange:
             raise KeyError(f"unknown token {token_id!r}")
         m, is_yes = hit
         bids, asks = md.token_levels(m.book, is_yes)
-        return TopOfBook.model_construct(
+        return construct(
+            TopOfBook,
             time_ns=self._now(),
             token_id=token_id,
             market=m.market,
@@ -1163,7 +1211,8 @@ class SimExchange:
             m = self._tokens[token][0]
             avg = min(Decimal(acct.basis.get(token, 0)) / Decimal(size), Decimal(1))
             out.append(
-                Position.model_construct(
+                construct(
+                    Position,
                     time_ns=now,
                     account=account,
                     token_id=token,
@@ -1177,8 +1226,8 @@ class SimExchange:
 
     def balance(self, account: str) -> Balance:
         acct = self._acct(account)
-        return Balance.model_construct(
-            time_ns=self._now(), account=account, cash=dec(acct.cash), reserved=dec(acct.reserved_cash)
+        return construct(
+            Balance, time_ns=self._now(), account=account, cash=dec(acct.cash), reserved=dec(acct.reserved_cash)
         )
 
     def shares(self, account: str, token_id: str) -> Decimal:

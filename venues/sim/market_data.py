@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
+from typing import Any, TypeVar
 
-from protocols import BookDelta, BookSnapshot, LevelChange, Side
+from protocols import BookDelta, BookSnapshot, LevelChange, Payload, Side
 from venues.sim.book import ONE, ConditionBook
 
 _MICRO = Decimal(1_000_000)
@@ -32,19 +33,65 @@ def dec(micro: int) -> Decimal:
 
 Levels = list[tuple[int, int]]
 
+P = TypeVar("P", bound=Payload)
+_set = object.__setattr__
+_KIND: dict[type[Any], tuple[str, int]] = {}
+
+
+def construct(cls: type[P], **values: Any) -> P:
+    """Build a payload from values the engine knows to be valid, without validation.
+
+    About 5x cheaper than ``model_construct`` (which walks every field's default); the result is
+    an ordinary instance: equal, hashable, frozen and serialisable like a validated one. Callers
+    pass every field, in field order (a missing one gets its default).
+    """
+    meta = _KIND.get(cls)
+    if meta is None:
+        fields = cls.model_fields
+        meta = _KIND[cls] = (fields["kind"].default, len(fields))
+    d: dict[str, Any] = {"kind": meta[0]}
+    d.update(values)
+    if len(d) != meta[1]:
+        fields = cls.model_fields
+        for name, f in fields.items():
+            if name not in d:
+                d[name] = f.get_default(call_default_factory=True)
+        d = {name: d[name] for name in fields}
+    obj = cls.__new__(cls)
+    _set(obj, "__dict__", d)
+    _set(obj, "__pydantic_fields_set__", set(d))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
+
+
+_MASK = (1 << 128) - 1
+
+
+def level_hash(token_id: str, is_bid: bool, price: int, size: int) -> int:
+    """One level's contribution to its token's book hash (micro-unit ints, token's own space)."""
+    key = f"{token_id}|{'B' if is_bid else 'A'}|{price}|{size}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "big")
+
+
+def hash_hex(acc: int) -> str:
+    return f"{acc & _MASK:032x}"
+
 
 def book_hash(market: str, token_id: str, bids: Levels, asks: Levels) -> str:
-    """SHA-1 of the book's content (best-first levels as decimal strings).
+    """The book's hash: the sum (mod 2^128) of a BLAKE2 hash of every (side, price, size) level.
 
-    Time is left out on purpose: two snapshots of the same book hash the same, so a consumer that
-    applied deltas can compare its book with the venue's by hash.
+    A sum rather than a digest of the serialised book so that the venue can keep it up to date in
+    O(levels changed) on every delta, and a consumer can check its own book against it with this
+    same function. Time is left out: the same book always hashes the same. ``market`` is accepted
+    for symmetry with the live feed's fields and does not enter the hash (token ids are unique).
     """
-    h = hashlib.sha1(usedforsecurity=False)
-    h.update(f"{market}|{token_id}|".encode())
-    h.update(",".join(f"{dec(p)}:{dec(s)}" for p, s in bids).encode())
-    h.update(b"|")
-    h.update(",".join(f"{dec(p)}:{dec(s)}" for p, s in asks).encode())
-    return h.hexdigest()
+    acc = 0
+    for p, s in bids:
+        acc += level_hash(token_id, True, p, s)
+    for p, s in asks:
+        acc += level_hash(token_id, False, p, s)
+    return hash_hex(acc)
 
 
 def token_levels(book: ConditionBook, is_yes: bool) -> tuple[Levels, Levels]:
@@ -72,7 +119,8 @@ def snapshot(
     last = None
     if last_yes_trade is not None:
         last = dec(last_yes_trade if is_yes else ONE - last_yes_trade)
-    return BookSnapshot.model_construct(
+    return construct(
+        BookSnapshot,
         time_ns=time_ns,
         token_id=token_id,
         market=market,
@@ -86,6 +134,46 @@ def snapshot(
     )
 
 
+class Published:
+    """What the feed last said about one condition's book: the size at every YES-space level and
+    the running hash of each token's view, updated in O(levels changed) per delta."""
+
+    __slots__ = ("no", "no_acc", "sizes", "yes", "yes_acc")
+
+    def __init__(self, yes: str, no: str, book: ConditionBook) -> None:
+        self.yes, self.no = yes, no
+        self.sizes: dict[tuple[bool, int], int] = {}
+        self.yes_acc = 0
+        self.no_acc = 0
+        for is_bid in (True, False):
+            for yp, size in book.levels(is_bid):
+                self._set(is_bid, yp, size)
+
+    def _set(self, is_bid: bool, yp: int, size: int) -> None:
+        key = (is_bid, yp)
+        old = self.sizes.get(key, 0)
+        if old:
+            self.yes_acc -= level_hash(self.yes, is_bid, yp, old)
+            self.no_acc -= level_hash(self.no, not is_bid, ONE - yp, old)
+        if size:
+            self.sizes[key] = size
+            self.yes_acc += level_hash(self.yes, is_bid, yp, size)
+            self.no_acc += level_hash(self.no, not is_bid, ONE - yp, size)
+        elif old:
+            del self.sizes[key]
+
+    def apply(self, book: ConditionBook, touched: set[tuple[bool, int]]) -> list[tuple[bool, int, int]]:
+        """Record the touched levels' new sizes; returns the ones that really changed, sorted."""
+        out = []
+        for is_bid, yp in sorted(touched):
+            lvl = (book.bids if is_bid else book.asks).get(yp)
+            size = lvl.total if lvl is not None else 0
+            if size != self.sizes.get((is_bid, yp), 0):
+                self._set(is_bid, yp, size)
+                out.append((is_bid, yp, size))
+        return out
+
+
 def delta(
     *,
     time_ns: int,
@@ -93,34 +181,29 @@ def delta(
     token_id: str,
     is_yes: bool,
     book: ConditionBook,
-    touched: set[tuple[bool, int]],
+    changed: list[tuple[bool, int, int]],
     seq: int,
-    with_hash: bool,
+    book_hash_hex: str,
 ) -> BookDelta:
-    """New aggregates at the touched YES-space levels, as seen from one token, with best bid/ask."""
+    """New aggregates at the changed YES-space levels, as seen from one token, with best bid/ask."""
     changes: list[LevelChange] = []
-    for is_bid, yp in sorted(touched):
-        lvl = (book.bids if is_bid else book.asks).get(yp)
-        size = lvl.total if lvl is not None else 0
+    for is_bid, yp, size in changed:
         if is_yes:
             side, price = (Side.BUY if is_bid else Side.SELL), yp
         else:
             side, price = (Side.SELL if is_bid else Side.BUY), ONE - yp
-        changes.append(LevelChange.model_construct(side=side, price=dec(price), size=dec(size)))
+        changes.append(construct(LevelChange, side=side, price=dec(price), size=dec(size)))
     bb, ba = book.best_bid(), book.best_ask()
     if not is_yes:
         bb, ba = (None if ba is None else ONE - ba), (None if bb is None else ONE - bb)
-    h = ""
-    if with_hash:
-        bids, asks = token_levels(book, is_yes)
-        h = book_hash(market, token_id, bids, asks)
-    return BookDelta.model_construct(
+    return construct(
+        BookDelta,
         time_ns=time_ns,
         token_id=token_id,
         market=market,
         changes=tuple(changes),
         best_bid=None if bb is None else dec(bb),
         best_ask=None if ba is None else dec(ba),
-        hash=h,
+        hash=book_hash_hex,
         seq=seq,
     )
