@@ -194,6 +194,8 @@ class Strategist(Agent[StrategistConfig]):
             v.resolved.add(p.market)
             for iid in [i for i, pe in self._pending.items() if p.market in pe.markets]:
                 del self._pending[iid]
+        elif isinstance(p, TradePrint):
+            v.last_trade[p.token_id] = p.price
         elif isinstance(p, ReferencePrice):
             v.ref_prices[p.symbol] = p
         elif isinstance(p, ReferenceProbability):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from test_strategist_harness import T0, D, S, book, market, run, two_sided
@@ -208,3 +209,15 @@ def test_annualised_return_scales_with_time_left() -> None:
     r2 = annualised_return(D("0.96"), D(0), D("0.99"), 2 * day)
     assert r1 == 2 * r2 and r1 > 0
     assert annualised_return(D("0.96"), D(0), D(Decimal("0.99")), 0) == 0
+
+
+async def test_news_uses_last_trade_as_the_prior_when_books_are_one_sided() -> None:
+    from protocols import TradePrint
+
+    trade = TradePrint(time_ns=T0, token_id="n1-yes", market="n1", price=D("0.40"), size=D(10), side=Side.BUY)
+    one_sided = [book("n1-yes", asks=[("0.45", "100")]), book("n1-no", asks=[("0.62", "100")])]
+    strat, col, _ = await run({"news_reaction": {}}, [market("n1"), trade, *one_sided, _news(1.0)])
+    fair = D(strat.status()["strategies"]["news_reaction"]["fair"]["n1"])
+    assert fair == to_prob(expit(math.log(0.4 / 0.6) + 1.0))
+    (intent,) = col.intents
+    assert intent.legs[0].token_id == "n1-yes" and intent.legs[0].price == D("0.45")

@@ -58,6 +58,8 @@ class MarketView:
     ref_prices: dict[str, ReferencePrice] = field(default_factory=dict)
     ref_probs: dict[str, ReferenceProbability] = field(default_factory=dict)
     positions: dict[str, Decimal] = field(default_factory=dict)
+    last_trade: dict[str, Decimal] = field(default_factory=dict)
+    """Last traded price per token (``TradePrint``), a fallback mark when a book is one-sided."""
     trading_state: TradingState = TradingState.ACTIVE
 
     def add_market(self, info: MarketInfo) -> None:

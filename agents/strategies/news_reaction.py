@@ -40,7 +40,7 @@ class NewsReactionConfig(StrategyConfig):
 
 
 def market_mid(view: MarketView, market: str) -> Decimal | None:
-    """The YES mid, from the YES book or else mirrored from the NO book."""
+    """The YES mid, from the YES book, else mirrored from the NO book, else the last trade."""
     info = view.info(market)
     if info is None:
         return None
@@ -50,7 +50,11 @@ def market_mid(view: MarketView, market: str) -> Decimal | None:
     nb = view.book(info.no_token)
     if nb is not None and nb.mid is not None:
         return ONE - nb.mid
-    return None
+    last = view.last_trade.get(info.yes_token)
+    if last is not None:
+        return last
+    last_no = view.last_trade.get(info.no_token)
+    return None if last_no is None else ONE - last_no
 
 
 @register
