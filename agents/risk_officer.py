@@ -162,6 +162,7 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         self.token_market: dict[str, str] = {}
         self.market_event: dict[str, str] = {}
         self.reservations: dict[str, _Reservation] = {}
+        self.closed: set[str] = set()
         self.decided: set[str] = set()
         self.day = -1
         self.day_start_equity = c.bankroll
@@ -550,26 +551,37 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
     def _apply_fill(self, fill: Fill) -> Decimal | None:
         realized = self.portfolio.apply_fill(fill)
         if realized is not None:
-            r = self.reservations.get(fill.client_order_id)
-            if r is None:
-                r = self.reservations[fill.client_order_id] = _Reservation(
+            coid = fill.client_order_id
+            r = self.reservations.get(coid)
+            if r is None and coid not in self.closed:
+                r = self.reservations[coid] = _Reservation(
                     fill.token_id, fill.market, fill.side, fill.price, fill.size, terminal=True
                 )
                 r.venue_filled = fill.size
-            r.fills_seen += fill.size
+            if r is not None:
+                r.fills_seen += fill.size
+                self._prune(coid, r)
             self.token_market.setdefault(fill.token_id, fill.market)
         return realized
 
+    def _prune(self, coid: str, r: _Reservation) -> None:
+        """Forget a finished order whose every fill is in the position; later echoes are ignored."""
+        if r.terminal and r.open_size == 0:
+            del self.reservations[coid]
+            self.closed.add(coid)
+
     def _track_order(self, ev: OrderEvent, *, count_failures: bool) -> bool:
         """Update a reservation from an order event; True when a counted venue failure is new."""
-        r = self.reservations.get(ev.client_order_id)
+        coid = ev.client_order_id
+        if coid in self.closed:
+            return False
+        r = self.reservations.get(coid)
         if r is None:
-            r = self.reservations[ev.client_order_id] = _Reservation(
-                ev.token_id, ev.market, ev.side, ev.price, ev.size
-            )
+            r = self.reservations[coid] = _Reservation(ev.token_id, ev.market, ev.side, ev.price, ev.size)
         r.venue_filled = max(r.venue_filled, ev.filled)
         if ev.status.is_terminal:
             r.terminal = True
+            self._prune(coid, r)
         if (
             count_failures
             and ev.status is OrderStatus.REJECTED
@@ -782,6 +794,7 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             "reduce_reasons": {k.value: v for k, v in self.reduce_reasons.items()},
             "portfolio": self.portfolio.snapshot(),
             "reservations": {k: r.dump() for k, r in self.reservations.items()},
+            "closed": sorted(self.closed),
             "decided": sorted(self.decided),
             "day": self.day,
             "day_start_equity": str(self.day_start_equity),
@@ -807,6 +820,7 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         self.reduce_reasons = {ReasonCode(k): v for k, v in state.get("reduce_reasons", {}).items()}
         self.portfolio = Portfolio.from_snapshot(state["portfolio"])
         self.reservations = {k: _Reservation.load(v) for k, v in state.get("reservations", {}).items()}
+        self.closed = set(state.get("closed", []))
         self.decided = set(state.get("decided", []))
         self.day = int(state.get("day", -1))
         self.day_start_equity = Decimal(state.get("day_start_equity", str(self.config.bankroll)))
