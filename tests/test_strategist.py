@@ -197,3 +197,40 @@ async def test_a_failing_strategy_is_counted_and_others_still_trade() -> None:
     strat.strategies["news_reaction"].on_payload = boom  # type: ignore[method-assign,assignment]
     _, col, _ = await run({}, [market("m1"), *_arb_books()], strategist=strat)
     assert len(col.intents) == 1 and strat.status()["errors"] == 2
+
+
+async def test_every_strategys_state_survives_snapshot_json_restore() -> None:
+    import json
+
+    from protocols import Fill, ReferencePrice, ReferenceProbability
+
+    strategies: dict[str, Any] = {
+        "crypto_fair_value": {"markets": {"c1": {"symbol": "BTC/USDT", "start_ns": T0}}},
+        "news_reaction": {},
+        "whale_copy": {},
+        "clv_value": {},
+        "bonds": {},
+        "maker_quoting": {},
+        "complete_set": {},
+        "neg_risk_basket": {},
+    }
+    script = [
+        market("c1", end_ns=T0 + 900 * S), market("m1"),
+        ReferencePrice(time_ns=T0, symbol="BTC/USDT", price=D(100000)),
+        *two_sided("m1", "0.49", "0.51"), _news(0.5),
+        ReferenceProbability(time_ns=T0, market="m1", probability=D("0.6")),
+        Fill(time_ns=T0, fill_id="f1", client_order_id="c", account="a", token_id="m1-yes", market="m1",
+             side="BUY", price=D("0.5"), size=D(5)),
+        _whale_sell_yes(),
+    ]
+    strat, _, _ = await run(strategies, script)
+    state = json.loads(json.dumps(strat.snapshot()))
+    fresh = Strategist("strategist", strat.config)
+    fresh.restore(state)
+    assert fresh.snapshot() == state
+    assert state["strategies"]["crypto_fair_value"]["captured"] == {"c1": "100000"}
+    assert "m1" in state["strategies"]["news_reaction"]["fair"]
+    assert state["strategies"]["clv_value"]["entries"]["m1"] == [["m1-yes", "0.5", "5"]]
+    # status minus derived, per-tick views (last fair values, quotes) that a restart recomputes
+    for key in ("intents", "signals", "dropped", "last_edge", "markets", "trading_state"):
+        assert fresh.status()[key] == strat.status()[key], key
