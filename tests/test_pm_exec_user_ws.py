@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pm_exec_harness import CONDITION, YES, connect, request, start_loopback
 
-from protocols import Fill, OrderEvent, OrderStatus, SettlementStatus, Side
+from protocols import Fill, OrderEvent, OrderStatus, ReasonCode, SettlementStatus, Side
 from venues.polymarket.user_ws import FillLedger, UserStreamDecoder, stream_for_execution
 
 
@@ -134,6 +134,29 @@ async def test_stream_reconnects_and_reports_the_gap(lb) -> None:
         assert ev.status is OrderStatus.ACKNOWLEDGED
     finally:
         await stream.close()
+        await ex.close()
+
+
+async def test_a_silent_socket_is_declared_stale_and_replaced(lb) -> None:
+    ex = await connect(lb)
+    regained = asyncio.Event()
+    # no PINGs from us, so the server says nothing: the socket must be presumed dead
+    stream = stream_for_execution(ex, f"{lb.ws_url}/user", on_gap=regained.set, ping_interval_s=3600, stale_after_s=0.2)
+    await stream.start()
+    try:
+        await asyncio.wait_for(regained.wait(), 10)
+        assert stream.stale_sockets >= 1 and stream.connects >= 2
+    finally:
+        await stream.close()
+        await ex.close()
+
+
+async def test_cancel_of_an_unknown_order_is_rejected_not_raised(lb) -> None:
+    ex = await connect(lb)
+    try:
+        ev = await ex.cancel_order("never-placed")
+        assert (ev.status, ev.reason) == (OrderStatus.REJECTED, ReasonCode.UNKNOWN_ORDER)
+    finally:
         await ex.close()
 
 

@@ -271,17 +271,21 @@ class PaperVenue:
             if t.price != L:
                 continue
             q = t.size
-            if o.unexplained >= q:  # the book change arrived before its print
+            fill = ZERO
+            early = min(q, o.unexplained)
+            if early > 0:  # the book change arrived before its print: undo, then apply in order
                 base = o.ahead_before
-                fill = max(ZERO, q - base)
-                o.ahead_before = max(ZERO, base - q)
-                o.unexplained -= q
-                level = self._books[t.token_id].side(o.is_bid).get(L, ZERO) if t.token_id in self._books else ZERO
+                fill += max(ZERO, early - base)
+                o.ahead_before = max(ZERO, base - early)
+                o.unexplained -= early
+                book = self._books.get(t.token_id)
+                level = book.side(o.is_bid).get(L, ZERO) if book is not None else ZERO
                 o.ahead = min(o.ahead_before, level)
-            else:
-                fill = max(ZERO, q - o.ahead)
-                o.ahead = max(ZERO, o.ahead - q)
-                o.explained_pending += q
+            late = q - early
+            if late > 0:  # print first: it consumes the queue; its book change will follow
+                fill += max(ZERO, late - o.ahead)
+                o.ahead = max(ZERO, o.ahead - late)
+                o.explained_pending += late
             if fill > 0:
                 self._maker_fill(o, min(fill, o.remaining), now)
 
@@ -515,7 +519,19 @@ class PaperVenue:
         self._expire(self._clock_ns())
         o = self._orders.get(client_order_id)
         if o is None:
-            raise KeyError(f"unknown client_order_id {client_order_id!r}")
+            return OrderEvent(
+                time_ns=self._clock_ns(),
+                client_order_id=client_order_id,
+                account=self.account,
+                token_id="UNKNOWN",
+                market="UNKNOWN",
+                side=Side.BUY,
+                price=ZERO,
+                size=ZERO,
+                status=OrderStatus.REJECTED,
+                reason=ReasonCode.UNKNOWN_ORDER,
+                message=f"no order {client_order_id!r} on this account",
+            )
         if not o.resting:
             return self._event(o, message=f"not cancelled: order is already {o.status.value}")
         self._unrest(o, OrderStatus.CANCELLED)

@@ -609,7 +609,7 @@ class PolymarketExecution:
     async def cancel_order(self, client_order_id: str) -> OrderEvent:
         rec = self._by_coid.get(client_order_id)
         if rec is None:
-            raise KeyError(f"unknown client_order_id {client_order_id!r}")
+            return _unknown_order(self.account, client_order_id, self._now())
         try:
             resp = await self._call(self._client.cancel_order(order_id=rec.venue_order_id))
         except RequestRejectedError as exc:
@@ -882,6 +882,23 @@ class _PosAcc:
             self.realized += qty * (f.price - avg) - f.fee
             self.cost -= qty * avg
             self.size -= qty
+
+
+def _unknown_order(account: str, client_order_id: str, now: int) -> OrderEvent:
+    """The answer to a cancel of an order this client never placed (as the sim answers it)."""
+    return OrderEvent(
+        time_ns=now,
+        client_order_id=client_order_id,
+        account=account,
+        token_id="UNKNOWN",
+        market="UNKNOWN",
+        side=Side.BUY,
+        price=Decimal(0),
+        size=Decimal(0),
+        status=OrderStatus.REJECTED,
+        reason=ReasonCode.UNKNOWN_ORDER,
+        message=f"no order {client_order_id!r} on this account",
+    )
 
 
 def _quantize(x: Decimal) -> Decimal:

@@ -281,6 +281,7 @@ class UserStream:
         self.connected = asyncio.Event()
         self.connects = 0
         self.frames = 0
+        self.stale_sockets = 0
 
     def __repr__(self) -> str:
         return f"UserStream(url={self.config.url!r}, connects={self.connects})"
@@ -351,10 +352,22 @@ class UserStream:
             self.connected.set()
             pinger = asyncio.create_task(self._ping(ws))
             try:
-                async for msg in ws:
+                while True:
+                    try:
+                        # PONGs count: a socket silent past stale_after_s is dead, reconnect
+                        msg = await ws.receive(timeout=self.config.stale_after_s)
+                    except TimeoutError:
+                        self.stale_sockets += 1
+                        log.warning("user ws silent for %.0fs: reconnecting", self.config.stale_after_s)
+                        break
                     if msg.type == aiohttp.WSMsgType.TEXT:
                         self.handle_text(msg.data)
-                    elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED):
+                    elif msg.type in (
+                        aiohttp.WSMsgType.ERROR,
+                        aiohttp.WSMsgType.CLOSED,
+                        aiohttp.WSMsgType.CLOSE,
+                        aiohttp.WSMsgType.CLOSING,
+                    ):
                         break
             finally:
                 pinger.cancel()
@@ -373,6 +386,8 @@ def stream_for_execution(
     *,
     markets: Sequence[str] = (),
     on_gap: Callable[[], None] | None = None,
+    ping_interval_s: float = 10.0,
+    stale_after_s: float = 30.0,
 ) -> UserStream:
     """A user stream wired to a ``PolymarketExecution``'s id map and credentials."""
     creds = execution.api_credentials()
@@ -383,7 +398,13 @@ def stream_for_execution(
         resolve=execution.client_order_id_for,
     )
     return UserStream(
-        UserStreamConfig(url=url, account=execution.account, markets=tuple(markets)),
+        UserStreamConfig(
+            url=url,
+            account=execution.account,
+            markets=tuple(markets),
+            ping_interval_s=ping_interval_s,
+            stale_after_s=stale_after_s,
+        ),
         api_key=SecretStr(creds.key),
         api_secret=SecretStr(creds.secret),
         api_passphrase=SecretStr(creds.passphrase),
