@@ -29,7 +29,7 @@ from typing import Any
 
 from cluster.errors import UserError
 from cluster.journal import Journal
-from protocols import Fill, PnLSnapshot, RawNews, ReferencePrice, WalletTrade
+from protocols import AgentEvent, Fill, PnLSnapshot, RawNews, ReferencePrice, WalletTrade
 from simulation.analysis import EQUITY_AGENT, RUN_META_KEY, VENUE_AGENT, Analysis, analyze, journal_hash
 from simulation.crowd import CrowdMember, build_crowd
 from simulation.monitor import ArbMonitor
@@ -70,7 +70,7 @@ def make_run_id(scenario: Scenario, seed: int) -> str:
     return f"{scenario.name}-s{seed}-{scenario_digest(scenario)}"
 
 
-def _make_runtime(kind: str, seed: int, start_ns: int, journal: Journal) -> Any:
+def _make_runtime(kind: str, seed: int, start_ns: int, journal: Any) -> Any:
     if kind == "local":
         from cluster.runtime_local import LocalRuntime
 
@@ -85,6 +85,26 @@ def _make_runtime(kind: str, seed: int, start_ns: int, journal: Journal) -> Any:
             raise UserError("--runtime ray: cluster.runtime_ray has no RayRuntime")
         return cls(seed=seed, start_ns=start_ns, journal=journal)
     raise UserError(f"--runtime {kind}: expected 'local' or 'ray'")
+
+
+class _WorldFilter:
+    """The journal as the runtime sees it: the crowd's lifecycle records are left out.
+
+    A thousand synthetic participants starting and stopping are not facts about our system (and
+    would be most of the journal's rows); everything else passes through unchanged.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self.skip: set[str] = set()
+
+    async def record(self, payload: Any, *, agent: str, durable: bool = False) -> None:
+        if isinstance(payload, AgentEvent) and payload.agent_id in self.skip:
+            return
+        await self._journal.record(payload, agent=agent, durable=durable)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
 
 
 class _Ledger:
@@ -160,12 +180,14 @@ async def run_scenario_async(
     journal = Journal(journal_path, batch_size=4096)
 
     world = build_world(scenario, seed)
-    rt = _make_runtime(runtime, seed, world.start_ns, journal)
+    rt_journal = _WorldFilter(journal)
+    rt = _make_runtime(runtime, seed, world.start_ns, rt_journal)
     exchange = build_exchange(world, rt)
     monitor = ArbMonitor(world, exchange)
 
     members: list[Member] = build_society(scenario, exchange, seed) if scenario.ours.enabled else []
     crowd: list[CrowdMember] = build_crowd(scenario, world, exchange, rt)
+    rt_journal.skip.update(c.agent.agent_id for c in crowd)
     for m in members:
         rt.add_agent(m.agent, venue=m.venue)
     for c in crowd:

@@ -1,0 +1,116 @@
+"""Benchmark: one 15-minute crypto up/down window with ~1,100 crowd agents, and a sweep on Ray.
+
+Part 1 runs ``scenarios/crypto_15m.yaml`` (1,056 crowd agents + our six) on the local runtime with
+the virtual clock, journal included, report excluded (matplotlib costs ~1 s and is not the
+simulator). It reports ``wall_s`` (target ≤ 5), ``events_per_s`` (runtime queue events: deliveries,
+timers, venue callbacks) and ``speedup_vs_realtime`` (900 s of market / wall_s).
+
+Part 2 runs the same sweep twice on a local Ray cluster with this machine's CPUs — once capped to
+one task at a time (one worker), once with every CPU — after a warm-up that starts the workers,
+and reports ``sweep_speedup`` = one-worker wall / all-CPU wall (target ≥ 1.6 on 2 cores). The two settings alternate
+``--repeats`` times and the best wall of each counts (the machine is shared); the 1-minute load
+average at the end is printed beside it.
+
+The last stdout line is one JSON object. Usage:
+    uv run python bench/simulation.py [--tasks 4] [--skip-sweep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# this file is named like the package it measures: keep bench/ off the import path
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+SCENARIO = ROOT / "scenarios" / "crypto_15m.yaml"
+
+
+def single_run(out: Path) -> dict[str, float | int]:
+    from simulation.runner import run_scenario
+    from simulation.scenario import load_scenario
+
+    sc = load_scenario(SCENARIO)
+    t0 = time.perf_counter()
+    result = run_scenario(sc, sc.seed, "local", out, report=False)
+    wall = time.perf_counter() - t0
+    return {
+        "wall_s": round(wall, 3),
+        "events": result.events,
+        "events_per_s": round(result.events / wall),
+        "speedup_vs_realtime": round(sc.duration_s / wall, 1),
+        "crowd_agents": result.summary["crowd_size"],
+        "our_orders": result.summary["orders_sent"],
+        "handler_errors": result.summary["handler_errors"],
+    }
+
+
+def sweep(out: Path, tasks: int, repeats: int) -> dict[str, float | int]:
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    import ray
+
+    from simulation.scenario import load_scenario_data
+    from simulation.sweep import run_sweep
+
+    cpus = os.cpu_count() or 2
+    ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False,
+             object_store_memory=200 * 1024 * 1024)
+    try:
+        data, _lines, src = load_scenario_data(SCENARIO)
+        # warm-up: start one worker per CPU and import everything in them
+        run_sweep(data, source=src, seeds=cpus, grid={"duration_s": [60], "markets.0.resolve_at_s": [60]},
+                  out_dir=out / "warm", progress=False)
+        # alternate the two settings and keep the best of each: the machine is shared and noisy
+        t_one = t_many = float("inf")
+        for rep in range(repeats):
+            t0 = time.perf_counter()
+            one = run_sweep(data, source=src, seeds=tasks, out_dir=out / f"one{rep}", progress=False,
+                            max_in_flight=1)
+            t_one = min(t_one, time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            many = run_sweep(data, source=src, seeds=tasks, out_dir=out / f"many{rep}", progress=False)
+            t_many = min(t_many, time.perf_counter() - t0)
+        same = [r["journal_hash"] for r in one.runs] == [r["journal_hash"] for r in many.runs]
+        return {
+            "sweep_tasks": tasks,
+            "sweep_cpus": cpus,
+            "sweep_one_worker_s": round(t_one, 3),
+            "sweep_all_cpus_s": round(t_many, 3),
+            "sweep_speedup": round(t_one / t_many, 3),
+            "sweep_failed": one.failed + many.failed,
+            "sweep_same_results": same,
+            "load_avg_1m": round(os.getloadavg()[0], 2),
+        }
+    finally:
+        ray.shutdown()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tasks", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--skip-sweep", action="store_true")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    logging.getLogger("polyagents").setLevel(logging.CRITICAL)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        single_run(out / "warm")  # imports and caches, like any second run of the CLI
+        result: dict[str, object] = {"bench": "simulation", "scenario": "crypto_15m", **single_run(out / "run")}
+        result["target_wall_s"] = 5.0
+        if not args.skip_sweep:
+            result.update(sweep(out / "sweep", args.tasks, args.repeats))
+            result["target_sweep_speedup"] = 1.6
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
