@@ -81,6 +81,9 @@ class TraderConfig(AgentConfig):
     """Period of the mark-to-market PnL snapshot (0: only after fills and settlements)."""
     size_step: Decimal = Field(default=Decimal("0.01"), gt=0)
     default_min_order_size: Decimal = Field(default=Decimal(5), ge=0)
+    gtd_threshold_ns: int = Field(default=60 * NS_PER_S, ge=0)
+    """The venue's GTD security threshold: a GTD order lives until ``expires_ns - threshold``, so
+    the trader adds it to the intent's expiry (and cancels at the intent's expiry itself)."""
 
 
 @dataclass
@@ -255,7 +258,9 @@ class Trader(Agent[TraderConfig]):
                     tick_size=leg.tick_size,
                     tif=leg.tif if (gtd or leg.tif is not TimeInForce.GTD) else TimeInForce.GTC,
                     post_only=leg.post_only,
-                    expires_ns=intent.expires_ns if gtd else None,
+                    expires_ns=intent.expires_ns + self.config.gtd_threshold_ns
+                    if gtd and intent.expires_ns is not None
+                    else None,
                     neg_risk=leg.neg_risk,
                     intent_id=intent.intent_id,
                     leg_index=i,
@@ -577,6 +582,11 @@ class Trader(Agent[TraderConfig]):
         prev, self.risk_state = self.risk_state, p.state
         if p.state is TradingState.HALTED and self.ctx.venue is not None:
             await self.cancel_all(f"risk officer halted trading ({p.reason.value if p.reason else 'no reason'})")
+        elif p.state is TradingState.REDUCING and self.ctx.venue is not None:
+            # a resting buy would add exposure when it fills: reduce-only cancels them
+            for o in list(self.orders.values()):
+                if o.is_open and o.request.side is Side.BUY and o.status is not OrderStatus.UNKNOWN:
+                    await self._cancel(o, "reducing: resting buys cancelled")
         elif prev is TradingState.HALTED:
             self.ctx.log.info("trading resumed: %s", p.state.value)
 

@@ -257,18 +257,35 @@ async def test_halted_cancels_every_open_order_and_refuses_new_intents(tmp_path:
     assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 3
 
 
-async def test_reducing_accepts_only_sells_of_held_shares(tmp_path: Path) -> None:
+async def test_reducing_cancels_resting_buys_and_accepts_only_sells_of_held_shares(tmp_path: Path) -> None:
     w, _t, _venue = trader_world(tmp_path)
     await w.run_for(0)
     w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.50", "10")))
+    w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.41", "10"), post_only=True))
     await w.run_for(1)
+    assert len(w.open_orders()) == 1
     w.inject(TradingStateChange(time_ns=w.rt.now_ns(), state=TradingState.REDUCING, previous=TradingState.ACTIVE))
     await w.run_for(0)
+    assert w.open_orders() == []
     w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.50", "10")))
     w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.SELL, "0.40", "10")))
     await w.run_for(1)
     assert w.shares("m1-yes") == 0
-    assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 2
+    assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 3
+
+
+async def test_gtd_leg_lives_until_the_intent_expires_past_the_venues_threshold(tmp_path: Path) -> None:
+    w, t, _venue = trader_world(tmp_path)
+    await w.run_for(0)
+    d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.41", "10"), tif=TimeInForce.GTD,
+                 expires_ns=w.rt.now_ns() + 2 * NS_PER_S)
+    w.inject(d)
+    await w.run_for(1)
+    o = t.orders[f"{d.intent_id}:0"]
+    assert o.status is OrderStatus.ACKNOWLEDGED and o.request.expires_ns == d.intent.expires_ns + 60 * NS_PER_S
+    await w.run_for(2)
+    # the venue expired it exactly at the intent's expiry (the trader's own cancel found it gone)
+    assert w.open_orders() == [] and o.status is OrderStatus.EXPIRED
 
 
 async def test_intent_expiry_cancels_what_is_still_resting(tmp_path: Path) -> None:
