@@ -109,10 +109,16 @@ def test_every_emitted_payload_is_valid_and_round_trips_through_json(seed: int) 
     ex.add_listener(seen.append)
     random_flow(ex, random.Random(seed), 80)
     ex.set_tick_size("m1", D("0.001"))
+    ex.deposit("a", 5)
+    ex.pay_rebates()
     ex.resolve("m1", None)
-    assert seen
+    assert {type(p).__name__ for p in seen} >= {
+        "BookDelta", "BookSnapshot", "TradePrint", "TickSizeChange", "MarketClosed", "MarketResolved",
+        "OrderEvent", "Fill", "Settlement", "Balance",
+    }  # fmt: skip
     for p in seen:
         assert payload_from_dict(p.model_dump(mode="json")) == p
+        assert list(p.__dict__) == list(type(p).model_fields)  # built complete, in field order
 
 
 def test_no_book_is_the_mirror_of_the_yes_book_best_first() -> None:
@@ -157,3 +163,22 @@ def test_snapshot_hash_ignores_time_and_changes_with_content() -> None:
     assert ex.book("m1-yes").hash == h0
     ex.submit("a", order("a", "1", "m1-yes", "BUY", "0.40", 10))
     assert ex.book("m1-yes").hash != h0
+
+
+def test_query_answers_are_valid_complete_payloads() -> None:
+    ex = _exchange()
+    ex.submit("a", order("a", "1", "m1-yes", "BUY", "0.40", 10))
+    ex.submit("b", order("b", "2", "m1-no", "BUY", "0.65", 4))
+    answers: list[Payload] = [
+        ex.book("m1-no"),
+        ex.top("m1-yes"),
+        ex.balance("a"),
+        *ex.positions("b"),
+        *ex.trades("b"),
+        *ex.open_orders("a"),
+        ex.cancel("a", "nope"),
+        ex.cancel("a", "1"),
+    ]
+    for p in answers:
+        assert type(p).model_validate(p.model_dump()) == p
+        assert list(p.__dict__) == list(type(p).model_fields)

@@ -4,8 +4,8 @@ The live adapter converts Polymarket's ``book`` / ``price_change`` frames into `
 ``BookDelta`` with levels best first; these builders produce exactly those shapes from the YES-space
 book, mirroring it for the NO token, so the market watcher cannot tell the two feeds apart.
 
-Payloads are built with ``model_construct``: every value comes from the engine's own integers,
-already valid, and validating them again would cost more than the matching itself.
+Payloads are built with :func:`construct` (no validation): every value comes from the engine's
+own integers, already valid, and validating them again would cost more than the matching itself.
 """
 
 from __future__ import annotations

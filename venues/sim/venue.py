@@ -36,6 +36,7 @@ from protocols import (
 )
 from venues.sim.config import LatencyModel
 from venues.sim.exchange import SimExchange
+from venues.sim.market_data import construct
 
 
 class SimVenue:
@@ -167,7 +168,8 @@ class SimVenue:
         reason: ReasonCode | None = None,
         message: str = "",
     ) -> OrderEvent:
-        return OrderEvent.model_construct(
+        return construct(
+            OrderEvent,
             time_ns=self.exchange.now_ns(),
             client_order_id=r.client_order_id,
             venue_order_id="",
