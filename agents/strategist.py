@@ -353,7 +353,7 @@ class Strategist(Agent[StrategistConfig]):
             "markets": len(self.view.markets),
             "signals": self.signals,
             "intents": self.intents,
-            "pending": len(self._pending),
+            "pending": sum(1 for pe in self._pending.values() if pe.expires_ns > self.view.now_ns),
             "dropped": dict(sorted(self.dropped.items())),
             "errors": self.errors,
             "last_edge": {m: str(e.quantize(Decimal("0.000001"))) for m, e in sorted(self.last_edge.items())},
