@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_society_world import NS_PER_S, World, market
+from test_society_world import NS_PER_MS, NS_PER_S, World, market
 
 from agents.society import DEFAULT_IDS, default_agents
 from protocols import Fill, IntentLeg, OrderIntent, Payload, RawNews, Side, TopOfBook, WalletTrade
@@ -285,4 +285,29 @@ async def test_daily_loss_halts_trading_and_every_open_order_is_cancelled(tmp_pa
     await w.run_for(1)
     assert ("after", "REJECTED", "TRADING_HALTED,DAILY_LOSS_LIMIT") in w.decisions()
     assert w.q("SELECT COUNT(*) FROM orders WHERE client_order_id = 'after:0'")[0][0] == 0
+    await w.rt.stop()
+
+
+async def test_gap_is_captured_through_a_venue_with_order_and_data_latency(tmp_path: Path) -> None:
+    from venues.sim import LatencyModel
+
+    lat = LatencyModel(order_latency_ns=40 * NS_PER_MS, order_jitter_ns=20 * NS_PER_MS,
+                       data_latency_ns=15 * NS_PER_MS, seed=3)
+    w = World(tmp_path, trader_latency=lat)
+    w.add_market(market("m0"))
+    w.add_market(market("m1"))
+    w.crowd("m1-yes", Side.SELL, "0.45", 15)
+    requote_no_after_yes_lifted(w, "m1", "0.48", 15)
+    society(w, market_watcher={"markets": ("m0",)})
+    await w.run_for(0.5)
+    gap_view(w, "m1", "0.45", "0.48")
+    await w.run_for(2)
+    assert w.shares("m1-yes") == w.shares("m1-no") == 15
+    iid = w.decisions()[0][0]
+    # the trader saw SENT first (the venue answered later, through its events)
+    first = w.q("SELECT status FROM order_events WHERE client_order_id = ? ORDER BY rowid LIMIT 1", (f"{iid}:0",))
+    assert first == [("SENT",)]
+    ro = w.rt.agents["risk_officer"]
+    assert ro.status()["state"] == "ACTIVE"
+    assert w.rt.agents["trader"].status()["orders_by_state"] == {"FILLED": 2}
     await w.rt.stop()
