@@ -107,8 +107,9 @@ class LoopbackServer:
 
     @property
     def binance_urls(self) -> dict[str, str]:
-        """Overrides for ccxt's ``binance.urls['api']`` (REST) and ``['api']['ws']`` (streams)."""
-        return {"rest": self.base_url + "/binance", "ws": "ws" + self.base_url[len("http"):] + "/binance/ws"}
+        """Bases to rebase ccxt's binance URLs onto (``SpotFeedConfig.rest_base`` / ``ws_base``):
+        ``https://api.binance.com/api/v3`` → ``<rest>/api/v3``, ``wss://stream...:9443/ws`` → ``<ws>/ws``."""
+        return {"rest": self.base_url + "/binance", "ws": "ws" + self.base_url[len("http"):] + "/binance"}
 
     def feed_url(self, name: str, fmt: str = "rss") -> str:
         return f"{self.base_url}/feeds/{name}.{fmt}"

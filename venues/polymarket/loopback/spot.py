@@ -39,7 +39,7 @@ class SpotBook:
 
     def __init__(self) -> None:
         self.tickers: dict[str, _Ticker] = {}
-        self._subs: dict[str, set[asyncio.Queue[str | None]]] = {}
+        self._subs: dict[tuple[str, str], set[asyncio.Queue[str | None]]] = {}
         self.requests: dict[str, int] = {}
 
     def set_price(self, base: str, quote: str, price: Decimal | str, spread: Decimal | str = "0.01") -> None:
@@ -51,9 +51,20 @@ class SpotBook:
         t.last, t.bid, t.ask = p, p - s, p + s
         t.high, t.low = max(t.high, p), min(t.low, p)
         t.updated_ms = int(time.time() * 1000)
-        frame = json.dumps(self._ws_ticker(sym, t))
-        for q in self._subs.get(sym.lower(), ()):
-            q.put_nowait(frame)
+        for kind in STREAM_KINDS:
+            subs = self._subs.get((sym.lower(), kind), ())
+            if subs:
+                frame = json.dumps(self.ws_frame(kind, sym, t))
+                for q in subs:
+                    q.put_nowait(frame)
+
+    def ws_frame(self, kind: str, sym: str, t: _Ticker) -> dict[str, object]:
+        if kind == "miniTicker":
+            return {
+                "e": "24hrMiniTicker", "E": t.updated_ms, "s": sym, "c": num(t.last), "o": num(t.open),
+                "h": num(t.high), "l": num(t.low), "v": num(t.volume), "q": num(t.volume * t.last),
+            }
+        return self._ws_ticker(sym, t)
 
     def _count(self, route: str) -> None:
         self.requests[route] = self.requests.get(route, 0) + 1
@@ -149,6 +160,9 @@ class SpotBook:
         }
 
 
+#: The per-symbol ticker streams served (ccxt.pro's binance ``watch_ticker`` uses ``miniTicker``).
+STREAM_KINDS = ("ticker", "miniTicker")
+
 SPOT_KEY: web.AppKey[SpotBook] = web.AppKey("spot_book", SpotBook)
 
 
@@ -194,7 +208,7 @@ async def stream_ws(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(autoping=True)
     await ws.prepare(request)
     queue: asyncio.Queue[str | None] = asyncio.Queue()
-    streams: set[str] = set()
+    streams: set[tuple[str, str]] = set()
 
     async def writer() -> None:
         while (item := await queue.get()) is not None:
@@ -214,26 +228,27 @@ async def stream_ws(request: web.Request) -> web.WebSocketResponse:
                 queue.put_nowait(json.dumps({"error": {"code": 3, "msg": "Invalid JSON"}}))
                 continue
             method, params, rid = req.get("method"), req.get("params") or [], req.get("id")
+            keys = []
             for p in params:
                 sym, _, kind = str(p).partition("@")
-                if kind != "ticker":
-                    continue
+                if kind in STREAM_KINDS:
+                    keys.append((sym.lower(), kind))
+            for key in keys:
                 if method == "SUBSCRIBE":
-                    book._subs.setdefault(sym, set()).add(queue)
-                    streams.add(sym)
+                    book._subs.setdefault(key, set()).add(queue)
+                    streams.add(key)
                 elif method == "UNSUBSCRIBE":
-                    book._subs.get(sym, set()).discard(queue)
-                    streams.discard(sym)
+                    book._subs.get(key, set()).discard(queue)
+                    streams.discard(key)
             queue.put_nowait(json.dumps({"result": None, "id": rid}))
             if method == "SUBSCRIBE":
-                for p in params:
-                    sym = str(p).partition("@")[0].upper()
-                    t = book.tickers.get(sym)
+                for sym, kind in keys:
+                    t = book.tickers.get(sym.upper())
                     if t is not None:
-                        queue.put_nowait(json.dumps(book._ws_ticker(sym, t)))
+                        queue.put_nowait(json.dumps(book.ws_frame(kind, sym.upper(), t)))
     finally:
-        for sym in streams:
-            book._subs.get(sym, set()).discard(queue)
+        for key in streams:
+            book._subs.get(key, set()).discard(queue)
         queue.put_nowait(None)
         wtask.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
