@@ -171,8 +171,7 @@ async def test_neg_risk_basket_is_captured(tmp_path: Path) -> None:
     await w.rt.stop()
 
 
-@pytest.mark.parametrize("seconds", [2])
-async def test_the_society_run_is_deterministic(tmp_path: Path, seconds: int) -> None:
+async def test_the_society_run_is_deterministic(tmp_path: Path) -> None:
     digests = []
     for i in range(2):
         w = World(tmp_path / str(i))
@@ -183,14 +182,12 @@ async def test_the_society_run_is_deterministic(tmp_path: Path, seconds: int) ->
         society(w, market_watcher={"markets": ("m0",)})
         await w.run_for(0.5)
         gap_view(w, "m1", "0.45", "0.48")
-        await w.run_for(seconds)
+        await w.run_for(2)
         assert w.shares("m1-yes") == 15
         digests.append(w.rt.event_log_digest())
         await w.rt.stop()
     assert digests[0] == digests[1]
 
-
-_ = NS_PER_S
 
 
 async def test_whales_trade_is_copied_within_the_risk_limits(tmp_path: Path) -> None:
