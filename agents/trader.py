@@ -332,6 +332,7 @@ class Trader(Agent[TraderConfig]):
         order.transition(OrderStatus.SENT, now)
         order.sent_ns = now
         await self._publish_event(order)
+        self.ctx.metric("orders_sent", 1, "counter")
         try:
             ev = await self.venue.place_order(req)
         except ClientMismatch as exc:
@@ -422,6 +423,7 @@ class Trader(Agent[TraderConfig]):
             return  # seen before (reply and sink, or replay)
         await self._journal(fill)
         self.ctx.publish(fill)
+        self.ctx.metric("fills", 1, "counter")
         order = self.orders.get(fill.client_order_id)
         if order is None:
             self.foreign_events += 1
@@ -764,6 +766,7 @@ class Trader(Agent[TraderConfig]):
         )
         self.ctx.publish(snap)
         await self._journal(snap)
+        self.ctx.metric("equity", float(snap.equity))  # a gauge for dashboards; money stays Decimal
 
     async def _risk_event(self, code: ReasonCode, severity: str, detail: str) -> None:
         ev = RiskEvent(
