@@ -237,3 +237,16 @@ def test_order_events_of_cancelled_orders_reach_the_account_listener(ex: SimExch
     ex.close_market("m1")
     statuses = [p.status for p in got if isinstance(p, OrderEvent)]
     assert statuses == [OrderStatus.ACKNOWLEDGED, OrderStatus.CANCELLED]
+
+
+def test_a_failing_listener_is_counted_and_the_others_still_get_every_event(ex: SimExchange) -> None:
+    def broken(_p: Payload) -> None:
+        raise RuntimeError("consumer bug")
+
+    got: list[Payload] = []
+    ex.add_account_listener("a", broken)
+    ex.add_account_listener("a", got.append)
+    ev = ex.submit("a", order("a", "o1", "m1-yes", "BUY", "0.40", 10))
+    assert ev.status is OrderStatus.ACKNOWLEDGED
+    assert got == [ev] and ex.listener_errors == 1
+    assert ex.open_orders("a") == [ev]

@@ -29,6 +29,7 @@ changing anything — because they have no order to report on.
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -75,6 +76,7 @@ from venues.sim.config import SimExchangeConfig
 from venues.sim.market_data import Published, construct, dec
 
 Listener = Callable[[Payload], None]
+log = logging.getLogger(__name__)
 
 _MICRO_D = Decimal(ONE)
 _TIF = {TimeInForce.GTC: GTC, TimeInForce.GTD: GTD, TimeInForce.FOK: FOK, TimeInForce.FAK: FAK}
@@ -196,6 +198,7 @@ class SimExchange:
         self._touched: dict[str, set[tuple[bool, int]]] = {}
         self._flushing = False
         self._pub = False  # anyone listening to market data
+        self.listener_errors = 0
         self._watch_all = False  # anyone listening to every account
 
     # ------------------------------------------------------------------ clock
@@ -286,7 +289,12 @@ class SimExchange:
         t.add((is_bid, yp))
 
     def _end(self) -> None:
-        """Close an operation: emit book deltas for touched levels, then deliver buffered events."""
+        """Close an operation: emit book deltas for touched levels, then deliver buffered events.
+
+        Events go out only after the state change is complete, so a listener that acts on one
+        (even by calling back into the exchange) sees a consistent venue. A listener that raises is
+        logged and counted (``listener_errors``); the other listeners still get every event.
+        """
         self._emit_deltas()
         if self._out and not self._flushing:
             self._flushing = True
@@ -295,14 +303,13 @@ class SimExchange:
                 while i < len(self._out):  # listeners may cause more events; keep their order
                     account, payload = self._out[i]
                     i += 1
-                    for fn in self._all:
-                        fn(payload)
-                    if account is None:
-                        for fn in self._md:
+                    targets = self._md if account is None else self._acct_listeners.get(account, ())
+                    for fn in (*self._all, *targets):
+                        try:
                             fn(payload)
-                    else:
-                        for fn in self._acct_listeners.get(account, ()):
-                            fn(payload)
+                        except Exception:
+                            self.listener_errors += 1
+                            log.exception("sim exchange listener %r failed on %s", fn, type(payload).__name__)
             finally:
                 self._out.clear()
                 self._flushing = False
