@@ -162,3 +162,28 @@ def test_kelly_shares_spend_at_most_the_fractional_kelly_stake_on_the_grid(
         assert (stake / net) < 5 + D("0.01")  # below the minimum size after rounding down
     else:
         assert shares >= 5 and (shares + D("0.01")) * net > stake
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    s=st.floats(90, 110),
+    tau_min=st.floats(0.01, 60 * 24),
+    sigma=st.floats(0.05, 1.5),
+    per_day=st.floats(0, 5),
+    mj=st.floats(-0.05, 0.05),
+    sj=st.floats(0, 0.05),
+)
+def test_strategist_fair_value_agrees_with_the_simulations_truth(
+    s: float, tau_min: float, sigma: float, per_day: float, mj: float, sj: float
+) -> None:
+    """A strategist configured with the scenario's process finds the simulator's truth exactly."""
+    from agents.strategies.crypto_fair_value import CryptoFairValue
+    from simulation.reference import merton_up_probability as sim_truth
+
+    tau_ns = int(tau_min * 60 * 1_000_000_000)
+    strat = CryptoFairValue({"sigma": sigma, "jumps_per_day": per_day, "jump_mean": mj, "jump_std": sj})
+    t0 = 1_767_225_600_000_000_000
+    ours = strat.probability_up(Decimal(repr(s)), Decimal(100), t0, t0 + tau_ns)
+    truth = sim_truth(s, 100.0, tau_ns / 1e9 / (365 * 86400), sigma=sigma, jump_intensity_per_year=per_day * 365,
+                      jump_mean=mj, jump_std=sj)
+    assert abs(float(ours) - truth) <= 1e-6 + 1e-9

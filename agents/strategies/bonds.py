@@ -29,7 +29,7 @@ from agents.strategies.base import (
 from agents.strategies.fees import market_fee_per_share
 from protocols import Payload, TimeInForce, TopOfBook
 
-NS_PER_YEAR = Decimal(365 * 24 * 3600) * NS_PER_S + Decimal(6 * 3600) * NS_PER_S
+NS_PER_YEAR = Decimal(365 * 24 * 3600) * NS_PER_S
 
 
 class BondsConfig(StrategyConfig):

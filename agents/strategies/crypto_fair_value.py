@@ -28,7 +28,7 @@ from agents.strategies.base import (
     register,
     taker_buy,
 )
-from agents.strategies.pricing import merton_up_probability, to_prob, years_between
+from agents.strategies.pricing import DAYS_PER_YEAR, merton_up_probability, to_prob, years_between
 from protocols import MarketInfo, Payload, ReferencePrice, TimeInForce, TopOfBook
 
 
@@ -57,9 +57,9 @@ class CryptoFairValueConfig(StrategyConfig):
     symbols: dict[str, str] = Field(default_factory=_default_symbols)
     parse_questions: bool = True
     sigma: float = Field(default=0.6, ge=0, allow_inf_nan=False)
-    """Annualised diffusion volatility."""
-    jump_intensity: float = Field(default=25.0, ge=0, allow_inf_nan=False)
-    """Jumps per year."""
+    """Annualised (365-day) diffusion volatility."""
+    jumps_per_day: float = Field(default=0.07, ge=0, allow_inf_nan=False)
+    """Jump intensity λ in jumps per day (the unit of the simulation's ``ReferenceSpec``)."""
     jump_mean: float = Field(default=0.0, allow_inf_nan=False)
     jump_std: float = Field(default=0.01, ge=0, allow_inf_nan=False)
     drift: float = Field(default=0.0, allow_inf_nan=False)
@@ -131,7 +131,7 @@ class CryptoFairValue(Strategy[CryptoFairValueConfig]):
         c = self.config
         q = merton_up_probability(
             float(spot), float(strike), years_between(now_ns, end_ns), c.sigma,
-            c.jump_intensity, c.jump_mean, c.jump_std, c.drift,
+            c.jumps_per_day * DAYS_PER_YEAR, c.jump_mean, c.jump_std, c.drift,
         )
         return to_prob(q)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-NS_PER_YEAR = 365.25 * 24 * 3600 * 1_000_000_000
+#: A 365-day year: crypto trades every day, and the simulation's reference process uses the same.
+NS_PER_YEAR = 365 * 24 * 3600 * 1_000_000_000
+DAYS_PER_YEAR = 365.0
 
 
 def norm_cdf(x: float) -> float:
