@@ -295,3 +295,39 @@ async def test_second_wallet_cannot_cancel_first_wallets_order(lb, ex) -> None:
         assert len(lb.exchange.open_orders(address_of(TRADER_KEY))) == 1
     finally:
         await other.close()
+
+
+async def test_an_order_lost_before_the_venue_is_reposted_with_the_same_hash(lb, ex) -> None:
+    lb.state.drop_next_order_requests = 1
+    req = request("c-unsent", Side.BUY, "0.42", "10")
+    with pytest.raises(VenueUnavailable) as err:
+        await ex.place_order(req)
+    first_hash = ex.venue_order_id_for("c-unsent")
+    assert first_hash is not None and first_hash in str(err.value)
+    assert await ex.order_status("c-unsent") is None  # the venue never saw it
+    again = await ex.place_order(req)  # the same signed order, not a new one
+    assert (again.status, again.venue_order_id) == (OrderStatus.ACKNOWLEDGED, first_hash)
+    held = lb.exchange.open_orders(address_of(TRADER_KEY))
+    assert [o.client_order_id for o in held] == [first_hash]
+    # posting that signed order a third time is refused by the venue as a duplicate
+    rec = ex._by_coid["c-unsent"]
+    assert rec.signed is not None
+    with pytest.raises(RequestRejectedError, match="duplicate"):
+        await ex.sdk_client.post_order(rec.signed)
+    assert len(lb.exchange.open_orders(address_of(TRADER_KEY))) == 1
+
+
+async def test_id_store_keeps_the_signed_order_for_an_idempotent_repost_after_restart(lb, tmp_path) -> None:
+    lb.state.drop_next_order_requests = 1
+    first = await connect(lb, id_store=JsonlIdStore(tmp_path / "ids.jsonl"))
+    with pytest.raises(VenueUnavailable):
+        await first.place_order(request("c-crash", Side.BUY, "0.43", "10"))
+    h = first.venue_order_id_for("c-crash")
+    await first.close()
+    restarted = await connect(lb, id_store=JsonlIdStore(tmp_path / "ids.jsonl"))
+    try:
+        ev = await restarted.place_order(request("c-crash", Side.BUY, "0.43", "10"))
+        assert (ev.status, ev.venue_order_id) == (OrderStatus.ACKNOWLEDGED, h)
+        assert len(lb.exchange.open_orders(address_of(TRADER_KEY))) == 1
+    finally:
+        await restarted.close()

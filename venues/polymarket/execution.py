@@ -136,6 +136,28 @@ class OrderRecord:
     request: OrderRequest
     state: str = "SIGNED"
     last: OrderEvent | None = None
+    #: The signed order itself: re-posting it is idempotent (same hash), signing anew is not.
+    signed: SignedOrder | None = None
+
+
+def _signed_to_json(o: SignedOrder) -> dict[str, Any]:
+    return {
+        "builder": o.builder,
+        "expiration": o.expiration,
+        "maker": o.maker,
+        "maker_amount": o.maker_amount,
+        "metadata": o.metadata,
+        "order_type": o.order_type,
+        "salt": o.salt,
+        "side": o.side,
+        "signature": o.signature,
+        "signature_type": o.signature_type,
+        "signer": o.signer,
+        "taker_amount": o.taker_amount,
+        "timestamp": o.timestamp,
+        "token_id": o.token_id,
+        "post_only": o.post_only,
+    }
 
 
 class OrderIdStore(Protocol):
@@ -172,6 +194,8 @@ class JsonlIdStore:
                 "client_order_id": record.client_order_id,
                 "venue_order_id": record.venue_order_id,
                 "request": record.request.model_dump(mode="json"),
+                # a signed order authorises exactly this order and nothing else: not a secret
+                "signed": _signed_to_json(record.signed) if record.signed is not None else None,
             },
             separators=(",", ":"),
         )
@@ -195,9 +219,10 @@ class JsonlIdStore:
                         venue_order_id=raw["venue_order_id"],
                         request=OrderRequest.model_validate(raw["request"]),
                         state="UNKNOWN",
+                        signed=SignedOrder(**raw["signed"]) if raw.get("signed") else None,
                     )
                 )
-            except (ValueError, KeyError) as exc:  # a torn last line after a crash
+            except (ValueError, KeyError, TypeError) as exc:  # a torn last line after a crash
                 log.warning("id store %s line %d unreadable, skipped: %s", self.path, n, exc)
         return out
 
@@ -456,7 +481,7 @@ class PolymarketExecution:
             # nothing was posted yet: a clean, retryable failure
             raise VenueUnavailable(f"could not prepare order {req.client_order_id}: {exc}") from None
         venue_id = client_order_hash(signed, self._env_config, neg_risk=req.neg_risk)
-        rec = OrderRecord(req.client_order_id, venue_id, req, state="SIGNED")
+        rec = OrderRecord(req.client_order_id, venue_id, req, state="SIGNED", signed=signed)
         self._store.put(rec)  # write-ahead: the hash is durable before the send
         self._index(rec)
         return _RecordWithOrder(rec, signed), None
@@ -466,22 +491,27 @@ class PolymarketExecution:
         async with lock:
             existing = self._by_coid.get(request.client_order_id)
             if existing is not None:
-                # never send the same client order twice: report what the venue knows of it
+                # never sign the same client order twice: report what the venue knows of it
                 status = await self.order_status(request.client_order_id)
                 if status is not None:
                     return status
-                return self._event(
-                    request,
-                    OrderStatus.REJECTED,
-                    venue_order_id=existing.venue_order_id,
-                    reason=ReasonCode.DUPLICATE_ORDER,
-                    message="client order id already used; the venue has no record of it",
-                )
-            prepared, final = await self._prepare(request)
-            if final is not None:
-                return final
-            assert isinstance(prepared, _RecordWithOrder)
-            rec, signed = prepared.record, prepared.signed
+                if existing.signed is None:
+                    return self._event(
+                        request,
+                        OrderStatus.REJECTED,
+                        venue_order_id=existing.venue_order_id,
+                        reason=ReasonCode.DUPLICATE_ORDER,
+                        message="client order id already used; the venue has no record of it",
+                    )
+                # the venue never saw it: post the SAME signed order again. Should the first
+                # attempt still arrive, the venue refuses one of the two as a duplicate hash.
+                rec, signed = existing, existing.signed
+            else:
+                prepared, final = await self._prepare(request)
+                if final is not None:
+                    return final
+                assert isinstance(prepared, _RecordWithOrder)
+                rec, signed = prepared.record, prepared.signed
             rec.state = "SENT"
             try:
                 resp: OrderResponse = await self._call(self._client.post_order(signed))

@@ -148,6 +148,7 @@ class OrdersState:
         self.trade_order: list[str] = []
         self._pending_taker: dict[str, Fill] = {}
         self.drop_next_order_responses = 0
+        self.drop_next_order_requests = 0  # lost before the venue sees them
         self.accepted_posts = 0
         self.rejected: dict[str, int] = {}
         # (account, wire-json) listeners: the user WebSocket subscribes here
@@ -689,6 +690,12 @@ def register(app: web.Application, state: Any) -> None:
 
     # -- orders --
     async def post_order(request: web.Request) -> web.StreamResponse:
+        if st.drop_next_order_requests > 0:
+            # the request never reaches the matching engine; the client cannot tell
+            st.drop_next_order_requests -= 1
+            if request.transport is not None:
+                request.transport.abort()
+            raise ConnectionResetError("loopback dropped the order request")
         api, body = await _l2(request, st)
         status, payload = st.post_one(_json_or_400(body), api=api)
         if status == 200 and payload.get("success") and st.drop_next_order_responses > 0:
