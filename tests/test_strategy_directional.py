@@ -44,6 +44,13 @@ async def test_crypto_spot_above_strike_buys_yes_below_buys_no() -> None:
     assert down.legs[0].token_id == "c1-no" and down.legs[0].price == D("0.46")
 
 
+async def test_crypto_reference_symbol_matches_without_punctuation() -> None:
+    mkt = market("c1", question=BTC_Q, end_ns=T0 + 15 * MIN)
+    ref = ReferencePrice(time_ns=T0, symbol="BTCUSDT", price=D("100500"), source="sim")
+    _, col, _ = await run({"crypto_fair_value": {}}, [mkt, *two_sided("c1", "0.54", "0.56"), ref])
+    assert [i.legs[0].token_id for i in col.intents] == ["c1-yes"]
+
+
 async def test_crypto_fair_value_near_the_book_is_not_traded_after_fees() -> None:
     # spot = strike: P(up) ≈ 0.5 minus a tiny drift correction; 0.49/0.51 book leaves no edge after fees
     mkt = market("c1", question=BTC_Q, end_ns=T0 + 15 * MIN)

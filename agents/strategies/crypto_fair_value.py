@@ -6,6 +6,7 @@ Where strike and expiry come from (in this order):
   is set, the first reference price at or after the window start (the "price to beat" of an Up/Down
   window); else a strike parsed from the question, e.g. "Will BTC be above $97,500 at 12:15 UTC?"
   (asset names map to reference symbols through ``symbols``).
+Symbols match whatever their punctuation: "BTC/USDT" (ccxt) and "BTCUSDT" (the simulation) are one.
 Reference prices older than ``max_reference_age_ns`` are not traded on: the edge of these
 markets is a lead of seconds, and a stale spot is exactly where it turns into adverse selection.
 """
@@ -73,6 +74,15 @@ _ABOVE = re.compile(r"\b(?:above|over)\s+\$?\s*(\d[\d,]*(?:\.\d+)?)", re.IGNOREC
 _WORD = re.compile(r"[A-Za-z]+")
 
 
+def same_symbol(a: str, b: str) -> bool:
+    """"BTC/USDT", "BTCUSDT" and "btc_usdt" name the same pair (exchanges and feeds disagree)."""
+    return _norm(a) == _norm(b)
+
+
+def _norm(symbol: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", symbol.upper())
+
+
 def parse_strike(question: str, symbols: dict[str, str]) -> tuple[str, Decimal] | None:
     """(symbol, strike) from "Will <ASSET> be above $<K> ..." questions, else None."""
     m = _ABOVE.search(question)
@@ -97,6 +107,7 @@ class CryptoFairValue(Strategy[CryptoFairValueConfig]):
             m: (s.symbol, s.strike, s.start_ns) for m, s in self.config.markets.items()
         }
         self.captured: dict[str, Decimal] = {}
+        self.refs: dict[str, ReferencePrice] = {}  # latest per normalised symbol
         self.fair: dict[str, Decimal] = {}
 
     def _spec(self, info: MarketInfo) -> tuple[str, Decimal] | None:
@@ -115,9 +126,10 @@ class CryptoFairValue(Strategy[CryptoFairValueConfig]):
                     self.specs[payload.market] = (parsed[0], parsed[1], None)
             return []
         if isinstance(payload, ReferencePrice):
+            self.refs[_norm(payload.symbol)] = payload
             out: list[Proposal] = []
             for market, (sym, strike, start) in sorted(self.specs.items()):
-                if sym != payload.symbol:
+                if not same_symbol(sym, payload.symbol):
                     continue
                 if strike is None and start is not None and payload.time_ns >= start and market not in self.captured:
                     self.captured[market] = payload.price
@@ -143,7 +155,7 @@ class CryptoFairValue(Strategy[CryptoFairValueConfig]):
         if spec is None:
             return []
         sym, strike = spec
-        ref = view.ref_prices.get(sym)
+        ref = self.refs.get(_norm(sym))
         now = view.now_ns
         if ref is None or now - ref.time_ns > self.config.max_reference_age_ns:
             return []
