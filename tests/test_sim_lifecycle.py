@@ -17,7 +17,7 @@ from protocols import (
     TickSizeChange,
 )
 from protocols.market import BookSnapshot
-from venues.sim import SimExchange, SimRejected
+from venues.sim import SimExchange, SimExchangeConfig, SimRejected
 from venues.sim.testing import binary_market, order
 
 
@@ -250,3 +250,26 @@ def test_a_failing_listener_is_counted_and_the_others_still_get_every_event(ex: 
     assert ev.status is OrderStatus.ACKNOWLEDGED
     assert got == [ev] and ex.listener_errors == 1
     assert ex.open_orders("a") == [ev]
+
+
+def test_auto_tick_moves_a_cent_market_to_a_tenth_of_a_cent_after_a_trade_above_096() -> None:
+    ex = SimExchange(SimExchangeConfig(auto_tick_extremes=True))
+    ex.add_market(binary_market("m1"))
+    ex.open_account("a", 100)
+    ex.open_account("b", 100)
+    seen: list[Payload] = []
+    ex.add_market_data_listener(seen.append)
+    ex.submit("a", order("a", "n", "m1-no", "BUY", "0.05", 10))  # YES ask 0.95
+    ex.submit("b", order("b", "y", "m1-yes", "BUY", "0.95", 10))
+    assert ex.market_info("m1").tick_size == D("0.01")  # type: ignore[union-attr]
+    ex.submit("a", order("a", "n2", "m1-no", "BUY", "0.03", 10))  # YES ask 0.97
+    ex.submit("b", order("b", "y2", "m1-yes", "BUY", "0.97", 10))
+    assert ex.market_info("m1").tick_size == D("0.001")  # type: ignore[union-attr]
+    assert [c.new_tick_size for c in seen if isinstance(c, TickSizeChange)] == [D("0.001"), D("0.001")]
+    assert ex.submit("a", order("a", "f", "m1-yes", "BUY", "0.975", 10)).status is OrderStatus.ACKNOWLEDGED
+
+
+def test_without_auto_tick_the_tick_never_changes_by_itself(ex: SimExchange) -> None:
+    ex.submit("a", order("a", "n2", "m1-no", "BUY", "0.03", 10))
+    ex.submit("b", order("b", "y2", "m1-yes", "BUY", "0.97", 10))
+    assert ex.market_info("m1").tick_size == D("0.01")  # type: ignore[union-attr]

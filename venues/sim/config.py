@@ -41,7 +41,11 @@ class SimExchangeConfig(BaseModel):
     start_ns: int = DEFAULT_START_NS
     """The settable clock's start when no scheduler is given."""
     book_hashes: bool = True
-    """Put a book hash on every delta (costs a hash of the book per delta when data is listened to)."""
+    """Put a book hash on every delta (kept incrementally; costs a BLAKE2 per changed level)."""
+    auto_tick_extremes: bool = False
+    """Do what the live CLOB does near the extremes: when a market with a 0.01 tick trades above
+    0.96 or below 0.04, its tick becomes 0.001 (``TickSizeChange`` + fresh snapshots). Off by
+    default so that a scenario's tick only changes when it says so."""
 
     @field_validator("size_step")
     @classmethod

@@ -79,6 +79,8 @@ Listener = Callable[[Payload], None]
 log = logging.getLogger(__name__)
 
 _MICRO_D = Decimal(ONE)
+_TICK_CENT = 10_000  # 0.01
+_LOW, _HIGH = 40_000, 960_000  # where the live CLOB moves a 0.01 tick to 0.001
 _TIF = {TimeInForce.GTC: GTC, TimeInForce.GTD: GTD, TimeInForce.FOK: FOK, TimeInForce.FAK: FAK}
 _STATUS = {FILLED: OrderStatus.FILLED, CANCELLED: OrderStatus.CANCELLED, EXPIRED: OrderStatus.EXPIRED}
 UNKNOWN = "UNKNOWN"
@@ -199,6 +201,8 @@ class SimExchange:
         self._flushing = False
         self._pub = False  # anyone listening to market data
         self.listener_errors = 0
+        self._auto_tick = self.config.auto_tick_extremes
+        self._tick_due: set[str] = set()
         self._watch_all = False  # anyone listening to every account
 
     # ------------------------------------------------------------------ clock
@@ -772,7 +776,14 @@ class SimExchange:
             self._emit(account, ev)
         if self._out or self._touched:
             self._end()
+        if self._tick_due:
+            self._apply_auto_ticks()
         return ev
+
+    def _apply_auto_ticks(self) -> None:
+        due, self._tick_due = sorted(self._tick_due), set()
+        for market in due:
+            self.set_tick_size(market, Decimal("0.001"))
 
     def submit_fast(
         self,
@@ -800,6 +811,8 @@ class SimExchange:
                 self._emit(account, self._event(res, now))
             if self._touched or self._out:
                 self._end()
+            if self._tick_due:
+                self._apply_auto_ticks()
             return res.status, res.filled, None
         if self._out:
             self._end()
@@ -988,6 +1001,8 @@ class SimExchange:
         ta.fills.append(tf)
         ma.fills.append(mf)
         m.last_trade = yp
+        if self._auto_tick and m.tick == _TICK_CENT and not _LOW < yp < _HIGH:
+            self._tick_due.add(m.market)
         if self._wants(t.account):
             self._emit(t.account, self._fill(t.account, tf))
         if self._wants(mk.account):
