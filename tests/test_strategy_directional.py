@@ -29,6 +29,12 @@ def test_parse_strike_reads_asset_and_dollar_amount() -> None:
     assert parse_strike("Will it rain above 10mm?", sym) is None
 
 
+async def test_crypto_strike_from_slug_when_question_has_none() -> None:
+    mkt = market("c1", question="Bitcoin price at noon", slug="btc-above-100000-noon", end_ns=T0 + 15 * MIN)
+    _, col, _ = await run({"crypto_fair_value": {}}, [mkt, *two_sided("c1", "0.44", "0.46"), _btc("99000")])
+    assert [i.legs[0].token_id for i in col.intents] == ["c1-no"]
+
+
 async def test_crypto_spot_above_strike_buys_yes_below_buys_no() -> None:
     mkt = market("c1", question=BTC_Q, end_ns=T0 + 15 * MIN)
     books = two_sided("c1", "0.54", "0.56")

@@ -4,8 +4,9 @@ Where strike and expiry come from (in this order):
 - expiry: ``MarketInfo.end_ns`` (markets without one are skipped);
 - strike: the config map ``markets[market].strike`` if set; else, if ``markets[market].start_ns``
   is set, the first reference price at or after the window start (the "price to beat" of an Up/Down
-  window); else a strike parsed from the question, e.g. "Will BTC be above $97,500 at 12:15 UTC?"
-  (asset names map to reference symbols through ``symbols``).
+  window); else a strike parsed from the question, e.g. "Will BTC be above $97,500 at 12:15 UTC?",
+  or else from the slug, e.g. "btc-above-97500-1215" (asset names map to reference symbols through
+  ``symbols``).
 Symbols match whatever their punctuation: "BTC/USDT" (ccxt) and "BTCUSDT" (the simulation) are one.
 Reference prices older than ``max_reference_age_ns`` are not traded on: the edge of these
 markets is a lead of seconds, and a stale spot is exactly where it turns into adverse selection.
@@ -121,7 +122,9 @@ class CryptoFairValue(Strategy[CryptoFairValueConfig]):
     def on_payload(self, payload: Payload, view: MarketView) -> list[Proposal]:
         if isinstance(payload, MarketInfo):
             if payload.market not in self.specs and self.config.parse_questions:
-                parsed = parse_strike(payload.question, self.config.symbols)
+                parsed = parse_strike(payload.question, self.config.symbols) or parse_strike(
+                    payload.slug.replace("-", " "), self.config.symbols
+                )
                 if parsed is not None:
                     self.specs[payload.market] = (parsed[0], parsed[1], None)
             return []
