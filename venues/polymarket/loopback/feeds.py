@@ -35,6 +35,8 @@ class FeedStore:
         self.requests = 0
         self.not_modified = 0
         self.updated_s: dict[str, int] = {}
+        self.send_etag = True  # False: only Last-Modified, as some servers do
+        self.raw: dict[str, str] = {}  # a feed served verbatim (malformed on purpose)
 
     def add_item(
         self, feed: str, *, title: str, link: str = "", summary: str = "", guid: str | None = None,
@@ -42,7 +44,7 @@ class FeedStore:
     ) -> FeedItem:
         items = self.feeds.setdefault(feed, [])
         pub = int(time.time()) if published_s is None else published_s
-        item = FeedItem(guid or f"{feed}-{len(items) + 1}", title, link, summary, pub)
+        item = FeedItem(guid or f"urn:loopback:{feed}:{len(items) + 1}", title, link, summary, pub)
         items.append(item)
         self.updated_s[feed] = max(self.updated_s.get(feed, 0), pub, int(time.time()))
         return item
@@ -94,13 +96,17 @@ async def serve_feed(request: web.Request) -> web.Response:
     store = request.app[FEEDS_KEY]
     store.requests += 1
     name, _, fmt = request.match_info["name"].rpartition(".")
+    if request.match_info["name"] in store.raw:
+        return web.Response(text=store.raw[request.match_info["name"]], content_type="application/rss+xml")
     if name not in store.feeds or fmt not in ("rss", "atom"):
         return web.Response(status=404, text="no such feed")
     body = store.rss(name) if fmt == "rss" else store.atom(name)
     etag = '"' + hashlib.sha1(body.encode(), usedforsecurity=False).hexdigest() + '"'
     updated = store.updated_s.get(name, 0)
-    headers = {"ETag": etag, "Last-Modified": _http_date(updated)}
-    inm = request.headers.get("If-None-Match")
+    headers = {"Last-Modified": _http_date(updated)}
+    if store.send_etag:
+        headers["ETag"] = etag
+    inm = request.headers.get("If-None-Match") if store.send_etag else None
     ims = request.headers.get("If-Modified-Since")
     fresh = False
     if inm is not None:
