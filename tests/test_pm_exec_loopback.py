@@ -331,3 +331,25 @@ async def test_id_store_keeps_the_signed_order_for_an_idempotent_repost_after_re
         assert len(lb.exchange.open_orders(address_of(TRADER_KEY))) == 1
     finally:
         await restarted.close()
+
+
+async def test_batch_cancel_and_cancel_by_asset_through_the_sdk(lb, ex) -> None:
+    evs = [await ex.place_order(request(f"d-{i}", Side.BUY, f"0.2{i}", "5")) for i in range(3)]
+    ids = [e.venue_order_id for e in evs]
+    resp = await ex.sdk_client.cancel_orders(order_ids=[ids[0], ids[1], "0x" + "99" * 32])
+    assert sorted(resp.canceled) == sorted(ids[:2])
+    assert list(resp.not_canceled) == ["0x" + "99" * 32]
+    resp = await ex.sdk_client.cancel_market_orders(asset_id=YES)
+    assert list(resp.canceled) == [ids[2]]
+    assert lb.exchange.open_orders(address_of(TRADER_KEY)) == []
+
+
+async def test_trades_paginate_to_the_lte_cursor(lb, ex) -> None:
+    lb.state.page_size = 1
+    lb.maker("mm", Side.SELL, "0.55", "30")
+    for i in range(3):
+        await ex.place_order(request(f"t-{i}", Side.BUY, "0.55", "5"))
+    fills = await ex.trades()
+    assert [f.client_order_id for f in fills] == ["t-0", "t-1", "t-2"]
+    later = await ex.trades(since_ns=fills[-1].time_ns)
+    assert fills[-1].fill_id in {f.fill_id for f in later}
