@@ -24,6 +24,7 @@ from agents.base import Agent, AgentConfig, Subscription
 from agents.strategies.base import STRATEGIES, MarketView, Proposal, Strategy
 from protocols import (
     BookStale,
+    Command,
     Envelope,
     Fill,
     MarketClosed,
@@ -151,11 +152,13 @@ class Strategist(Agent[StrategistConfig]):
         self._last_intent_ns: dict[str, int] = {}
         self._fill_ids: deque[str] = deque(maxlen=4096)
         self._fill_set: set[str] = set()
+        self.paused: set[str] = set()
 
     def initial_subscriptions(self) -> tuple[Subscription, ...]:
         key = self.config.account or None
         subs = [Subscription(t) for t in _FEEDS]
         subs += [Subscription(Position, key), Subscription(Fill, key)]
+        subs += [Subscription(Command, self.agent_id), Subscription(Command, "*")]
         return tuple(subs)
 
     # -- messages -----------------------------------------------------------------------------------
@@ -166,6 +169,9 @@ class Strategist(Agent[StrategistConfig]):
         self._apply(payload)
         kind = type(payload)
         proposals: list[Proposal] = []
+        if isinstance(payload, Command):
+            self._command(payload)
+            return
         for name, strat in self.strategies.items():
             if kind not in strat.handles:
                 continue
@@ -177,6 +183,22 @@ class Strategist(Agent[StrategistConfig]):
                 self.ctx.log.exception("strategy %s failed on %s", name, payload.kind)
         if proposals:
             self._aggregate(proposals, now)
+
+    def _command(self, cmd: Command) -> None:
+        """``pause`` / ``resume`` with ``{"strategy": name}`` (or ``"*"``): stop or restart a plug-in's
+        intents while it keeps its state up to date, so resuming needs no warm-up."""
+        if cmd.name not in ("pause", "resume"):
+            return
+        name = cmd.args.get("strategy", "*")
+        names = set(self.strategies) if name == "*" else {name}
+        unknown = names - set(self.strategies)
+        if unknown:
+            self.ctx.log.warning("command %s: unknown strategy %s", cmd.name, ", ".join(sorted(unknown)))
+            return
+        if cmd.name == "pause":
+            self.paused |= names
+        else:
+            self.paused -= names
 
     def _apply(self, p: Payload) -> None:
         v = self.view
@@ -238,6 +260,8 @@ class Strategist(Agent[StrategistConfig]):
             published += 1
 
     def _drop_reason(self, prop: Proposal, now: int) -> str | None:
+        if prop.strategy in self.paused:
+            return "PAUSED"
         state = self.view.trading_state
         if state is not TradingState.ACTIVE:
             return f"TRADING_{state.value}"
@@ -321,6 +345,7 @@ class Strategist(Agent[StrategistConfig]):
             "markets": [m.model_dump(mode="json") for m in v.markets.values()],
             "resolved": sorted(v.resolved),
             "strategies": {name: s.snapshot() for name, s in self.strategies.items()},
+            "paused": sorted(self.paused),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -340,6 +365,7 @@ class Strategist(Agent[StrategistConfig]):
         for m in state.get("markets", []):
             v.add_market(MarketInfo.model_validate(m))
         v.resolved = set(state.get("resolved", []))
+        self.paused = {p for p in state.get("paused", []) if p in self.strategies}
         for name, st in state.get("strategies", {}).items():
             if name in self.strategies:
                 self.strategies[name].restore(st)
@@ -350,6 +376,7 @@ class Strategist(Agent[StrategistConfig]):
             "trading_state": self.view.trading_state.value,
             "bankroll": str(self.config.bankroll),
             "strategies": {name: s.status() for name, s in self.strategies.items()},
+            "paused": sorted(self.paused),
             "markets": len(self.view.markets),
             "signals": self.signals,
             "intents": self.intents,

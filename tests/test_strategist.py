@@ -234,3 +234,15 @@ async def test_every_strategys_state_survives_snapshot_json_restore() -> None:
     # status minus derived, per-tick views (last fair values, quotes) that a restart recomputes
     for key in ("intents", "signals", "dropped", "last_edge", "markets", "trading_state"):
         assert fresh.status()[key] == strat.status()[key], key
+
+
+async def test_operator_can_pause_and_resume_a_strategy() -> None:
+    from protocols import Command
+
+    pause = Command(time_ns=T0, target="strategist", name="pause", args={"strategy": "complete_set"})
+    resume = Command(time_ns=T0 + S, target="*", name="resume", args={"strategy": "*"})
+    other = Command(time_ns=T0, target="trader", name="pause", args={"strategy": "complete_set"})
+    script = [market("m1"), other, pause, *_arb_books(), (S, resume), (S, _arb_books(T0 + S)[0])]
+    strat, col, _ = await run({"complete_set": {}}, script)
+    assert [i.time_ns for i in col.intents] == [T0 + S]
+    assert strat.status()["dropped"] == {"PAUSED": 1} and strat.status()["paused"] == []
