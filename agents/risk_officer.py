@@ -260,7 +260,8 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             if p.account == self.config.account:
                 realized = self._apply_fill(p)
                 if realized is not None:
-                    await self._outcome(p.client_order_id, realized)
+                    if p.side is Side.SELL:  # a buy opens a position; only closing it wins or loses
+                        await self._outcome(p.client_order_id, realized)
                     await self._evaluate_losses()
         elif isinstance(p, Settlement):
             if p.account == self.config.account:

@@ -477,3 +477,11 @@ async def test_a_fresh_officer_rebuilds_exposure_from_the_traders_journal(tmp_pa
     rt2.add_agent(fresh)
     await rt2.run(until_ns=rt2.now_ns())
     assert fresh.exposures()[0] == by_market
+
+
+async def test_buying_with_fees_is_not_a_losing_trade(desk: Desk) -> None:
+    for i in range(8):
+        desk.fill(f"m{1 + i % 2}-yes", BUY, "0.50", "5", coid=f"b{i}", fee="0.01")
+        await desk.step()
+    assert desk.ro.loss_streak == 0
+    assert (await desk.intent(("m3-yes", BUY, "0.50", "10"))).action.value == "APPROVED"
