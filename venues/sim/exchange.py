@@ -450,6 +450,7 @@ class SimExchange:
         self._housekeep(now)
         old = m.tick
         if new == old:
+            self._end()
             return
         for o in m.book.live_orders():
             if o.price % new:
@@ -585,6 +586,12 @@ class SimExchange:
         self._balance_event(account, acct)
         self._end()
 
+    def _tick(self) -> None:
+        """Do the time-driven work due now (and deliver its events) before an account operation,
+        so the operation sees the venue as of now and a refusal leaves nothing half-done."""
+        self._housekeep(self._now())
+        self._end()
+
     def _acct(self, account: str) -> _Account:
         acct = self._accounts.get(account)
         if acct is None:
@@ -609,12 +616,12 @@ class SimExchange:
 
     def split(self, account: str, market: str, size: Decimal | int | str) -> None:
         """1 pUSD → 1 YES + 1 NO per share (basis 0.5 each)."""
+        self._tick()
         acct = self._acct(account)
         m = self._open_market(market)
         q = self._shares_size(size)
         if acct.cash - acct.reserved_cash < q:
             raise SimRejected(ReasonCode.INSUFFICIENT_BALANCE, f"split of {size} needs {dec(q)} free cash")
-        self._housekeep(self._now())
         acct.cash -= q
         for t in (m.yes, m.no):
             self._acquire(acct, t, q, q // 2)
@@ -623,13 +630,13 @@ class SimExchange:
 
     def merge(self, account: str, market: str, size: Decimal | int | str) -> None:
         """1 YES + 1 NO → 1 pUSD per share."""
+        self._tick()
         acct = self._acct(account)
         m = self._open_market(market)
         q = self._shares_size(size)
         for t in (m.yes, m.no):
             if acct.shares.get(t, 0) - acct.reserved.get(t, 0) < q:
                 raise SimRejected(ReasonCode.INSUFFICIENT_BALANCE, f"merge of {size} needs {size} free {t}")
-        self._housekeep(self._now())
         for t in (m.yes, m.no):
             self._dispose(acct, t, q, q // 2)
         acct.cash += q
@@ -642,6 +649,7 @@ class SimExchange:
         """Convert ``size`` NO of each of M markets of an N-market neg-risk event into ``size`` YES
         of each of the other N − M markets plus (M − 1) × ``size`` pUSD. Payout is unchanged in
         every outcome, which is why the adapter can do it."""
+        self._tick()
         acct = self._acct(account)
         ev = self._events.get(event_id)
         if ev is None:
@@ -662,7 +670,6 @@ class SimExchange:
         for t in nos:
             if acct.shares.get(t, 0) - acct.reserved.get(t, 0) < q:
                 raise SimRejected(ReasonCode.INSUFFICIENT_BALANCE, f"conversion needs {size} free {t}")
-        self._housekeep(self._now())
         n_m = len(nos)
         cash = (n_m - 1) * q
         for t in nos:
@@ -915,8 +922,8 @@ class SimExchange:
         return o
 
     def _on_timer(self) -> None:
-        self._housekeep(self._now())
-        self._end()
+        """A GTD expiry came due on the scheduler."""
+        self._tick()
 
     def _fee(self, m: _Market, price: int, q: int) -> int:
         x = price * (ONE - price)
