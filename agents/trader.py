@@ -634,7 +634,9 @@ class Trader(Agent[TraderConfig]):
         try:
             venue = self.venue
             open_orders = await venue.open_orders()
-            trades = await venue.trades()
+            # fills since our first journalled order (older history is not ours to explain)
+            since = min((o.request.time_ns for o in self.orders.values()), default=None)
+            trades = await venue.trades(since) if since is not None else []
             statuses: dict[str, OrderEvent | None] = {}
             open_ids = {e.client_order_id for e in open_orders}
             for coid, o in self.orders.items():
@@ -651,12 +653,20 @@ class Trader(Agent[TraderConfig]):
             await self._reconcile_failed(f"venue unreachable after {self.reconcile_failures} attempts: {exc}")
             return False
         unknown = sorted({e.client_order_id for e in open_orders if e.client_order_id not in self.orders})
-        unknown_fills = sorted({f.client_order_id for f in trades if f.client_order_id not in self.orders})
-        if unknown or unknown_fills:
-            await self._reconcile_failed(
-                f"the venue holds orders the journal never wrote: open {unknown[:5]}, traded {unknown_fills[:5]}"
-            )
+        if unknown:
+            # a live order we never wrote could fill at any moment: stop rather than guess whose it is
+            await self._reconcile_failed(f"the venue holds open orders the journal never wrote: {unknown[:5]}")
             return False
+        unknown_fills = sorted({f.client_order_id for f in trades if f.client_order_id not in self.orders})
+        if unknown_fills:
+            # finished trades we never sent (a manual trade, another client): positions are adopted
+            # from the venue below; their cash flows are not ours to book
+            await self._risk_event(
+                ReasonCode.RECONCILE_FAILED,
+                "WARN",
+                f"fills of orders the journal never wrote: {unknown_fills[:5]}; positions adopted from the venue",
+            )
+            trades = [f for f in trades if f.client_order_id in self.orders]
         adopted = 0
         for ev in open_orders:
             if self._adopt(self.orders[ev.client_order_id], ev):

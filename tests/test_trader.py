@@ -203,7 +203,7 @@ async def test_order_at_the_venue_that_the_journal_never_wrote_halts_the_trader(
     await w.run_for(0)
     assert not t.reconciled and ReasonCode.RECONCILE_FAILED in t.local_halts
     rows = w.q("SELECT detail FROM risk_events WHERE agent='trader' AND code='RECONCILE_FAILED'")
-    assert rows and "never wrote" in rows[0][0]
+    assert rows and "open orders the journal never wrote" in rows[0][0]
     w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.40", "10")))
     await w.run_for(1)
     assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 0  # refused, nothing sent
@@ -405,3 +405,17 @@ def test_a_fill_that_fails_on_chain_is_reversed() -> None:
     assert p.apply_fill(f.model_copy(update={"settlement": SettlementStatus.MINED})) is None  # same fill again
     p.apply_fill(f.model_copy(update={"settlement": SettlementStatus.FAILED}))
     assert p.size("a") == 0 and p.fees == 0 and p.cash == D(100)
+
+
+async def test_old_fills_of_orders_we_never_sent_are_reported_and_positions_adopted(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    w.add_market(market("m1"))
+    w.crowd("m1-yes", Side.SELL, "0.50", 30)
+    w.crowd("m1-yes", Side.BUY, "0.50", 10, account="us")  # a manual trade on our account, filled
+    t = Trader("trader", {"pnl_interval_ns": 0})
+    w.rt.add_agent(t, venue=SimVenue(w.ex, "us"))
+    await w.run_for(0)
+    assert t.reconciled and t.portfolio.size("m1-yes") == 10  # adopted from the venue's positions
+    w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.50", "5")))
+    await w.run_for(1)
+    assert w.shares("m1-yes") == 15 == t.portfolio.size("m1-yes")
