@@ -133,6 +133,9 @@ _FEEDS: tuple[type[Payload], ...] = (
 
 
 class Strategist(Agent[StrategistConfig]):
+    """Feeds its plug-ins the market, intel and inventory messages and publishes what survives
+    aggregation. Keeps no books of its own beyond the watcher's validated tops."""
+
     role = "strategist"
     config_model = StrategistConfig
 
@@ -166,12 +169,13 @@ class Strategist(Agent[StrategistConfig]):
         payload = envelope.payload
         now = self.ctx.now_ns()
         self.view.now_ns = now
-        self._apply(payload)
-        kind = type(payload)
-        proposals: list[Proposal] = []
         if isinstance(payload, Command):
             self._command(payload)
             return
+        if not self._apply(payload):
+            return  # an out-of-order book: nothing new to think about
+        kind = type(payload)
+        proposals: list[Proposal] = []
         for name, strat in self.strategies.items():
             if kind not in strat.handles:
                 continue
@@ -200,12 +204,13 @@ class Strategist(Agent[StrategistConfig]):
         else:
             self.paused -= names
 
-    def _apply(self, p: Payload) -> None:
+    def _apply(self, p: Payload) -> bool:
+        """Fold a message into the view; False if it is older than what the view already has."""
         v = self.view
         if isinstance(p, TopOfBook):
             old = v.books.get(p.token_id)
             if old is not None and old.time_ns > p.time_ns:
-                return
+                return False
             v.books[p.token_id] = p
             v.stale.discard(p.token_id)
         elif isinstance(p, BookStale):
@@ -237,6 +242,7 @@ class Strategist(Agent[StrategistConfig]):
                 v.positions[p.token_id] = max(ZERO, v.position(p.token_id) + delta)
         elif isinstance(p, RiskDecision) and p.action is RiskAction.REJECTED:
             self._pending.pop(p.intent_id, None)
+        return True
 
     def _ours(self, account: str) -> bool:
         return not self.config.account or account == self.config.account
