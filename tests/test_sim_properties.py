@@ -68,6 +68,12 @@ class Advance:
     seconds: int
 
 
+@dataclass(frozen=True)
+class Tick:
+    market: str
+    tick: D
+
+
 def submits(markets: dict[str, str]) -> st.SearchStrategy[Submit]:
     """Orders around the middle of the book so that many cross; ``markets`` maps name → tick."""
 
@@ -76,7 +82,7 @@ def submits(markets: dict[str, str]) -> st.SearchStrategy[Submit]:
         m = draw(st.sampled_from(sorted(markets)))
         tick = D(markets[m])
         off_grid = draw(st.integers(0, 30)) == 0
-        step = tick / 2 if off_grid else tick
+        step = tick / 2 if off_grid else tick  # off the market's first tick (and maybe its current one)
         lo, hi = int(D("0.44") / step), int(D("0.56") / step)
         price = draw(st.integers(lo, hi)) * step
         tif = draw(st.sampled_from(["GTC", "GTC", "GTC", "GTD", "FOK", "FAK"]))
@@ -112,6 +118,7 @@ def ops(markets: dict[str, str], event: bool) -> st.SearchStrategy[list[Any]]:
             st.booleans(),
         ),
         st.builds(Advance, st.integers(1, 120)),
+        st.builds(Tick, st.sampled_from(names), st.sampled_from([D("0.01"), D("0.001")])),
     ]
     if event:
         choices.append(
@@ -281,6 +288,10 @@ def run(ops_list: list[Any], markets: dict[str, str], event: bool) -> None:
                 assert state(ex, tokens) == before
         elif isinstance(op, Advance):
             ex.set_time(ex.now_ns() + op.seconds * NS)
+        elif isinstance(op, Tick):
+            ex.set_tick_size(op.market, op.tick)
+            for a in ACCOUNTS:
+                assert all(o.price % op.tick == 0 for o in ex.open_orders(a) if o.market == op.market)
         # invariants after every step
         audit = ex.audit()
         assert audit["mismatches"] == []
