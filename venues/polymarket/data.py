@@ -124,6 +124,22 @@ class GammaClient:
                 out.append(info)
         return out
 
+    async def listings(self, max_items: int | None = None, **filters: Any) -> list[tuple[MarketInfo, GammaMarket]]:
+        """Tradeable markets of ``/events`` with the raw Gamma row beside each (best bid/ask,
+        volume: what a human listing wants and ``MarketInfo`` does not carry)."""
+        out: list[tuple[MarketInfo, GammaMarket]] = []
+        for ev in await self.raw_events(max_items, **filters):
+            for raw in ev.markets:
+                try:
+                    m = GammaMarket.model_validate(raw)
+                except ValidationError as exc:
+                    self.skipped.skip("INVALID_MARKET", str(exc))
+                    continue
+                info = self._info(m, ev)
+                if info is not None:
+                    out.append((info, m))
+        return out
+
     async def events(self, max_items: int | None = None, **filters: Any) -> list[tuple[GammaEvent, list[MarketInfo]]]:
         """``GET /events`` → each event with its markets; neg-risk/augmented flags come from the
         event, which is where Polymarket sets them."""
