@@ -69,6 +69,8 @@ class TraderConfig(AgentConfig):
     bankroll: Decimal = Field(default=Decimal(1000), gt=0)
     """Starting capital, the base of equity in PnL snapshots."""
     reconcile_on_start: bool = True
+    require_journal: bool = True
+    """Refuse to start without a journal: with nowhere to write ahead, a crash could double orders."""
     reconcile_attempts: int = Field(default=3, ge=1)
     reconcile_retry_ns: int = Field(default=2 * NS_PER_S, gt=0)
     status_retry_ns: int = Field(default=500 * NS_PER_MS, gt=0)
@@ -149,6 +151,11 @@ class Trader(Agent[TraderConfig]):
             raise ValueError(
                 f"TraderConfig.account {self.config.account!r} does not match the venue port's "
                 f"account {v.account!r}"
+            )
+        if self.config.require_journal and self.ctx.journal is None:
+            raise ValueError(
+                "TraderConfig.require_journal: no journal is bound, so orders cannot be written ahead "
+                "(bind one, or set require_journal=false for a throwaway test)"
             )
         if self.config.reconcile_on_start:
             await self.reconcile()

@@ -330,9 +330,18 @@ async def test_client_order_ids_are_deterministic_sanitised_and_bounded() -> Non
     assert len(long) <= 128 and long != client_order_id("x" * 299 + "y", 2)
 
 
+def test_trader_refuses_to_start_without_a_journal() -> None:
+    import asyncio
+
+    w = World(None)
+    w.rt.add_agent(Trader("trader"), venue=SimVenue(w.ex, "us"))
+    asyncio.run(w.rt.run(until_ns=w.rt.now_ns()))
+    assert w.rt.crashes and "require_journal" in str(w.rt.crashes[0][1])
+
+
 def test_trader_refuses_a_venue_for_another_account() -> None:
     w = World(None)
-    t = Trader("trader", {"account": "us"})
+    t = Trader("trader", {"account": "us", "require_journal": False})
     w.rt.add_agent(t, venue=SimVenue(w.ex, "crowd"))
     import asyncio
 
