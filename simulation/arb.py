@@ -27,7 +27,7 @@ class Walk:
 
 
 def walk_sets(
-    legs: Sequence[Sequence[tuple[int, int]]],
+    legs: Sequence[Sequence[tuple[int, ...]]],
     fees: Sequence[FeeFn],
     payout: int = ONE,
     min_margin: int = 0,
@@ -36,7 +36,10 @@ def walk_sets(
     """Depth-walk buying complete sets from ``legs`` (asks best first, micro-units).
 
     ``min_margin`` is the least profit per set (micro-pUSD per share) the marginal set must keep.
-    Fees are charged per leg per chunk, as the exchange charges each fill (rounded down).
+    Fees are charged per leg per chunk, rounded down as the exchange rounds each fill's fee. A
+    level may be given as ``(price, size, resting orders)``: a chunk taken from it may then be
+    filled in up to that many fills, each rounded down, so up to that many micro-pUSD of fee are
+    given back — the walk counts them, which keeps its profit an upper bound of what a taker gets.
     """
     n = len(legs)
     if n == 0 or any(not lv for lv in legs):
@@ -57,7 +60,8 @@ def walk_sets(
         q -= q % STEP
         if q <= 0:
             break
-        cost = sum(p * q // ONE for p in prices) + sum(fees[i](prices[i], q) for i in range(n))
+        slack = sum(legs[i][idx[i]][2] if len(legs[i][idx[i]]) > 2 else 0 for i in range(n))
+        cost = sum(p * q // ONE for p in prices) + sum(fees[i](prices[i], q) for i in range(n)) - slack
         gain = payout * q // ONE - cost
         if gain <= 0:
             break

@@ -14,6 +14,11 @@ from pathlib import Path
 
 import pytest
 
+# Under `uv run`, Ray would package the working directory and start every worker through
+# `uv run` (seconds per worker); the workers can use this venv's interpreter directly. Ray reads
+# this when it is first imported, so it is set before anything imports ray.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+
 REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 

@@ -110,3 +110,47 @@ class Crasher(Agent[AgentConfig]):
 
     def on_message(self, envelope: Envelope) -> None:
         raise ValueError("boom")
+
+
+class TapeWatcher(Agent[AgentConfig]):
+    """Lists the venue's markets, subscribes to their data and republishes trade prints."""
+
+    role = "market_watcher"
+
+    def __init__(self, agent_id: str = "watcher", config: Any = None) -> None:
+        super().__init__(agent_id, config)
+        self.prints = 0
+
+    def initial_subscriptions(self) -> tuple[Subscription, ...]:
+        acct = self.ctx.venue.account if self.ctx.venue is not None else self.agent_id
+        return (Subscription(TradePrint, None),) if acct == "__never__" else ()
+
+    async def on_start(self) -> None:
+        venue = self.ctx.venue
+        assert venue is not None
+        markets = await venue.list_markets()
+        self.ctx.subscribe(TradePrint)
+        await venue.subscribe_market_data([m.token_ids[0] for m in markets])
+
+    def on_message(self, envelope: Envelope) -> None:
+        if isinstance(envelope.payload, TradePrint) and envelope.sender.startswith("venue:"):
+            self.prints += 1
+            self.ctx.publish(envelope.payload)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"prints": self.prints}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.prints = int(state.get("prints", 0))
+
+    def status(self) -> dict[str, Any]:
+        return {"role": self.role, "prints": self.prints}
+
+
+class BadStart(Agent[AgentConfig]):
+    """Fails in on_start, every time: the supervisor must give up past its intensity."""
+
+    role = "news_scout"
+
+    def on_start(self) -> None:
+        raise RuntimeError("cannot start")

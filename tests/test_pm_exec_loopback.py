@@ -353,3 +353,12 @@ async def test_trades_paginate_to_the_lte_cursor(lb, ex) -> None:
     assert [f.client_order_id for f in fills] == ["t-0", "t-1", "t-2"]
     later = await ex.trades(since_ns=fills[-1].time_ns)
     assert fills[-1].fill_id in {f.fill_id for f in later}
+
+
+async def test_every_post_and_cancel_passes_the_client_side_rate_limiter(lb, ex) -> None:
+    for i in range(3):
+        await ex.place_order(request(f"r-{i}", Side.BUY, "0.2", "5"))
+    await ex.place_orders([request(f"rb-{i}", Side.BUY, "0.2", "5") for i in range(4)])  # one request
+    await ex.cancel_order("r-0")
+    await ex.cancel_all()
+    assert (ex.post_limiter.acquired, ex.cancel_limiter.acquired) == (4, 2)

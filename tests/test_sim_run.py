@@ -142,7 +142,7 @@ def test_cli_sim_run_prints_a_table(tmp_path: Path, capsys: pytest.CaptureFixtur
     ("args", "needle"),
     [
         (["sim", "run", "no/such/file.yaml"], "no scenario file"),
-        (["sim", "run", "{bad}", "--set", "x"], "no scenario file"),
+        (["sim", "run", "{bad}"], "no scenario file"),
         (["sim", "run", "quiet_market", "--set", "nokey"], "expected key=value"),
         (["sim", "run", "quiet_market", "--set", "crowd.nobody.count=3"], "no 'nobody'"),
         (["sim", "run", "quiet_market", "--set", "crowd.noise.count=-1"], "crowd.noise.count"),

@@ -1,7 +1,8 @@
 """The gap injector: a forced NO buyer that opens complete-set gaps in a neg-risk event.
 
 Why a NO buyer: a BUY NO at q rests as a YES ask at 1 − q, so bidding high for every outcome's NO
-puts the outcomes' YES asks below their fair values — and their sum below 1 by ``discount``. It
+puts the outcomes' YES asks below their fair values — their sum at most ``discount`` below 1 (each ask is rounded
+up to the tick, so the discount is a bound, never exceeded). It
 needs only cash, pays for its hurry (the basket it bids for is worth N − 1, it bids more), and its
 orders rest for ``ttl_s`` unless someone takes them: exactly the mispricing an arbitrageur hunts.
 Asks are never placed at or below an outcome's best bid (they would trade at once, not rest).
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from agents.base import Timer
-from simulation.crowd.base import NS_PER_S, CrowdAgent, clamp_price, floor_tick, micro
+from simulation.crowd.base import NS_PER_S, CrowdAgent, ceil_tick, clamp_price, micro
 from simulation.scenario import GapSpec
 from simulation.world import ONE, World
 
@@ -62,7 +63,7 @@ class GapInjector(CrowdAgent[GapSpec]):
         asks: list[int] = []
         for m in markets:
             fair = self.world.truth(m.id, now)
-            a = clamp_price(floor_tick(micro(fair * (1.0 - cfg.discount)), m.tick), m.tick)
+            a = clamp_price(ceil_tick(micro(fair * (1.0 - cfg.discount)), m.tick), m.tick)
             bid, _bs, _ask, _as = v.top(m.yes)
             if bid is not None and a <= bid:
                 a = bid + m.tick

@@ -94,17 +94,23 @@ class CrowdVenue:
 
     def asks(self, token: str, max_levels: int = 10) -> list[tuple[int, int]]:
         """The token's asks best first, (price, size) in micro-units."""
+        return [(p, q) for p, q, _n in self.asks_with_counts(token, max_levels)]
+
+    def asks_with_counts(self, token: str, max_levels: int = 10) -> list[tuple[int, int, int]]:
+        """The token's asks best first, (price, size, number of resting orders)."""
         m, is_yes = self.exchange._tokens[token]
         book = m.book
-        out: list[tuple[int, int]] = []
+        out: list[tuple[int, int, int]] = []
         if is_yes:
             for k in reversed(book.ask_keys):
-                out.append((-k, book.asks[-k].total))
+                lvl = book.asks[-k]
+                out.append((-k, lvl.total, lvl.live))
                 if len(out) >= max_levels:
                     break
         else:
             for p in reversed(book.bid_keys):
-                out.append((ONE - p, book.bids[p].total))
+                lvl = book.bids[p]
+                out.append((ONE - p, lvl.total, lvl.live))
                 if len(out) >= max_levels:
                     break
         return out

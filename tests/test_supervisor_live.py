@@ -1,0 +1,166 @@
+"""The live supervision tree on Ray: isolation by strategy, runtime add/remove from a second
+process, a persisted tree surviving a root restart, escalation past the intensity.
+
+One tree (small agents from tests/ray_toy_agents.py) is shared by the ordered steps of one test to
+keep actor start-ups few; it runs in its own namespace of the session cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cluster.journal import open_read_only
+from supervisors.spec import ChildKind, ChildSpec, RestartType, Strategy, SupervisorSpec
+from supervisors.tree import JOURNAL_SERVICE
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_for(what: str, cond: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """Poll until ``cond()`` is truthy; a failure names what never happened (no timing asserted)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = cond()
+        except Exception as exc:  # the tree may be mid-restart
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"never happened: {what} (last: {last!r})")
+
+
+def toy(id_: str, cls: str, role: str, **kw: Any) -> ChildSpec:
+    return ChildSpec(id=id_, cls=f"ray_toy_agents:{cls}", config={"_role": role}, **kw)
+
+
+def toy_tree() -> SupervisorSpec:
+    return SupervisorSpec(id="root", strategy=Strategy.ONE_FOR_ONE, intensity=10, period_s=60, children=(
+        SupervisorSpec(id="services", strategy=Strategy.ONE_FOR_ALL, children=(
+            ChildSpec(id="journal", cls=JOURNAL_SERVICE, kind=ChildKind.SERVICE),)),
+        SupervisorSpec(id="data", children=(toy("watcher", "TapeWatcher", "market_watcher"),)),
+        SupervisorSpec(id="decision", children=(toy("pricer", "Pricer", "strategist"),)),
+        SupervisorSpec(id="execution", strategy=Strategy.REST_FOR_ONE, intensity=10, period_s=60, children=(
+            toy("risk", "Pricer", "risk_officer"), toy("trader", "Buyer", "trader"))),
+    ))
+
+
+def agent(status: dict[str, Any], agent_id: str) -> dict[str, Any]:
+    return next(a for a in status["agents"] if a["id"] == agent_id)
+
+
+def events(journal_q: Callable[[str], list[tuple[Any, ...]]], agent_id: str) -> list[str]:
+    return [r[0] for r in journal_q(f"SELECT event FROM agent_events WHERE agent = '{agent_id}' ORDER BY rowid")]
+
+
+@pytest.mark.slow
+def test_live_tree_isolates_crashes_by_strategy_and_changes_at_runtime(ray_session: str, tmp_path: Path) -> None:
+    import ray
+
+    from cluster.ray_runtime import control
+
+    ns = f"{ray_session}-live"
+    control.start_tree(tree=toy_tree(), namespace=ns, run_dir=tmp_path,
+                       world={"markets": 1, "crowd_interval_s": 0.1, "speed": 1.0},
+                       settings={"ping_interval_s": 0.2, "checkpoint_every_n": 5})
+
+    def q(sql: str) -> list[tuple[Any, ...]]:
+        # looked up each time: the journal is replaced when the root restarts
+        return ray.get(ray.get_actor("root/services/journal", namespace=ns).query.remote(sql))
+
+    try:
+        st = control.tree_status(ns)
+        assert {a["id"] for a in st["agents"]} == {"journal", "watcher", "pricer", "risk", "trader"}
+        wait_for("the trader sends orders", lambda: int(agent(control.tree_status(ns), "trader")["status"].get("sent", 0)) > 0)
+
+        # one_for_one: the pricer alone comes back, from its checkpoint
+        pid = agent(control.tree_status(ns), "pricer")["status"]
+        control.kill_agent("pricer", namespace=ns)
+        wait_for("pricer crash and restart journalled", lambda: events(q, "pricer")[-2:] == ["crash", "restart"])
+        st = control.tree_status(ns)
+        assert agent(st, "pricer")["restarts"] == 1
+        assert agent(st, "trader")["restarts"] == 0
+        assert agent(st, "watcher")["restarts"] == 0
+        del pid
+
+        # rest_for_one: the first execution child takes the trader with it, not the other way round
+        control.kill_agent("trader", namespace=ns)
+        wait_for("trader restarted", lambda: agent(control.tree_status(ns), "trader")["restarts"] == 1)
+        assert agent(control.tree_status(ns), "risk")["restarts"] == 0
+        control.kill_agent("risk", namespace=ns)
+        wait_for("risk and trader restarted", lambda: (
+            agent(control.tree_status(ns), "risk")["restarts"] == 1
+            and agent(control.tree_status(ns), "trader")["restarts"] == 2
+            and agent(control.tree_status(ns), "trader")["state"] == "running"))
+        assert events(q, "trader")[-2:] == ["stop", "restart"]
+        # the restarted trader restored its checkpoint: its order counter did not go back to zero
+        wait_for("restored trader keeps trading", lambda: int(agent(control.tree_status(ns), "trader")["status"]["sent"]) > 1)
+
+        # a second process adds a strategist while the society runs
+        address = ray.get_runtime_context().gcs_address
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+        code = (
+            "import sys; from cluster.ray_runtime import control; "
+            f"control.connect({address!r}, {ns!r}); "
+            "print(control.add_agent('strategist', 'pricer2', {'_cls': 'ray_toy_agents:Pricer'}, namespace=%r))" % ns
+        )
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip().endswith("root/decision/pricer2")
+        wait_for("pricer2 running", lambda: agent(control.tree_status(ns), "pricer2")["state"] == "running")
+
+        # the root restarts: the persisted tree (with pricer2) comes back
+        root = ray.get_actor("root", namespace=ns)
+        ray.kill(root, no_restart=False)
+        wait_for("root rebuilt the persisted tree", lambda: agent(control.tree_status(ns), "pricer2")["state"] == "running",
+                 timeout=120)
+
+        # and a second process removes it again
+        code = (
+            "from cluster.ray_runtime import control; "
+            f"control.connect({address!r}, {ns!r}); print(control.remove_agent('pricer2', namespace={ns!r}))"
+        )
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert "pricer2" not in {a["id"] for a in control.tree_status(ns)["agents"]}
+        assert "remove" in events(q, "pricer2")
+    finally:
+        control.stop_tree(ns)
+
+
+@pytest.mark.slow
+def test_child_failing_faster_than_intensity_makes_supervisor_escalate(ray_session: str, tmp_path: Path) -> None:
+    import ray
+
+    from cluster.ray_runtime import control
+
+    ns = f"{ray_session}-esc"
+    tree = SupervisorSpec(id="root", intensity=0, period_s=60, children=(
+        SupervisorSpec(id="services", strategy=Strategy.ONE_FOR_ALL, children=(
+            ChildSpec(id="journal", cls=JOURNAL_SERVICE, kind=ChildKind.SERVICE),)),
+        SupervisorSpec(id="data", intensity=1, period_s=60, children=(
+            toy("bad", "BadStart", "news_scout", restart=RestartType.PERMANENT),)),
+    ))
+    control.start_tree(tree=tree, namespace=ns, run_dir=tmp_path, world={"markets": 1, "crowd": False},
+                       settings={"ping_interval_s": 0.2})
+    try:
+        wait_for("the root gives up", lambda: control.tree_status(ns)["tree"]["status"] == "escalated")
+        # the escalation stopped the journal too (one_for_all of everything): read its file
+        con = open_read_only(tmp_path / "journal.duckdb")
+        rows = con.execute("SELECT agent, event FROM agent_events ORDER BY rowid").fetchall()
+        con.close()
+        bad = [e for a, e in rows if a == "bad"]
+        assert bad.count("crash") == 2  # the first crash is restarted (intensity 1), the second escalates
+        assert ("data", "escalate") in rows and ("root", "escalate") in rows
+        assert rows.index(("data", "escalate")) < rows.index(("root", "escalate"))
+    finally:
+        control.stop_tree(ns)
