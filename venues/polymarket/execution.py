@@ -60,6 +60,7 @@ from protocols import (
     VenueUnavailable,
 )
 from venues.polymarket.auth import PolymarketCredentials
+from venues.polymarket.ratelimit import RateLimit, SlidingWindowLimiter
 from venues.polymarket.sdk_env import environment_config
 from venues.polymarket.signing import client_order_hash
 
@@ -238,6 +239,9 @@ class PolymarketExecutionConfig:
     request_timeout_s: float = 10.0
     #: Decimal places the CLOB accepts in an order size.
     size_decimals: int = 2
+    #: Client-side sliding windows (Polymarket's documented throttles): POST /order(s), cancels.
+    post_limits: tuple[RateLimit, ...] = (RateLimit(3500, 10.0), RateLimit(36_000, 600.0))
+    cancel_limits: tuple[RateLimit, ...] = (RateLimit(3000, 10.0), RateLimit(30_000, 600.0))
 
 
 class PolymarketExecution:
@@ -262,6 +266,8 @@ class PolymarketExecution:
         self._by_coid: dict[str, OrderRecord] = {}
         self._by_venue: dict[str, OrderRecord] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self.post_limiter = SlidingWindowLimiter(self.config.post_limits)
+        self.cancel_limiter = SlidingWindowLimiter(self.config.cancel_limits)
         for rec in self._store.all():
             self._index(rec)
 
@@ -514,6 +520,7 @@ class PolymarketExecution:
                 rec, signed = prepared.record, prepared.signed
             rec.state = "SENT"
             try:
+                await self.post_limiter.acquire()
                 resp: OrderResponse = await self._call(self._client.post_order(signed))
             except RateLimitError as exc:
                 # a 429 is refused before matching: definitely not placed
@@ -597,6 +604,7 @@ class PolymarketExecution:
             for _, rec, _s in to_post:
                 rec.state = "SENT"
             try:
+                await self.post_limiter.acquire()
                 resps = await self._call(self._client.post_orders([s for _, _, s in to_post]))
             except RateLimitError as exc:
                 for i, rec, _s in to_post:
@@ -641,6 +649,7 @@ class PolymarketExecution:
         if rec is None:
             return _unknown_order(self.account, client_order_id, self._now())
         try:
+            await self.cancel_limiter.acquire()
             resp = await self._call(self._client.cancel_order(order_id=rec.venue_order_id))
         except RequestRejectedError as exc:
             if is_client_mismatch(exc.status, str(exc)):
@@ -670,6 +679,7 @@ class PolymarketExecution:
 
     async def cancel_all(self, market: str | None = None) -> list[OrderEvent]:
         try:
+            await self.cancel_limiter.acquire()
             if market is None:
                 resp = await self._call(self._client.cancel_all())
             else:
