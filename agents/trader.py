@@ -460,17 +460,19 @@ class Trader(Agent[TraderConfig]):
 
     # -- paired legs ------------------------------------------------------------------------------
     def _pair_failed(self, run: _IntentRun) -> bool:
-        return any(
-            (o := self.orders.get(c)) is not None and o.status.is_terminal and o.filled < o.size for c in run.coids
-        )
+        """A leg finished short, or never became an order at all (refused at construction)."""
+        for c in run.coids:
+            o = self.orders.get(c)
+            if o is None or (o.status.is_terminal and o.filled < o.size):
+                return True
+        return False
 
     async def _check_pair(self, run: _IntentRun) -> None:
         """All-or-unwind: once a leg has failed, cancel the rest; once all are done, sell the excess."""
         if run.settled:
             return
         legs = [self.orders[c] for c in run.coids if c in self.orders]
-        if len(legs) < len(run.coids):
-            return
+        missing = len(legs) < len(run.coids)
         if self._pair_failed(run):
             for o in legs:
                 if o.is_open and o.status is not OrderStatus.UNKNOWN:
@@ -479,8 +481,9 @@ class Trader(Agent[TraderConfig]):
             return
         run.settled = True
         self.ctx.cancel_timer(f"pair:{run.intent_id}")
-        ratio = min((o.filled / o.size for o in legs), default=ZERO)
-        for i, o in enumerate(legs):
+        ratio = ZERO if missing else min((o.filled / o.size for o in legs), default=ZERO)
+        for o in legs:
+            i = o.request.leg_index
             matched = (o.size * ratio / self.config.size_step).to_integral_value(rounding=ROUND_FLOOR)
             excess = o.filled - matched * self.config.size_step
             if excess > 0:

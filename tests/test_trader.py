@@ -428,3 +428,14 @@ async def test_old_fills_of_orders_we_never_sent_are_reported_and_positions_adop
     w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.50", "5")))
     await w.run_for(1)
     assert w.shares("m1-yes") == 15 == t.portfolio.size("m1-yes")
+
+
+async def test_paired_intent_with_a_leg_that_cannot_be_an_order_sends_nothing(tmp_path: Path) -> None:
+    w, t, _venue = trader_world(tmp_path)
+    await w.run_for(0)
+    d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.50", "10"), ("m1-no", Side.BUY, "1", "10"), paired=True)
+    w.inject(d)
+    await w.run_for(1)
+    assert t.orders[f"{d.intent_id}:0"].status is OrderStatus.CANCELLED
+    assert f"{d.intent_id}:1" not in t.orders
+    assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 0 and w.shares("m1-yes") == 0
