@@ -151,6 +151,27 @@ async def test_a_silent_socket_is_declared_stale_and_replaced(lb) -> None:
         await ex.close()
 
 
+async def test_refused_credentials_stop_the_stream_instead_of_retrying_forever(lb) -> None:
+    from pydantic import SecretStr
+
+    from venues.polymarket.user_ws import UserStream, UserStreamConfig
+
+    stream = UserStream(
+        UserStreamConfig(url=f"{lb.ws_url}/user"),
+        api_key=SecretStr("not-a-key"),
+        api_secret=SecretStr("x"),
+        api_passphrase=SecretStr("y"),
+        decoder=_decoder(),
+    )
+    await stream.start()
+    try:
+        assert stream._task is not None
+        await asyncio.wait_for(asyncio.shield(stream._task), 10)
+        assert stream.refused == "invalid api key" and stream.connects == 1
+    finally:
+        await stream.close()
+
+
 async def test_cancel_of_an_unknown_order_is_rejected_not_raised(lb) -> None:
     ex = await connect(lb)
     try:

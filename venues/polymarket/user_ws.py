@@ -282,6 +282,8 @@ class UserStream:
         self.connects = 0
         self.frames = 0
         self.stale_sockets = 0
+        #: Set when the server refused our credentials; the stream has stopped.
+        self.refused: str | None = None
 
     def __repr__(self) -> str:
         return f"UserStream(url={self.config.url!r}, connects={self.connects})"
@@ -334,6 +336,12 @@ class UserStream:
                 delay = self.config.backoff_initial_s
             except asyncio.CancelledError:
                 raise
+            except UserStreamRefused as exc:
+                # wrong credentials do not get better by retrying: stop and say so
+                self.refused = str(exc)
+                log.error("user ws refused our credentials: %s", exc)
+                self.connected.clear()
+                return
             except Exception as exc:  # network trouble of any kind: back off and retry
                 log.warning("user ws disconnected: %s", type(exc).__name__)
             self.connected.clear()
@@ -361,6 +369,8 @@ class UserStream:
                         log.warning("user ws silent for %.0fs: reconnecting", self.config.stale_after_s)
                         break
                     if msg.type == aiohttp.WSMsgType.TEXT:
+                        if msg.data.startswith('{"error"'):
+                            _raise_if_refused(msg.data)
                         self.handle_text(msg.data)
                     elif msg.type in (
                         aiohttp.WSMsgType.ERROR,
@@ -378,6 +388,19 @@ class UserStream:
         while not ws.closed:
             await asyncio.sleep(self.config.ping_interval_s)
             await ws.send_str("PING")
+
+
+class UserStreamRefused(Exception):
+    """The user channel refused our API credentials (the client no longer matches the venue)."""
+
+
+def _raise_if_refused(text: str) -> None:
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return
+    if isinstance(raw, dict) and set(raw) == {"error"}:
+        raise UserStreamRefused(str(raw["error"])[:200])
 
 
 def stream_for_execution(
