@@ -56,7 +56,6 @@ from protocols import (
     TradingState,
     TradingStateChange,
     VenuePort,
-    VenueUnavailable,
 )
 
 ZERO = Decimal(0)
@@ -345,7 +344,7 @@ class Trader(Agent[TraderConfig]):
         except ClientMismatch as exc:
             await self._client_mismatch(order, exc)
             return
-        except (VenueUnavailable, TimeoutError, ConnectionError, OSError) as exc:
+        except Exception as exc:  # any failure of the call leaves the outcome unknown: ask, never resend
             await self._unknown(order, f"{type(exc).__name__}: {exc}")
             return
         await self._on_event(ev, publish=False)
@@ -360,7 +359,7 @@ class Trader(Agent[TraderConfig]):
         coid = order.client_order_id
         try:
             ev = await self.venue.order_status(coid)
-        except (VenueUnavailable, TimeoutError, ConnectionError, OSError) as exc:
+        except Exception as exc:
             self.ctx.log.warning("order_status(%s) failed: %s; asking again later", coid, exc)
             self.ctx.set_timer(f"unknown:{coid}", self.config.status_retry_ns)
             return
@@ -558,7 +557,7 @@ class Trader(Agent[TraderConfig]):
             return
         try:
             ev = await self.venue.cancel_order(order.client_order_id)
-        except (VenueUnavailable, TimeoutError, ConnectionError, OSError) as exc:
+        except Exception as exc:
             self.ctx.log.warning("cancel of %s failed (%s): %s", order.client_order_id, why, exc)
             return
         if ev.status is OrderStatus.REJECTED:
@@ -583,7 +582,7 @@ class Trader(Agent[TraderConfig]):
         self.ctx.log.warning("cancelling all orders: %s", why)
         try:
             events = await self.venue.cancel_all()
-        except (VenueUnavailable, TimeoutError, ConnectionError, OSError, ClientMismatch) as exc:
+        except Exception as exc:
             self.ctx.log.error("cancel_all failed (%s); retrying", exc)
             self.ctx.set_timer("cancel_all", self.config.status_retry_ns, data=why)
             return
@@ -654,7 +653,7 @@ class Trader(Agent[TraderConfig]):
                     statuses[coid] = await venue.order_status(coid)
             positions = await venue.positions()
             balance = await venue.balance()
-        except (VenueUnavailable, TimeoutError, ConnectionError, OSError) as exc:
+        except Exception as exc:  # unreachable, or answering nonsense: retry, then halt
             self.reconcile_failures += 1
             if self.reconcile_failures < self.config.reconcile_attempts:
                 self.ctx.log.warning("reconcile attempt %d failed: %s; retrying", self.reconcile_failures, exc)
