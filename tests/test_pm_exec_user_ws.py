@@ -239,3 +239,30 @@ def test_decoder_never_raises_and_counts_every_frame(frames: list[str]) -> None:
             continue
         objects += len(raw) if isinstance(raw, list) else 1
     assert d.accepted + sum(d.rejected.values()) == objects
+
+
+async def test_a_resting_order_hit_by_another_account_arrives_as_a_maker_fill(lb) -> None:
+    ex = await connect(lb)
+    stream = stream_for_execution(ex, f"{lb.ws_url}/user")
+    q = Inbox()
+    stream.set_sink(q.put)
+    await stream.start()
+    try:
+        await asyncio.wait_for(stream.connected.wait(), 10)
+        await ex.place_order(request("m-1", Side.BUY, "0.45", "10"))
+        lb.maker("taker", Side.SELL, "0.45", "6")  # another account sells into our bid
+        f = await q.take(Fill, lambda f: f.client_order_id == "m-1")
+        assert (f.liquidity.value, f.side, f.size, f.price, f.fee) == (
+            "MAKER",
+            Side.BUY,
+            Decimal(6),
+            Decimal("0.45"),
+            0,
+        )
+        upd = await q.take(OrderEvent, lambda e: e.client_order_id == "m-1" and e.filled > 0)
+        assert (upd.status, upd.filled) == (OrderStatus.PARTIALLY_FILLED, Decimal(6))
+        (rest,) = [f for f in await ex.trades() if f.client_order_id == "m-1"]
+        assert rest.fill_id == f.fill_id and rest.liquidity is f.liquidity
+    finally:
+        await stream.close()
+        await ex.close()
