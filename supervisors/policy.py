@@ -143,11 +143,11 @@ class SupervisorState:
         if restart is None:
             raise KeyError(f"supervisor {self.spec.id!r} has no child {child_id!r}")
         if not should_restart(restart, abnormal):
-            forget = (child_id,) if restart is RestartType.TEMPORARY else ()
-            for c in forget:
+            gone: tuple[str, ...] = (child_id,) if restart is RestartType.TEMPORARY else ()
+            for c in gone:
                 self.remove(c)
             why = "TEMPORARY_CHILD" if restart is RestartType.TEMPORARY else "NORMAL_EXIT"
-            return Decision(Action.IGNORE, forget=forget, reason=why)
+            return Decision(Action.IGNORE, forget=gone, reason=why)
         if not self.window.admit(now_s):
             self.escalated = True
             others = tuple(reversed([c for c in self.order if c != child_id]))

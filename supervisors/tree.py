@@ -40,7 +40,7 @@ ROLE_BRANCH: dict[str, str] = {
     "trader": "execution",
 }
 
-JOURNAL_SERVICE = "cluster.ray_runtime.journal_actor:JournalService"
+JOURNAL_SERVICE = "cluster.ray_runtime.services:JournalService"
 
 
 class TreeConfig(BaseModel):

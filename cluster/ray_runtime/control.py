@@ -1,0 +1,204 @@
+"""The control API of a live tree: what ``polyagents up/status/agents/kill-switch/down`` call.
+
+Every function works from any process connected to the cluster (the CLI is a second process):
+the tree is found by name (``root`` and ``world`` in the namespace). Functions are synchronous
+and raise ``cluster.errors.OperationError`` / ``UserError`` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from cluster.errors import OperationError, UserError
+from cluster.ray_runtime.services import VenueWorld, WorldConfig
+from cluster.ray_runtime.supervisor import LiveSettings, SupervisorActor, load_tree
+from protocols import Command
+from supervisors.spec import SupervisorSpec
+from supervisors.tree import TreeConfig, agents_in, default_tree
+
+NAMESPACE = "polyagents"
+ROOT = "root"
+WORLD = "world"
+CALL_TIMEOUT_S = 120.0
+
+
+def connect(address: str | None = None, namespace: str = NAMESPACE) -> None:
+    """Join the cluster at ``address`` (``auto``: the one running on this machine)."""
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address or "auto", namespace=namespace, log_to_driver=False)
+    except ConnectionError as exc:
+        raise OperationError(
+            f"no Ray cluster at {address or 'auto'}: start one with `ray start --head` ({exc})"
+        ) from exc
+
+
+def _actor(name: str, namespace: str) -> Any:
+    try:
+        return ray.get_actor(name, namespace=namespace)
+    except ValueError as exc:
+        raise OperationError(f"no running tree in namespace {namespace!r} (run `polyagents up`)") from exc
+
+
+def _get(ref: Any) -> Any:
+    try:
+        return ray.get(ref, timeout=CALL_TIMEOUT_S)
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+        if isinstance(cause, (KeyError, ValueError)):
+            raise UserError(str(cause).strip("'\"")) from exc
+        raise OperationError(str(cause)) from exc
+
+
+def start_tree(
+    address: str | None = None,
+    config: TreeConfig | dict[str, Any] | None = None,
+    *,
+    tree: SupervisorSpec | None = None,
+    world: WorldConfig | dict[str, Any] | None = None,
+    namespace: str = NAMESPACE,
+    run_dir: str | Path = "runs/live",
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Start the simulated venue world and the detached root with the default (or given) tree.
+
+    Idempotent: a tree already running in ``namespace`` is adopted, not doubled.
+    """
+    connect(address, namespace)
+    cfg = config if isinstance(config, TreeConfig) else TreeConfig.model_validate(config or {})
+    wcfg = world if isinstance(world, WorldConfig) else WorldConfig.model_validate(world or {})
+    spec = tree or default_tree(cfg)
+    run = Path(run_dir).resolve()
+    run.mkdir(parents=True, exist_ok=True)
+    w = VenueWorld.options(  # type: ignore[attr-defined]
+        name=WORLD, namespace=namespace, lifetime="detached", get_if_exists=True, num_cpus=0,
+    ).remote(wcfg, namespace)
+    res = _get(w.setup.remote())
+    clock = tuple(_get(w.clock_params.remote()))
+    s = LiveSettings(namespace=namespace, journal_path=str(run / "journal.duckdb"), clock=clock,  # type: ignore[arg-type]
+                     world_name=WORLD)
+    for k, v in (settings or {}).items():
+        if not hasattr(s, k):
+            raise UserError(f"unknown setting {k!r}")
+        setattr(s, k, v)
+    root = SupervisorActor.options(  # type: ignore[attr-defined]
+        name=ROOT, namespace=namespace, lifetime="detached", max_restarts=-1, get_if_exists=True, num_cpus=0,
+    ).remote(spec.model_dump_json(), ROOT, None, s)
+    _get(root.start.remote())
+    return {"namespace": namespace, "journal": s.journal_path, "agents": sorted(agents_in(spec)), "world": res}
+
+
+def tree_status(namespace: str = NAMESPACE) -> dict[str, Any]:
+    """The tree with each agent's state, restarts, mailbox depth, last message time; and totals."""
+    root = _actor(ROOT, namespace)
+    tree = _get(root.tree_state.remote())
+    agents: list[dict[str, Any]] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        for c in node.get("children", []):
+            if "children" in c:
+                walk(c)
+            else:
+                agents.append({
+                    "id": c["id"], "path": c["path"], "role": c.get("role", ""), "state": c.get("state"),
+                    "restarts": c.get("restarts", 0), "mailbox": c.get("mailbox", 0),
+                    "messages": c.get("messages", 0), "last_message_ns": c.get("last_message_ns"),
+                    "status": c.get("status", {}),
+                })
+
+    walk(tree)
+    totals: dict[str, Any] = {"positions": [], "pnl": None, "trading_state": None}
+    for a in agents:
+        st = a["status"] or {}
+        if a["role"] == "trader":
+            for k in ("pnl", "equity", "realized", "exposure"):
+                if k in st:
+                    totals.setdefault(k, st[k])
+            totals["pnl"] = st.get("pnl", st.get("equity", totals["pnl"]))
+        if a["role"] == "risk_officer" and "state" in st:
+            totals["trading_state"] = st["state"]
+    try:
+        w = _actor(WORLD, namespace)
+        traders = [a["id"] for a in agents if a["role"] == "trader"]
+        for t in traders:
+            for p in _get(w.positions.remote(t)):
+                totals["positions"].append({"account": t, "token_id": p.token_id, "size": str(p.size)})
+    except OperationError:
+        pass
+    return {"tree": tree, "agents": agents, "totals": totals}
+
+
+def desired_tree(namespace: str = NAMESPACE) -> SupervisorSpec:
+    spec = load_tree(namespace) if ray.is_initialized() else None
+    if spec is None:
+        spec = SupervisorSpec.model_validate_json(_get(_actor(ROOT, namespace).desired_tree.remote()))
+    return spec
+
+
+def _path_of(name: str, namespace: str) -> str:
+    found = agents_in(desired_tree(namespace)).get(name)
+    if found is None:
+        raise UserError(f"no agent named {name!r}")
+    return found[0]
+
+
+def add_agent(role: str, name: str, overrides: dict[str, Any] | None = None, namespace: str = NAMESPACE) -> str:
+    """Add an agent of ``role`` under its branch; persisted, so it survives a root restart."""
+    path: str = _get(_actor(ROOT, namespace).add_agent.remote(role, name, dict(overrides or {})))
+    return path
+
+
+def remove_agent(name: str, namespace: str = NAMESPACE) -> str:
+    path: str = _get(_actor(ROOT, namespace).remove_agent.remote(name))
+    return path
+
+
+def restart_agent(name: str, namespace: str = NAMESPACE) -> None:
+    path = _path_of(name, namespace)
+    parent = _actor(path.rsplit("/", 1)[0], namespace)
+    _get(parent.restart_child.remote(name))
+
+
+def kill_switch(on: bool, namespace: str = NAMESPACE) -> None:
+    cmd = Command(time_ns=time.time_ns(), target="*", name="kill_switch", args={"on": "true" if on else "false"})
+    _get(_actor(ROOT, namespace).operator_command.remote(cmd))
+
+
+def kill_agent(name: str, namespace: str = NAMESPACE) -> str:
+    """Crash an agent's host on purpose (``os._exit`` inside it): the supervisor restarts it."""
+    path = _path_of(name, namespace)
+    host = _actor(path, namespace)
+    try:
+        ray.get(host.die.remote(), timeout=10)
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+        pass
+    return path
+
+
+def stop_tree(namespace: str = NAMESPACE) -> None:
+    """Stop every agent (final checkpoints), then the root and the world; forget the tree."""
+    from ray.experimental.internal_kv import _internal_kv_del
+
+    from cluster.ray_runtime.supervisor import _kv_key
+
+    try:
+        root = ray.get_actor(ROOT, namespace=namespace)
+    except ValueError:
+        root = None
+    if root is not None:
+        try:
+            ray.get(root.stop_all.remote(), timeout=CALL_TIMEOUT_S)
+        finally:
+            ray.kill(root, no_restart=True)
+    try:
+        w = ray.get_actor(WORLD, namespace=namespace)
+        ray.get(w.stop.remote(), timeout=30)
+        ray.kill(w, no_restart=True)
+    except ValueError:
+        pass
+    _internal_kv_del(_kv_key(namespace))

@@ -1,0 +1,265 @@
+"""Service actors of the live tree: the journal (one DuckDB writer) and the simulated venue world.
+
+The journal actor is the single writer the design asks for: hosts call it for write-ahead order
+records (``durable=True`` commits before the call returns), checkpoints and reconciliation reads;
+supervisors write ``agent_events`` through it.
+
+The venue world holds the simulated exchange on an accelerated wall clock, opens accounts on
+demand, serves every host's venue port (``venue_call``) and pushes what each account's venue
+observes straight to subscriber hosts through the same routing as agent messages. A small built-in
+crowd (a market maker quoting around a drifting fair value, and noise takers) keeps the books alive
+so a freshly started society has something to watch and trade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import ray
+from pydantic import BaseModel, ConfigDict, Field
+
+from cluster.journal import Journal
+from cluster.ray_runtime.routing import Router, RouteTable
+from protocols import Envelope, MarketInfo, OrderRequest, Payload, Side, TimeInForce
+
+log = logging.getLogger("polyagents.services")
+
+
+@ray.remote(concurrency_groups={"control": 2})
+class JournalService:
+    """The journal as an actor (``protocols.JournalPort`` over Ray)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.journal: Journal | None = None
+
+    def _j(self) -> Journal:
+        if self.journal is None:
+            self.journal = Journal(self.path)
+        return self.journal
+
+    def setup(self, checkpoint: Any = None) -> dict[str, Any]:
+        try:
+            self._j()
+            return {"ok": True, "subs": []}
+        except Exception as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+    def start_live(self) -> dict[str, Any]:
+        return {"ok": True}
+
+    @ray.method(concurrency_group="control")
+    def ping(self) -> str:
+        return "running"
+
+    @ray.method(concurrency_group="control")
+    def state(self) -> dict[str, Any]:
+        return {"agent": "journal", "role": "journal", "state": "running", "path": self.path,
+                "messages": 0, "mailbox": 0, "last_message_ns": None, "status": {}}
+
+    def record(self, payload: Payload, *, agent: str, durable: bool = False) -> None:
+        self._j().record_sync(payload, agent=agent, durable=durable)
+
+    def checkpoint(self, agent: str, time_ns: int, state: dict[str, Any]) -> None:
+        self._j().checkpoint_sync(agent, time_ns, state)
+
+    async def last_checkpoint(self, agent: str) -> dict[str, Any] | None:
+        return await self._j().last_checkpoint(agent)
+
+    async def orders(self, agent: str) -> list[Any]:
+        return await self._j().orders(agent)
+
+    async def order_events(self, agent: str) -> list[Any]:
+        return await self._j().order_events(agent)
+
+    async def fills(self, agent: str) -> list[Any]:
+        return await self._j().fills(agent)
+
+    def flush(self) -> None:
+        self._j().flush_sync()
+
+    def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self._j().query(sql, params or [])
+
+    def stop_live(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+
+class WorldConfig(BaseModel):
+    """The simulated world ``polyagents up`` trades against."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    markets: int = Field(default=2, ge=1, le=50)
+    seed: int = 0
+    speed: float = Field(default=1.0, gt=0, description="virtual seconds per wall second")
+    crowd_interval_s: float = Field(default=0.25, gt=0)
+    trader_cash: Decimal = Decimal(10_000)
+    crowd: bool = True
+
+
+class _Clock:
+    """Accelerated wall clock lent to the exchange as its ``protocols.Scheduler``."""
+
+    def __init__(self, start_ns: int, speed: float) -> None:
+        self.start_ns = start_ns
+        self.wall0_ns = time.time_ns()
+        self.speed = speed
+
+    def now_ns(self) -> int:
+        return self.start_ns + int((time.time_ns() - self.wall0_ns) * self.speed)
+
+    def call_at(self, time_ns: int, callback: Callable[[], None]) -> None:
+        delay = max(0.0, (time_ns - self.now_ns()) / 1e9 / self.speed)
+        asyncio.get_running_loop().call_later(delay, callback)
+
+
+@ray.remote(concurrency_groups={"control": 2})
+class VenueWorld:
+    """The simulated exchange as a Ray actor; see the module docstring."""
+
+    def __init__(self, config: WorldConfig, namespace: str) -> None:
+        self.config = config
+        self.namespace = namespace
+        self.router = Router("world", namespace)
+        self.venues: dict[str, Any] = {}
+        self.exchange: Any = None
+        self.clock: _Clock | None = None
+        self.rng = random.Random(config.seed)
+        self.fair: dict[str, float] = {}
+        self._crowd_task: asyncio.Task[Any] | None = None
+        self._seq = 0
+        self.published = 0
+
+    async def setup(self) -> dict[str, Any]:
+        from cluster.clock import DEFAULT_START_NS
+        from venues.sim import SimExchange, SimExchangeConfig
+        from venues.sim.testing import binary_market
+
+        if self.exchange is not None:  # adopted by a second `up`: keep the running world
+            return {"ok": True}
+        self.clock = _Clock(DEFAULT_START_NS, self.config.speed)
+        self.exchange = SimExchange(SimExchangeConfig(start_ns=DEFAULT_START_NS), scheduler=self.clock)
+        for i in range(self.config.markets):
+            info = binary_market(f"mkt{i + 1}")
+            self.exchange.add_market(info)
+            self.fair[info.token_ids[0]] = 0.3 + 0.4 * self.rng.random()
+        self.exchange.open_account("crowd_mm", 10_000_000)
+        self.exchange.open_account("crowd_noise", 10_000_000)
+        for m in self.exchange.markets():
+            self.exchange.split("crowd_mm", m.market, 100_000)
+            self.exchange.split("crowd_noise", m.market, 100_000)
+        if self.config.crowd:
+            self._crowd_task = asyncio.ensure_future(self._crowd())
+        return {"ok": True, "clock": (self.clock.start_ns, self.clock.wall0_ns, self.clock.speed)}
+
+    @ray.method(concurrency_group="control")
+    def ping(self) -> str:
+        return "running"
+
+    @ray.method(concurrency_group="control")
+    def clock_params(self) -> tuple[int, int, float]:
+        assert self.clock is not None
+        return (self.clock.start_ns, self.clock.wall0_ns, self.clock.speed)
+
+    @ray.method(concurrency_group="control")
+    def update_routes(self, table: RouteTable, version: int) -> None:
+        self.router.set_table(table, version)
+
+    def _venue(self, account: str) -> Any:
+        v = self.venues.get(account)
+        if v is None:
+            from venues.sim import SimVenue
+
+            if not self.exchange.has_account(account):
+                cash = self.config.trader_cash if account.startswith("trader") else 0
+                self.exchange.open_account(account, cash)
+            v = SimVenue(self.exchange, account)
+            sender = f"venue:sim:{account}"
+            v.set_sink(lambda payload, s=sender: self._publish(s, payload))
+            self.venues[account] = v
+        return v
+
+    def _publish(self, sender: str, payload: Payload) -> None:
+        self._seq += 1
+        assert self.clock is not None
+        env = Envelope.trusted(f"{sender}#{self._seq}", self.clock.now_ns(), sender, payload, None, None)
+        self.published += 1
+        self.router.publish(env)
+
+    async def venue_call(self, account: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        fn = getattr(self._venue(account), method)
+        res = fn(*args, **kwargs)
+        if asyncio.iscoroutine(res):
+            res = await res
+        return res
+
+    def inject(self, payload: Payload, sender: str = "operator") -> None:
+        """Publish a payload from outside the agents (operator commands, feeds)."""
+        self._publish(sender, payload)
+
+    @ray.method(concurrency_group="control")
+    def positions(self, account: str) -> list[Any]:
+        return list(self.exchange.positions(account)) if self.exchange.has_account(account) else []
+
+    @ray.method(concurrency_group="control")
+    def order_ids(self, account: str) -> list[str]:
+        """Every client order id the exchange saw from ``account`` (open or finished)."""
+        if not self.exchange.has_account(account):
+            return []
+        ids = {e.client_order_id for e in self.exchange.open_orders(account)}
+        ids |= {f.client_order_id for f in self.exchange.trades(account)}
+        return sorted(ids)
+
+    @ray.method(concurrency_group="control")
+    def markets(self) -> list[MarketInfo]:
+        return list(self.exchange.markets())
+
+    async def _crowd(self) -> None:
+        """A market maker requoting around a drifting fair value, and noise takers."""
+        n = 0
+        while True:
+            await asyncio.sleep(self.config.crowd_interval_s)
+            try:
+                n += 1
+                self._crowd_round(n)
+            except Exception:
+                log.exception("crowd round failed")
+
+    def _crowd_round(self, n: int) -> None:
+        ex, rng = self.exchange, self.rng
+        assert self.clock is not None
+        now = self.clock.now_ns()
+        for m in ex.markets():
+            yes = m.token_ids[0]
+            f = min(0.9, max(0.1, self.fair[yes] + rng.gauss(0, 0.01)))
+            self.fair[yes] = f
+            ex.cancel_all("crowd_mm", m.market)
+            bid = Decimal(str(round(f - 0.02, 2)))
+            ask = Decimal(str(round(f + 0.02, 2)))
+            for side, px in ((Side.BUY, bid), (Side.SELL, ask)):
+                ex.submit("crowd_mm", OrderRequest(
+                    time_ns=now, client_order_id=f"mm-{n}-{m.market}-{side.value}", account="crowd_mm",
+                    token_id=yes, market=m.market, side=side, price=px, size=Decimal(50),
+                    tick_size=m.tick_size, tif=TimeInForce.GTC,
+                ))
+            if rng.random() < 0.5:
+                side = Side.BUY if rng.random() < 0.5 else Side.SELL
+                px = ask if side is Side.BUY else bid
+                ex.submit("crowd_noise", OrderRequest(
+                    time_ns=now, client_order_id=f"noise-{n}-{m.market}", account="crowd_noise",
+                    token_id=yes, market=m.market, side=side, price=px, size=Decimal(10),
+                    tick_size=m.tick_size, tif=TimeInForce.FAK,
+                ))
+
+    def stop(self) -> None:
+        if self._crowd_task is not None:
+            self._crowd_task.cancel()
