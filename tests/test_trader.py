@@ -439,3 +439,27 @@ async def test_paired_intent_with_a_leg_that_cannot_be_an_order_sends_nothing(tm
     assert t.orders[f"{d.intent_id}:0"].status is OrderStatus.CANCELLED
     assert f"{d.intent_id}:1" not in t.orders
     assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 0 and w.shares("m1-yes") == 0
+
+
+def test_order_state_moves_only_forward_whatever_order_events_arrive_in() -> None:
+    from agents.orders import OrderState
+
+    req = OrderRequest(time_ns=T0, client_order_id="c:0", account="us", token_id="m1-yes", market="m1",
+                       side=Side.BUY, price=D("0.5"), size=D(10))
+    o = OrderState(req)
+    assert o.transition(OrderStatus.SENT, T0)
+
+    def ev(status: OrderStatus, filled: str) -> OrderEvent:
+        return OrderEvent(time_ns=T0, client_order_id="c:0", account="us", token_id="m1-yes", market="m1",
+                          side=Side.BUY, price=D("0.5"), size=D(10), status=status, filled=D(filled))
+
+    assert o.apply_event(ev(OrderStatus.PARTIALLY_FILLED, "4"))
+    assert not o.apply_event(ev(OrderStatus.ACKNOWLEDGED, "0"))  # late ack: nothing new
+    assert not o.apply_event(ev(OrderStatus.PARTIALLY_FILLED, "4"))  # the same event twice
+    assert o.note_fill("f1", D(6), T0) and o.status is OrderStatus.PARTIALLY_FILLED  # fills ahead of events
+    assert not o.note_fill("f1", D(6), T0)
+    assert o.apply_event(ev(OrderStatus.CANCELLED, "6"))
+    assert o.status is OrderStatus.CANCELLED and o.filled == 6 and o.remaining == 0
+    assert not o.apply_event(ev(OrderStatus.ACKNOWLEDGED, "6"))  # terminal is final
+    assert o.apply_event(ev(OrderStatus.CANCELLED, "7"))  # ...but a late fill report is still a fact
+    assert o.filled == 7 and o.status is OrderStatus.CANCELLED
