@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from protocols import NewsFeed, RawNews
+from protocols import NewsFeed, Payload
 from venues.news import NewsFeedConfig, RssNewsFeed
 from venues.polymarket.loopback import LoopbackServer
 
@@ -28,7 +28,7 @@ async def server() -> AsyncIterator[LoopbackServer]:
 async def test_feed_items_parse_with_exact_times_and_escaped_titles(server: LoopbackServer, fmt: str) -> None:
     feed = RssNewsFeed(NewsFeedConfig(urls=(server.feed_url("wire", fmt),)))
     assert isinstance(feed, NewsFeed)
-    got: list[RawNews] = []
+    got: list[Payload] = []
     feed.set_sink(got.append)
     try:
         items = await feed.poll()

@@ -111,7 +111,7 @@ def _not_json(s: str) -> bool:
     return False
 
 
-utf8_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+utf8_text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=40)
 
 
 @st.composite

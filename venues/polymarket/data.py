@@ -524,6 +524,8 @@ class PolymarketDataFeed:
         self._resync_tasks[token_id] = asyncio.get_running_loop().create_task(self._resync(token_id))
 
     async def _resync(self, token_id: str) -> None:
+        """Fetch a fresh book until it arrives (or the token is unsubscribed); the book stays
+        stale — consumers were told — for as long as the CLOB cannot be reached."""
         attempt = 0
         try:
             while True:
@@ -531,11 +533,9 @@ class PolymarketDataFeed:
                     wire = await self.clob.wire_book(token_id)
                 except (VenueUnavailable, PolymarketApiError, ValidationError, ValueError) as exc:
                     attempt += 1
-                    if attempt > 5:
-                        log.warning("resync of %s failed (%s); waiting for the socket's next book", token_id, exc)
-                        self.keeper.resync_failed(token_id)
-                        return
-                    await asyncio.sleep(min(5.0, 0.1 * 2**attempt) * (0.5 + self._rng.random()))
+                    if attempt == 1:
+                        log.warning("resync of %s failed (%s); retrying", token_id, exc)
+                    await asyncio.sleep(min(5.0, 0.05 * 2**attempt) * (0.5 + self._rng.random()))
                     continue
                 self.keeper.on_rest_snapshot(wire)
                 return
