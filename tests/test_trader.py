@@ -277,12 +277,12 @@ async def test_reducing_cancels_resting_buys_and_accepts_only_sells_of_held_shar
 async def test_gtd_leg_lives_until_the_intent_expires_past_the_venues_threshold(tmp_path: Path) -> None:
     w, t, _venue = trader_world(tmp_path)
     await w.run_for(0)
-    d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.41", "10"), tif=TimeInForce.GTD,
-                 expires_ns=w.rt.now_ns() + 2 * NS_PER_S)
+    expiry = w.rt.now_ns() + 2 * NS_PER_S
+    d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.41", "10"), tif=TimeInForce.GTD, expires_ns=expiry)
     w.inject(d)
     await w.run_for(1)
     o = t.orders[f"{d.intent_id}:0"]
-    assert o.status is OrderStatus.ACKNOWLEDGED and o.request.expires_ns == d.intent.expires_ns + 60 * NS_PER_S
+    assert o.status is OrderStatus.ACKNOWLEDGED and o.request.expires_ns == expiry + 60 * NS_PER_S
     await w.run_for(2)
     # the venue expired it exactly at the intent's expiry (the trader's own cancel found it gone)
     assert w.open_orders() == [] and o.status is OrderStatus.EXPIRED
