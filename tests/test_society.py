@@ -6,19 +6,16 @@ what the journal recorded and what the exchange says we hold.
 
 from __future__ import annotations
 
-import importlib.util
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from test_society_world import NS_PER_MS, NS_PER_S, World, market
 
 from agents.society import DEFAULT_IDS, default_agents
 from protocols import Fill, IntentLeg, OrderIntent, Payload, RawNews, Side, TopOfBook, WalletTrade
 
-HAVE_NEWS_SCOUT = importlib.util.find_spec("agents.news_scout") is not None
-ALL = DEFAULT_IDS if HAVE_NEWS_SCOUT else tuple(a for a in DEFAULT_IDS if a != "news_scout")
+ALL = DEFAULT_IDS  # all six agents, every time
 
 
 def society(w: World, strategies: dict[str, dict[str, Any]] | None = None, **overrides: Any) -> None:
@@ -223,7 +220,6 @@ async def test_whales_trade_is_copied_within_the_risk_limits(tmp_path: Path) -> 
     await w.rt.stop()
 
 
-@pytest.mark.skipif(not HAVE_NEWS_SCOUT, reason="the news scout is not in the tree yet")
 async def test_news_shock_moves_the_strategist_to_buy(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.add_market(market("sen", question="Will Jane Doe win the 2026 Senate race in Ohio?"))
