@@ -57,6 +57,11 @@ def construct(cls: type[P], **values: Any) -> P:
             if name not in d:
                 d[name] = f.get_default(call_default_factory=True)
         d = {name: d[name] for name in fields}
+    return raw(cls, d)
+
+
+def raw(cls: type[P], d: dict[str, Any]) -> P:
+    """An instance of ``cls`` whose ``__dict__`` is ``d`` (complete, in field order, ``kind`` first)."""
     obj = cls.__new__(cls)
     _set(obj, "__dict__", d)
     _set(obj, "__pydantic_fields_set__", set(d))
