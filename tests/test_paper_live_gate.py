@@ -56,6 +56,13 @@ def test_partial_api_credentials_are_refused_with_the_missing_names() -> None:
     assert any("POLYAGENTS_PM_API_PASSPHRASE" in m for m in err.value.missing)
 
 
+def test_venue_polymarket_is_paper_by_default_and_half_a_live_request_is_refused() -> None:
+    assert isinstance(make_venue("polymarket", VenueSettings(), data_feed=NullFeed()), PaperVenue)
+    with pytest.raises(LiveTradingRefused) as err:
+        make_venue("polymarket", VenueSettings(live=True), environ={ENV_PRIVATE_KEY: KEY}, data_feed=NullFeed())
+    assert err.value.missing == ["--i-understand-real-money"]
+
+
 def test_live_with_every_safeguard_builds_a_live_venue_without_touching_the_network() -> None:
     s = VenueSettings(live=True, i_understand_real_money=True, clob_url="http://127.0.0.1:9")
     v = make_venue("live", s, environ={ENV_PRIVATE_KEY: KEY}, data_feed=NullFeed())
@@ -68,7 +75,7 @@ def test_paper_and_sim_need_no_flags() -> None:
     assert isinstance(p, PaperVenue) and p.account == "t1" and isinstance(p, VenuePort)
     s = make_venue("sim", VenueSettings(account="t2"))
     assert isinstance(s, VenuePort) and s.account == "t2"
-    with pytest.raises(ValueError, match="sim, paper, live"):
+    with pytest.raises(ValueError, match="sim, paper, live, polymarket"):
         make_venue("moon", VenueSettings())
 
 

@@ -5,7 +5,8 @@
 * ``"sim"``   — the simulated exchange (``venues.sim.SimVenue``),
 * ``"paper"`` — live Polymarket data with simulated fills (``venues.paper.PaperVenue``); the
   default for ``--venue polymarket``,
-* ``"live"``  — the real CLOB through the official SDK (``PolymarketLiveVenue``).
+* ``"live"``  — the real CLOB through the official SDK (``PolymarketLiveVenue``),
+* ``"polymarket"`` — paper, unless a live flag is set (then exactly as ``"live"``).
 
 Live is refused unless ``live=True`` **and** ``i_understand_real_money=True`` **and** the
 credentials are in the environment; the refusal (``LiveTradingRefused``) names everything that
@@ -41,7 +42,7 @@ from venues.polymarket.auth import (
     credentials_from_env,
 )
 
-VenueKind = Literal["sim", "paper", "live"]
+VenueKind = Literal["sim", "paper", "live", "polymarket"]
 
 
 class LiveTradingRefused(Exception):
@@ -225,6 +226,13 @@ def _data_feed(settings: VenueSettings) -> Any:
     return PolymarketDataFeed()
 
 
+def resolve_kind(kind: str, settings: VenueSettings) -> str:
+    """``"polymarket"`` means paper unless a live flag was given (then the live gate decides)."""
+    if kind == "polymarket":
+        return "live" if (settings.live or settings.i_understand_real_money) else "paper"
+    return kind
+
+
 def make_venue(
     kind: VenueKind | str,
     settings: VenueSettings | None = None,
@@ -235,6 +243,7 @@ def make_venue(
 ) -> VenuePort:
     """Build the venue for a run. ``exchange``/``data_feed`` inject an existing sim or feed."""
     s = settings or VenueSettings()
+    kind = resolve_kind(kind, s)
     if kind == "live":
         creds = check_live_gate(s, environ)  # refuse before anything touches the network
         env = None
@@ -262,7 +271,7 @@ def make_venue(
             ex.open_account(s.account, s.sim_cash)
         venue: VenuePort = SimVenue(ex, s.account)
         return venue
-    raise ValueError(f"venue kind must be one of sim, paper, live; got {kind!r}")
+    raise ValueError(f"venue kind must be one of sim, paper, live, polymarket; got {kind!r}")
 
 
 __all__ = [
@@ -273,4 +282,5 @@ __all__ = [
     "VenueSettings",
     "check_live_gate",
     "make_venue",
+    "resolve_kind",
 ]
