@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_society_world import NS_PER_MS, NS_PER_S, World, market
 
 from agents.society import DEFAULT_IDS, default_agents
@@ -304,3 +305,23 @@ async def test_gap_is_captured_through_a_venue_with_order_and_data_latency(tmp_p
     assert ro.status()["state"] == "ACTIVE"
     assert w.rt.agents["trader"].status()["orders_by_state"] == {"FILLED": 2}
     await w.rt.stop()
+
+
+def test_society_builder_makes_the_six_agents_agree_on_bankroll_and_account() -> None:
+    from agents.risk_officer import RiskOfficer
+    from agents.strategist import Strategist
+    from agents.trader import Trader
+
+    agents = {a.agent_id: a for a in default_agents(Decimal(5000), {"complete_set": {}}, account="acct-7")}
+    assert tuple(agents) == DEFAULT_IDS and all(a.role == i for i, a in agents.items())
+    ro, tr, st = agents["risk_officer"], agents["trader"], agents["strategist"]
+    assert isinstance(ro, RiskOfficer) and isinstance(tr, Trader) and isinstance(st, Strategist)
+    assert ro.config.bankroll == tr.config.bankroll == st.config.bankroll == Decimal(5000)
+    assert ro.config.account == tr.config.account == st.config.account == "acct-7"
+    assert set(st.config.strategies) == {"complete_set"}
+    custom = default_agents(overrides={"risk_officer": {"max_trade_fraction": "0.01"}}, only=("risk_officer",))
+    assert [a.agent_id for a in custom] == ["risk_officer"] and custom[0].config.max_trade_fraction == Decimal("0.01")
+    with pytest.raises(ValueError, match="unknown agent id 'tradr'"):
+        default_agents(overrides={"tradr": {}})
+    with pytest.raises(ValueError, match="max_trade_fraction"):
+        default_agents(overrides={"risk_officer": {"max_trade_fraction": "2"}})
