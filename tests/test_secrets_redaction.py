@@ -133,3 +133,18 @@ def test_a_whole_trading_session_leaks_no_secret(caplog: pytest.LogCaptureFixtur
         assert_clean(repr(r.args), secrets)
     for t in texts:
         assert_clean(t, secrets)
+
+
+def test_a_malformed_private_key_is_refused_without_quoting_it() -> None:
+    from venues.polymarket.execution import InvalidCredentials
+
+    bad = "0x" + "zz" * 32
+
+    async def run() -> None:
+        env = loopback_environment("http://127.0.0.1:9", "ws://127.0.0.1:9/ws")
+        creds = PolymarketCredentials(private_key=SecretStr(bad), funder=address_of(TRADER_KEY))
+        await PolymarketExecution.connect(creds, environment=env)
+
+    with pytest.raises(InvalidCredentials) as err:
+        asyncio.run(run())
+    assert_clean(str(err.value), needles(bad))

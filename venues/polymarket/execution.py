@@ -125,6 +125,10 @@ def is_client_mismatch(status: int | None, text: str) -> bool:
     return any(n in low for n in _MISMATCH_TEXT)
 
 
+class InvalidCredentials(ValueError):
+    """The private key, wallet or API credentials are malformed (refused before any request)."""
+
+
 # ------------------------------------------------------------------------------------ id store
 
 
@@ -299,6 +303,10 @@ class PolymarketExecution:
                 environment=environment,
                 credentials=api,
             )
+        except UserInputError as exc:
+            # the SDK's message may quote what it refused: never let the key through
+            text = str(exc).replace(credentials.private_key.get_secret_value(), "**********")
+            raise InvalidCredentials(f"the SDK refused the credentials: {text}") from None
         except RequestRejectedError as exc:
             if is_client_mismatch(exc.status, str(exc)):
                 raise ClientMismatch(f"venue refused our credentials: {exc}") from None
@@ -972,6 +980,7 @@ def _order_status_from_text(status: str, matched: Decimal, size: Decimal) -> Ord
 
 __all__ = [
     "MAX_BATCH",
+    "InvalidCredentials",
     "JsonlIdStore",
     "MemoryIdStore",
     "OrderIdStore",
