@@ -232,3 +232,17 @@ async def test_runs_on_the_local_runtime_clock_with_latency() -> None:
     assert (40 * MS, "Fill") in kinds and (40 * MS, "OrderEvent") in kinds and (40 * MS, "TradePrint") in kinds
     fills = [p for _, p in agent.seen if isinstance(p, Fill)]
     assert [(f.account, f.price, f.size) for f in fills] == [("us", D("0.5"), D(10))]
+
+
+async def test_public_data_is_built_only_while_some_venue_is_subscribed() -> None:
+    _, ex, us, crowd, _, _ = world()
+    assert not ex.publishing  # two venues, neither subscribed: the engine builds no market data
+    await us.subscribe_market_data(["m1-yes", "m1-no"])
+    assert ex.publishing
+    await us.unsubscribe_market_data(["m1-yes"])
+    assert ex.publishing
+    await us.unsubscribe_market_data(["m1-no"])
+    assert not ex.publishing
+    await crowd.place_order(order("crowd", "s1", "m1-yes", "SELL", "0.60", 10))
+    await us.subscribe_market_data(["m1-no"])  # resubscribing starts from a fresh snapshot
+    assert ex.book("m1-no").bids == ((D("0.40"), D(10)),)

@@ -272,6 +272,11 @@ class SimExchange:
     def _public(self) -> bool:
         return self._pub
 
+    @property
+    def publishing(self) -> bool:
+        """Whether anyone listens to market data (only then are deltas and prints built)."""
+        return self._pub
+
     def _listeners_changed(self) -> None:
         """Recompute the flags the hot path checks; (re)start tracking what the feed published."""
         self._acct_listeners = {a: lst for a, lst in self._acct_listeners.items() if lst}

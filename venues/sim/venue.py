@@ -61,8 +61,8 @@ class SimVenue:
         self._last_data_ns = 0
         self._closed = False
         self.dropped = 0  # events produced before a sink was set (the trader reconciles them)
+        self._listening = False  # to public data: only while subscribed (building it has a cost)
         exchange.add_account_listener(account, self._on_private)
-        exchange.add_market_data_listener(self._on_public)
 
     # ------------------------------------------------------------------ delivery
     def set_sink(self, sink: Sink) -> None:
@@ -114,9 +114,14 @@ class SimVenue:
 
     async def subscribe_market_data(self, token_ids: Sequence[str]) -> None:
         for t in token_ids:
-            info = self.exchange.market_info(t)
-            if info is None:
+            if self.exchange.market_info(t) is None:
                 raise KeyError(f"unknown token {t!r}")
+        if token_ids and not self._listening and not self._closed:
+            self.exchange.add_market_data_listener(self._on_public)
+            self._listening = True
+        for t in token_ids:
+            info = self.exchange.market_info(t)
+            assert info is not None
             if t in self._tokens:
                 continue
             self._tokens.add(t)
@@ -135,6 +140,9 @@ class SimVenue:
                 self._markets[info.market] = n
             else:
                 del self._markets[info.market]
+        if not self._tokens and self._listening:
+            self.exchange.remove_listener(self._on_public)
+            self._listening = False
 
     async def get_book(self, token_id: str) -> BookSnapshot:
         return self.exchange.book(token_id)
