@@ -235,7 +235,7 @@ async def test_runs_on_the_local_runtime_clock_with_latency() -> None:
 
 
 async def test_public_data_is_built_only_while_some_venue_is_subscribed() -> None:
-    _, ex, us, crowd, _, _ = world()
+    _, ex, us, crowd, rec_us, _ = world()
     assert not ex.publishing  # two venues, neither subscribed: the engine builds no market data
     await us.subscribe_market_data(["m1-yes", "m1-no"])
     assert ex.publishing
@@ -245,4 +245,5 @@ async def test_public_data_is_built_only_while_some_venue_is_subscribed() -> Non
     assert not ex.publishing
     await crowd.place_order(order("crowd", "s1", "m1-yes", "SELL", "0.60", 10))
     await us.subscribe_market_data(["m1-no"])  # resubscribing starts from a fresh snapshot
-    assert ex.book("m1-no").bids == ((D("0.40"), D(10)),)
+    last = rec_us.of(BookSnapshot)[-1]
+    assert (last.token_id, last.bids, last.hash) == ("m1-no", ((D("0.40"), D(10)),), ex.book("m1-no").hash)
