@@ -733,7 +733,20 @@ class Trader(Agent[TraderConfig]):
         for o in list(self.orders.values()):
             if o.is_open and o.status in (OrderStatus.UNKNOWN, OrderStatus.SENT) and o.client_order_id not in open_ids:
                 self.ctx.set_timer(f"unknown:{o.client_order_id}", self.config.status_retry_ns)
+        await self._resume_runs()
         return True
+
+    async def _resume_runs(self) -> None:
+        """After a restore: timers died with the old process, and legs may have finished meanwhile."""
+        now = self.ctx.now_ns()
+        for run in list(self.intents.values()):
+            if run.expires_ns is not None and any(
+                (o := self.orders.get(c)) is not None and o.is_open for c in run.coids
+            ):
+                self.ctx.set_timer(f"expire:{run.intent_id}", max(run.expires_ns - now, 0))
+            if run.paired and not run.settled:
+                self.ctx.set_timer(f"pair:{run.intent_id}", self.config.paired_timeout_ns)
+                await self._check_pair(run)
 
     @staticmethod
     def _adopt(order: OrderState, ev: OrderEvent) -> bool:

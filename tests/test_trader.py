@@ -463,3 +463,24 @@ def test_order_state_moves_only_forward_whatever_order_events_arrive_in() -> Non
     assert not o.apply_event(ev(OrderStatus.ACKNOWLEDGED, "6"))  # terminal is final
     assert o.apply_event(ev(OrderStatus.CANCELLED, "7"))  # ...but a late fill report is still a fact
     assert o.filled == 7 and o.status is OrderStatus.CANCELLED
+
+
+async def test_a_pair_half_done_at_a_crash_is_finished_by_the_restored_trader(tmp_path: Path) -> None:
+    w, t, venue = trader_world(tmp_path)
+    w.crowd("m1-yes", Side.BUY, "0.45", 50)
+    await w.run_for(0)
+    d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.50", "10"), ("m1-no", Side.BUY, "0.30", "10"), paired=True)
+    w.inject(d)
+    await w.run_for(1)
+    assert w.shares("m1-yes") == 10 and len(w.open_orders()) == 1  # YES filled, the NO leg rests
+    snap = t.snapshot()
+    await venue.close()  # the process dies; its timers die with it
+
+    rt2 = LocalRuntime(seed=0, journal=w.journal, start_ns=w.rt.now_ns() + NS_PER_S)
+    t2 = Trader("trader", {"pnl_interval_ns": 0, "paired_timeout_ns": 5 * NS_PER_S})
+    t2.restore(snap)
+    rt2.add_agent(t2, venue=SimVenue(w.ex, "us"))
+    await rt2.run(until_ns=rt2.now_ns() + 6 * NS_PER_S)
+    assert t2.orders[f"{d.intent_id}:1"].status is OrderStatus.CANCELLED
+    assert t2.orders[f"{d.intent_id}:0:u1"].status is OrderStatus.FILLED
+    assert w.shares("m1-yes") == 0 and w.open_orders() == []
