@@ -218,6 +218,8 @@ class PaperVenue:
                 book.valid = False  # not tradable until a fresh snapshot
         elif isinstance(p, MarketResolved):
             self._resolve(p, now)
+        elif isinstance(p, MarketInfo):
+            self.register_market(p)  # fee curve of a market announced on the feed
 
     def _apply_snapshot(self, s: BookSnapshot) -> None:
         book = _Book(s.market, s.tick_size, s.min_order_size)
