@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -428,7 +429,7 @@ async def test_every_decision_is_journalled_and_state_survives_snapshot_restore(
         ("i2", "RESIZED", "MAX_TRADE_SIZE,MAX_MARKET_EXPOSURE"),  # every limit the intent breached
         ("i3", "REJECTED", "NO_MARKET_DATA"),
     ]
-    snap = d.ro.snapshot()
+    snap = json.loads(json.dumps(d.ro.snapshot()))  # checkpoints travel as plain JSON
     clone = RiskOfficer("risk_officer")
     clone.restore(snap)
     assert clone.snapshot() == snap

@@ -5,6 +5,7 @@ venue, a refused client), never by mocking the trader's own code."""
 from __future__ import annotations
 
 import itertools
+import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -395,7 +396,7 @@ async def test_trader_state_survives_snapshot_and_restore(tmp_path: Path) -> Non
     w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.50", "10")))
     w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.41", "10"), post_only=True))
     await w.run_for(1)
-    snap = t.snapshot()
+    snap = json.loads(json.dumps(t.snapshot()))  # checkpoints travel as plain JSON
     clone = Trader("trader", {"pnl_interval_ns": 0})
     clone.restore(snap)
     assert clone.snapshot() == snap
