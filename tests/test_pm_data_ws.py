@@ -222,3 +222,45 @@ async def test_delta_that_disagrees_with_the_mirror_triggers_a_rest_resync(serve
         assert any(s.reason == "RESYNC" for s in rec.of(BookStale, M1.yes_token))
     finally:
         await feed.close()
+
+
+async def test_client_keeps_retrying_while_the_server_is_down_and_connects_when_it_returns() -> None:
+    first = LoopbackServer()
+    first.exchange.add_market(M1)
+    base = await first.start()
+    port = int(base.rsplit(":", 1)[1])
+    await first.stop()  # nobody listens now
+    rec = Recorder()
+    feed = PolymarketDataFeed(
+        PolymarketDataConfig.for_base_url(base, reconnect_initial_s=0.01, reconnect_max_s=0.05)
+    )
+    feed.set_sink(rec)
+    feed.remember([M1])  # known market: no REST call needed to subscribe
+    second = LoopbackServer()
+    try:
+        await feed.subscribe_market_data(M1.token_ids)
+        await rec.wait_for(lambda: feed.stats.connect_failures >= 3, "refused connection attempts")
+        assert feed.stats.connects == 0
+        second.exchange.add_market(M1)
+        order(second.exchange, "mm", M1, Side.BUY, "0.30", "50")
+        await second.start(port=port)
+        await rec.wait_for(lambda: _in_sync(second, feed, list(M1.token_ids)), "books once the server is back")
+        assert feed.stats.connects == 1
+    finally:
+        await feed.close()
+        await second.stop()
+
+
+def test_backoff_is_jittered_capped_and_grows() -> None:
+    import random
+
+    from venues.polymarket.websocket import backoff_delay
+
+    rng = random.Random(1)
+    assert backoff_delay(0, 0.5, 30, rng) == 0
+    for attempt in range(1, 20):
+        cap = min(30.0, 0.5 * 2 ** (attempt - 1))
+        d = backoff_delay(attempt, 0.5, 30, rng)
+        assert cap / 2 <= d <= cap
+    delays = {round(backoff_delay(5, 0.5, 30, rng), 6) for _ in range(20)}
+    assert len(delays) > 1  # jittered: reconnecting clients do not stampede in step

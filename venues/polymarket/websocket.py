@@ -75,6 +75,7 @@ class StreamStats:
     rejected: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
     connects: int = 0
+    connect_failures: int = 0
     disconnects: int = 0
     stale_sockets: int = 0
     resyncs: int = 0
@@ -99,6 +100,7 @@ class StreamStats:
             "rejected_total": self.rejected_total,
             "dropped": dict(self.dropped),
             "connects": self.connects,
+            "connect_failures": self.connect_failures,
             "disconnects": self.disconnects,
             "stale_sockets": self.stale_sockets,
             "resyncs": self.resyncs,
@@ -626,6 +628,7 @@ class MarketWsConnection:
                 )
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 attempt += 1
+                self._stats.connect_failures += 1
                 delay = backoff_delay(attempt, self._cfg.reconnect_initial_s, self._cfg.reconnect_max_s, self._rng)
                 log.info("market ws %d: connect failed (%s); retry in %.2fs", self.conn_id, exc, delay)
                 await asyncio.sleep(delay)
