@@ -9,8 +9,8 @@ its longest window, so "at most N in any W seconds" holds for every window, not 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -49,22 +49,26 @@ class SlidingWindowLimiter:
         self._clock = clock
         self._sleep = sleep
         self._horizon = max(rl.window_s for rl in self.limits)
-        self._log: deque[float] = deque()
+        self._log: list[float] = []
         self._lock = asyncio.Lock()
         self.waited_s = 0.0
         self.acquired = 0
 
     def _delay(self, now: float) -> float:
-        """Seconds until one more request fits every window (0 if it fits now)."""
-        while self._log and self._log[0] <= now - self._horizon:
-            self._log.popleft()
+        """Seconds until one more request fits every window (0 if it fits now).
+
+        The log is sorted (the clock does not go back), so each window's count is one bisect."""
+        log = self._log
+        cut = bisect.bisect_right(log, now - self._horizon)
+        if cut:
+            del log[:cut]
         delay = 0.0
         for rl in self.limits:
-            cutoff = now - rl.window_s
-            inside = [t for t in self._log if t > cutoff]
-            if len(inside) >= rl.limit:
+            start = bisect.bisect_right(log, now - rl.window_s)
+            inside = len(log) - start
+            if inside >= rl.limit:
                 # enough sends must leave the window that one more fits; the last of them is this one
-                leave = inside[len(inside) - rl.limit]
+                leave = log[start + inside - rl.limit]
                 delay = max(delay, leave + rl.window_s - now)
         return delay
 
