@@ -236,7 +236,8 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             self.books[p.token_id] = p
             self.token_market.setdefault(p.token_id, p.market)
             stale_since = self.stale.get(p.token_id)
-            if stale_since is not None and p.time_ns > stale_since:
+            # a rebuilt book is published in the same instant as its RESYNC/TICK_CHANGE flag
+            if stale_since is not None and p.time_ns >= stale_since:
                 del self.stale[p.token_id]
             mark = p.mid if p.mid is not None else (p.best_bid or p.best_ask)
             if mark is not None and p.token_id in self.portfolio.holdings and self.portfolio.size(p.token_id):

@@ -486,3 +486,10 @@ async def test_buying_with_fees_is_not_a_losing_trade(desk: Desk) -> None:
         await desk.step()
     assert desk.ro.loss_streak == 0
     assert (await desk.intent(("m3-yes", BUY, "0.50", "10"))).action.value == "APPROVED"
+
+
+async def test_book_rebuilt_in_the_same_instant_as_its_resync_flag_is_tradable(desk: Desk) -> None:
+    desk.rt.inject(BookStale(time_ns=desk.rt.now_ns(), token_id="m1-yes", market="m1", reason="RESYNC"))
+    desk.deep("m1-yes")  # the watcher republishes the rebuilt book at the same nanosecond
+    await desk.step()
+    assert (await desk.intent(("m1-yes", BUY, "0.50", "10"))).action.value == "APPROVED"

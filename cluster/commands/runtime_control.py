@@ -1,0 +1,293 @@
+"""``polyagents up | status | agents ... | kill-switch | down``: control a running tree from any shell.
+
+These commands are a second process: they join the Ray cluster, find the detached root supervisor
+by name and ask it. ``up`` without ``--address`` starts a local Ray head (``ray start --head``) so
+the tree outlives the command, and ``down`` stops that head again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from cluster.clock import iso
+from cluster.errors import OperationError, UserError
+
+console = Console()
+agents_app = typer.Typer(help="Change the running tree: add, remove, restart, list agents.", no_args_is_help=True)
+
+#: Where `up` remembers that it started the local Ray head, so `down` stops only what it started.
+STATE_DIR = Path(os.environ.get("POLYAGENTS_STATE_DIR", Path.home() / ".polyagents"))
+
+
+class VenueKind(StrEnum):
+    sim = "sim"
+    paper = "paper"
+    live = "live"
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """``key=value`` pairs (dotted keys nest) with YAML-typed values: ``--set bankroll=500``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set expects key=value, got {item!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise UserError(f"--set {key}: cannot parse value {raw!r}") from exc
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {key}: {p} is both a value and a section")
+        node[parts[-1]] = value
+    return out
+
+
+def _ray_bin() -> str:
+    exe = Path(sys.executable).with_name("ray")
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("ray")
+    if not found:
+        raise OperationError("the `ray` command is not installed in this environment")
+    return found
+
+
+def _local_head_running() -> bool:
+    try:
+        import ray
+
+        ray.init(address="auto", namespace="polyagents", log_to_driver=False)
+        return True
+    except (ConnectionError, RuntimeError):
+        return False
+
+
+def _start_local_head(num_cpus: int | None) -> None:
+    cmd = [_ray_bin(), "start", "--head", "--disable-usage-stats", "--include-dashboard=true",
+           "--dashboard-host=127.0.0.1"]
+    if num_cpus:
+        cmd.append(f"--num-cpus={num_cpus}")
+    with console.status("starting a local Ray head (ray start --head)…"):
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["?"])[-1]
+        raise OperationError(f"ray start failed: {last}")
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    (STATE_DIR / "started_ray_head").write_text("1")
+
+
+def _load_config(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    if not path.exists():
+        raise UserError(f"no config file at {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping with keys tree/world/settings")
+    unknown = set(data) - {"tree", "world", "settings", "venue"}
+    if unknown:
+        raise UserError(f"{path}: unknown section(s) {sorted(unknown)} (known: tree, world, settings, venue)")
+    return data
+
+
+def _check_venue(venue: VenueKind, live: bool, understood: bool) -> None:
+    """Paper and live need the Polymarket stack; live also needs both flags and credentials."""
+    if venue is VenueKind.sim:
+        if live:
+            raise UserError("--live trades real money and needs --venue live")
+        return
+    from venues.live import LiveTradingRefused, VenueSettings, check_live_gate
+
+    if venue is VenueKind.live:
+        try:
+            check_live_gate(VenueSettings(live=live, i_understand_real_money=understood))
+        except LiveTradingRefused as exc:
+            raise UserError(str(exc)) from exc
+    raise OperationError(
+        f"--venue {venue.value}: the supervised Ray tree runs against the simulated exchange only in this "
+        "version; rehearse the Polymarket stack with `polyagents loopback`"
+    )
+
+
+def up(
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start/join a local one).")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML with tree/world/settings sections.")] = None,
+    venue: Annotated[VenueKind, typer.Option(help="sim (default), paper or live.")] = VenueKind.sim,
+    live: Annotated[bool, typer.Option("--live", help="Allow real-money trading (with --venue live).")] = False,
+    understood: Annotated[bool, typer.Option("--i-understand-real-money", help="Confirm real money.")] = False,
+    run_dir: Annotated[Path, typer.Option(help="Where the journal of the live tree goes.")] = Path("runs/live"),
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs of a local Ray head started by up.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Start the supervised tree on a Ray cluster (a local one by default)."""
+    _check_venue(venue, live, understood)
+    cfg = _load_config(config)
+    from cluster.ray_runtime import control
+
+    if address is None and not _local_head_running():
+        _start_local_head(num_cpus)
+    with console.status("starting the supervised tree…"):
+        info = control.start_tree(
+            address=address or "auto", config=cfg.get("tree"), world=cfg.get("world"),
+            run_dir=run_dir, settings=cfg.get("settings"),
+        )
+    if as_json:
+        typer.echo(json.dumps(info, default=str))
+        return
+    console.print(f"[green]tree running[/] in namespace [bold]{info['namespace']}[/]: "
+                  f"{len(info['agents'])} agents, journal {info['journal']}")
+    console.print("watch it: [bold]polyagents status[/]   stop it: [bold]polyagents down[/]")
+
+
+def _connect(address: str | None) -> Any:
+    from cluster.ray_runtime import control
+
+    control.connect(address or "auto")
+    return control
+
+
+def status(
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The tree with each agent's state, restarts, mailbox depth, last message; and the totals."""
+    control = _connect(address)
+    st = control.tree_status()
+    if as_json:
+        typer.echo(json.dumps(st, default=str))
+        return
+    _print_tree(st)
+
+
+def _print_tree(st: dict[str, Any]) -> None:
+    root = Tree("[bold]root[/]")
+
+    def walk(node: dict[str, Any], branch: Tree) -> None:
+        for c in node.get("children", []):
+            if "children" in c:
+                walk(c, branch.add(f"[bold]{c['id']}[/] ({c.get('strategy', '')})"))
+            else:
+                branch.add(f"{c['id']} [dim]{c.get('state', '')}[/]")
+
+    walk(st.get("tree", {}), root)
+    console.print(root)
+    table = Table("agent", "role", "state", "restarts", "mailbox", "messages", "last message", title="agents")
+    for a in st["agents"]:
+        last = a.get("last_message_ns")
+        table.add_row(a["id"], a["role"], str(a["state"]), str(a["restarts"]), str(a["mailbox"]),
+                      str(a.get("messages", 0)), iso(last) if last else "-")
+    console.print(table)
+    t = st.get("totals", {})
+    console.print(f"trading state: [bold]{t.get('trading_state')}[/]   pnl: [bold]{t.get('pnl')}[/]   "
+                  f"positions: {len(t.get('positions', []))}")
+    for p in t.get("positions", []):
+        console.print(f"  {p['account']} {p['token_id']}: {p['size']}")
+
+
+@agents_app.command("add")
+def agents_add(
+    role: Annotated[str, typer.Argument(help="market_watcher, whale_tracker, news_scout, strategist, ...")],
+    name: Annotated[str, typer.Option("--name", help="The new agent's id.")],
+    sets: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value.")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+) -> None:
+    """Add an agent to the running tree (it survives a root restart)."""
+    overrides = parse_sets(sets)
+    control = _connect(address)
+    path = control.add_agent(role, name, overrides)
+    console.print(f"added [bold]{name}[/] at {path}")
+
+
+@agents_app.command("remove")
+def agents_remove(
+    name: Annotated[str, typer.Argument()],
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+) -> None:
+    """Stop an agent and remove it from the desired tree."""
+    control = _connect(address)
+    console.print(f"removed [bold]{name}[/] from {control.remove_agent(name)}")
+
+
+@agents_app.command("restart")
+def agents_restart(
+    name: Annotated[str, typer.Argument()],
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+) -> None:
+    """Restart one agent through its supervisor (state restored from its last checkpoint)."""
+    control = _connect(address)
+    control.restart_agent(name)
+    console.print(f"restarted [bold]{name}[/]")
+
+
+@agents_app.command("ls")
+def agents_ls(
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the running agents."""
+    control = _connect(address)
+    agents = control.tree_status()["agents"]
+    if as_json:
+        typer.echo(json.dumps([{k: a[k] for k in ("id", "role", "path", "state", "restarts")} for a in agents]))
+        return
+    table = Table("agent", "role", "path", "state", "restarts")
+    for a in agents:
+        table.add_row(a["id"], a["role"], a["path"], str(a["state"]), str(a["restarts"]))
+    console.print(table)
+
+
+def kill_switch(
+    state: Annotated[str, typer.Argument(help="on or off")],
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+) -> None:
+    """Halt trading (cancel everything, refuse new orders) or resume it."""
+    if state not in ("on", "off"):
+        raise UserError(f"kill-switch takes on or off, got {state!r}")
+    control = _connect(address)
+    control.kill_switch(state == "on")
+    console.print(f"kill switch [bold]{state}[/]")
+
+
+def down(
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+) -> None:
+    """Stop the tree (final checkpoints, journal closed) and a local Ray head that `up` started."""
+    control = _connect(address)
+    control.stop_tree()
+    console.print("tree stopped")
+    marker = STATE_DIR / "started_ray_head"
+    if address is None and marker.exists():
+        import ray
+
+        ray.shutdown()
+        subprocess.run([_ray_bin(), "stop"], capture_output=True, text=True, timeout=120)
+        marker.unlink(missing_ok=True)
+        console.print("local Ray head stopped")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+    app.command("status")(status)
+    app.add_typer(agents_app, name="agents")
+    app.command("kill-switch")(kill_switch)
+    app.command("down")(down)
