@@ -323,7 +323,7 @@ class RayLockstepRuntime(LocalRuntime):
         host_options: dict[str, dict[str, Any]] | None = None,
         checkpoint_every_n: int = 50,
         checkpoint_every_ns: int = 60 * 1_000_000_000,
-        journal_checkpoints: bool = True,
+        journal_checkpoints: bool = False,
         intensity: int = 10,
         period_s: float = 60.0,
         backoff_cap_s: float = 0.2,

@@ -1,0 +1,52 @@
+"""Run a shipped scenario through the simulation runner on the local or the lockstep Ray runtime.
+
+The runner picks its runtime through ``simulation.runner._make_runtime``; these helpers swap in a
+:class:`RayLockstepRuntime` (optionally with scheduled kills) and keep a handle on it, so tests can
+look at the exchange the trader traded on after the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import simulation.runner as runner
+from cluster.journal import open_read_only
+from simulation.scenario import load_scenario
+
+SCENARIO = "arbitrage_bursts"
+DURATION_S = 300
+REPO = Path(__file__).resolve().parent.parent
+TRADING = ("fills", "order_events", "orders", "pnl", "positions", "risk_events", "settlements")
+
+
+def scenario() -> Any:
+    return load_scenario(REPO / "scenarios" / f"{SCENARIO}.yaml",
+                         {"duration_s": DURATION_S, "events.0.resolve_at_s": DURATION_S})
+
+
+def run(kind: str, out: Path, monkeypatch: pytest.MonkeyPatch, *, namespace: str | None = None,
+        kills: list[tuple[int, str, int | None]] | None = None, **rt_kw: Any) -> dict[str, Any]:
+    """Run the scenario; ``kills``: (seconds after start, agent id, after_calls)."""
+    holder: dict[str, Any] = {}
+    if kind == "ray":
+        from cluster.ray_runtime.lockstep import RayLockstepRuntime
+
+        def make(_kind: str, seed: int, start_ns: int, journal: Any) -> Any:
+            rt = RayLockstepRuntime(seed=seed, start_ns=start_ns, journal=journal, namespace=namespace, **rt_kw)
+            for at_s, agent_id, after in kills or []:
+                rt.call_at(start_ns + at_s * 1_000_000_000,
+                           lambda a=agent_id, n=after: rt.kill_agent(a, after_calls=n))
+            holder["rt"] = rt
+            return rt
+
+        monkeypatch.setattr(runner, "_make_runtime", make)
+    res = asyncio.run(runner.run_scenario_async(scenario(), runtime="local", out_dir=out, report=False))
+    con = open_read_only(res.summary["journal"])
+    tables = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TRADING}
+    events = con.execute("SELECT agent, event, detail FROM agent_events ORDER BY time_ns, rowid").fetchall()
+    con.close()
+    return {"summary": res.summary, "tables": tables, "events": events, "rt": holder.get("rt")}
