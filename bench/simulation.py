@@ -61,7 +61,7 @@ def sweep(out: Path, tasks: int, repeats: int) -> dict[str, float | int]:
     from simulation.sweep import run_sweep
 
     cpus = os.cpu_count() or 2
-    ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False,
+    ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
              object_store_memory=200 * 1024 * 1024)
     try:
         data, _lines, src = load_scenario_data(SCENARIO)

@@ -78,16 +78,21 @@ def _round(v: Any) -> Any:
     return round(v, 6) if isinstance(v, float) else v
 
 
-def journal_hash(path: str | Path | duckdb.DuckDBPyConnection) -> str:
-    """SHA-256 over every journal table's rows (``ORDER BY ALL``), ``meta`` excluded.
+#: The trading record: what two runtimes must agree on (lifecycle and checkpoints may differ).
+TRADING_TABLES: tuple[str, ...] = ("fills", "order_events", "orders", "pnl", "positions", "risk_events", "settlements")
+
+
+def journal_hash(path: str | Path | duckdb.DuckDBPyConnection, tables: tuple[str, ...] | None = None) -> str:
+    """SHA-256 over the journal tables' rows (``ORDER BY ALL``), ``meta`` excluded.
 
     Equal hashes mean the two runs wrote the same orders, events, fills, positions, PnL, risk
-    decisions and lifecycle records — the determinism check of the simulator.
+    decisions and lifecycle records — the determinism check of the simulator. ``tables`` limits it
+    (e.g. to :data:`TRADING_TABLES` to compare the local and the Ray runtime).
     """
     con = path if isinstance(path, duckdb.DuckDBPyConnection) else open_read_only(path)
     try:
         h = hashlib.sha256()
-        for table in sorted(SCHEMA):
+        for table in sorted(tables or SCHEMA):
             if table == "meta":
                 continue
             h.update(f"#{table}\n".encode())

@@ -137,7 +137,8 @@ img {{ max-width: 100%; border: 1px solid #eee; margin-bottom: 1rem; }}
 <p>{esc(str(run.get('description', '')))}</p>
 <p class="meta">run {esc(str(run.get('run_id')))} · duration {esc(fmt(run.get('duration_s')))} s ·
 bankroll {esc(str(run.get('bankroll')))} pUSD · crowd: {crowd} · our agents: {esc(', '.join(run.get('ours', [])))} ·
-events processed {esc(str(run.get('events_processed')))} · journal hash <code>{esc(str(run.get('journal_hash', ''))[:16])}</code> ·
+events processed {esc(str(run.get('events_processed')))} ·
+journal hash <code>{esc(str(run.get('journal_hash', ''))[:16])}</code> ·
 generated {generated}</p>
 <h2>Metrics</h2><table>{rows}</table>
 <h2>Equity and drawdown</h2>

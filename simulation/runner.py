@@ -30,7 +30,15 @@ from typing import Any
 from cluster.errors import UserError
 from cluster.journal import Journal
 from protocols import AgentEvent, Fill, PnLSnapshot, RawNews, ReferencePrice, WalletTrade
-from simulation.analysis import EQUITY_AGENT, RUN_META_KEY, VENUE_AGENT, Analysis, analyze, journal_hash
+from simulation.analysis import (
+    EQUITY_AGENT,
+    RUN_META_KEY,
+    TRADING_TABLES,
+    VENUE_AGENT,
+    Analysis,
+    analyze,
+    journal_hash,
+)
 from simulation.crowd import CrowdMember, build_crowd
 from simulation.monitor import ArbMonitor
 from simulation.scenario import Scenario
@@ -76,14 +84,16 @@ def _make_runtime(kind: str, seed: int, start_ns: int, journal: Any) -> Any:
 
         return LocalRuntime(seed=seed, start_ns=start_ns, journal=journal)
     if kind == "ray":
+        import os
+
+        # our six agents in Ray actors, stepped in lockstep with this process's virtual clock (same
+        # orders and fills as local); the crowd stays in-process. Workers use this interpreter.
+        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
         try:
-            from cluster import runtime_ray  # type: ignore[attr-defined]
-        except ImportError:
-            raise UserError("--runtime ray: the Ray runtime (cluster/runtime_ray.py) is not available") from None
-        cls = getattr(runtime_ray, "RayRuntime", None)
-        if cls is None:
-            raise UserError("--runtime ray: cluster.runtime_ray has no RayRuntime")
-        return cls(seed=seed, start_ns=start_ns, journal=journal)
+            from cluster.ray_runtime.lockstep import RayLockstepRuntime
+        except ImportError as exc:
+            raise UserError(f"--runtime ray: the Ray runtime is not available ({exc})") from None
+        return RayLockstepRuntime(seed=seed, start_ns=start_ns, journal=journal)
     raise UserError(f"--runtime {kind}: expected 'local' or 'ray'")
 
 
@@ -226,6 +236,7 @@ async def run_scenario_async(
             journal.record_sync(Fill.model_validate(f.model_dump()), agent=VENUE_AGENT)
     journal.flush_sync()
     digest = journal_hash(journal._con)
+    trading_digest = journal_hash(journal._con, TRADING_TABLES)
 
     final_values = {t: str(ledger.mark(t, end)) for t in sorted(world.tokens)}
     arb = monitor.finish(end)
@@ -253,6 +264,7 @@ async def run_scenario_async(
         "handler_errors": stats.handler_errors,
         "crashes": [f"{aid}: {type(exc).__name__}: {exc}" for aid, exc in rt.crashes[:20]],
         "journal_hash": digest,
+        "trading_hash": trading_digest,
         "assumptions": {
             "fills": "price-time priority on one YES-space book per condition with complement matching "
             "(mint/merge); a trade executes at the resting order's price; no hidden liquidity, no queue "
@@ -286,6 +298,7 @@ async def run_scenario_async(
             "journal": str(journal_path),
             "report": str(report_path) if report_path is not None else None,
             "journal_hash": digest,
+            "trading_hash": trading_digest,
             "runtime": runtime,
             "events": stats.events,
             "crowd_size": len(crowd),

@@ -124,6 +124,7 @@ def combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def _ensure_ray(address: str | None, num_cpus: int | None) -> Any:
+    import logging
     import os
 
     # under `uv run`, Ray would start every worker through `uv run` (seconds each); this venv's
@@ -134,12 +135,12 @@ def _ensure_ray(address: str | None, num_cpus: int | None) -> Any:
     if not ray.is_initialized():
         try:
             if address:
-                ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
             else:
                 ray.init(
                     num_cpus=num_cpus,
                     include_dashboard=False,
-                    logging_level="WARNING",
+                    logging_level=logging.WARNING,
                     log_to_driver=False,
                     object_store_memory=200 * 1024 * 1024,
                 )

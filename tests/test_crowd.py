@@ -11,7 +11,7 @@ from protocols import Envelope, WalletTrade
 from simulation.crowd import CrowdMember, CrowdVenue, MarketMaker, build_crowd
 from simulation.monitor import ArbMonitor
 from simulation.runner import _listen_to_whales, build_exchange
-from simulation.scenario import MarketMakerGroup, Scenario, scenario_from_data
+from simulation.scenario import Scenario, scenario_from_data
 from simulation.world import ONE, World, build_world
 from venues.sim import SimExchange
 
@@ -74,6 +74,7 @@ async def test_crowd_venue_reads_the_same_top_of_book_as_the_exchange() -> None:
     reader = CrowdVenue(w.ex, "reader")
     for token in ("m-YES", "m-NO"):
         top = w.ex.top(token)
+        assert top.best_bid is not None and top.best_ask is not None
         bid, bsz, ask, asz = reader.top(token)
         assert (bid, bsz) == (int(top.best_bid * ONE), int(top.best_bid_size * ONE))
         assert (ask, asz) == (int(top.best_ask * ONE), int(top.best_ask_size * ONE))
@@ -140,7 +141,7 @@ async def test_competing_arbitrageur_takes_injected_gaps_as_complete_sets() -> N
     held = [w.ex.shares("arbs-0", f"{o}-YES") for o in ("a", "b", "c")]
     assert min(held) > 0, "the arbitrageur bought no complete set"
     finished = [e for e in monitor.episodes if e.half_ns is not None]
-    assert finished and all(e.half_ns - e.start_ns < 30 * S for e in finished)
+    assert finished and all(e.half_ns is not None and e.half_ns - e.start_ns < 30 * S for e in finished)
 
 
 async def test_whale_fills_reach_subscribers_as_wallet_trades() -> None:

@@ -39,7 +39,7 @@ level = st.tuples(st.integers(1, 60), st.integers(5, 80), st.integers(1, 3))  # 
 @given(st.lists(st.lists(level, min_size=1, max_size=4), min_size=2, max_size=4))
 def test_walk_profit_bounds_what_a_taker_actually_makes(books: list[list[tuple[int, int, int]]]) -> None:
     n = len(books)
-    ex, infos = event(n)
+    ex, _infos = event(n)
     ex.open_account("maker", 10**6)
     k = 0
     for i, levels in enumerate(books):
@@ -56,7 +56,7 @@ def test_walk_profit_bounds_what_a_taker_actually_makes(books: list[list[tuple[i
     ex.open_account("taker", 10**6)
     before = ex._accounts["taker"].cash
     for i in range(n):
-        state, filled, reason = ex.submit_fast("taker", f"t{i}", f"o{i}-Y", True, walk.limits[i], walk.sets, 3)
+        _state, filled, reason = ex.submit_fast("taker", f"t{i}", f"o{i}-Y", True, walk.limits[i], walk.sets, 3)
         assert reason is None and filled == walk.sets
     spent = before - ex._accounts["taker"].cash
     actual = walk.sets - spent  # each complete set pays exactly 1

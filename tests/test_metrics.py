@@ -83,7 +83,7 @@ def test_mean_ci95_of_known_values() -> None:
 def test_ci_errs_wide_between_table_rows() -> None:
     # df 22 is not in the table: the t of df 20 (larger) is used, never that of df 25
     xs = [float(i % 3) for i in range(23)]
-    m, lo, hi = mx.mean_ci95(xs)
+    m, _lo, hi = mx.mean_ci95(xs)
     sd = math.sqrt(sum((x - m) ** 2 for x in xs) / 22)
     assert hi - m == pytest.approx(2.086 * sd / math.sqrt(23))
 

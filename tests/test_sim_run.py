@@ -64,7 +64,8 @@ def test_journal_hash_is_the_same_in_another_process(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     proc = subprocess.run(
         [sys.executable, "-m", "cluster.cli", "sim", "run", str(SCEN / "arbitrage_bursts.yaml"), "--seed", "1",
-         "--set", "duration_s=200", "--set", "events.0.resolve_at_s=200", "--json", "--no-report", "--out", str(tmp_path / "there")],
+         "--set", "duration_s=200", "--set", "events.0.resolve_at_s=200", "--json", "--no-report",
+         "--out", str(tmp_path / "there")],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=240, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -82,7 +83,8 @@ def test_no_mispricing_and_fees_on_means_no_phantom_arbitrage(tmp_path: Path) ->
 
 def test_gaps_smaller_than_fees_are_left_alone(tmp_path: Path) -> None:
     # the injected asks sum to ~0.97: below 1, but not after the ~0.04 of taker fees on the basket
-    r = run("arbitrage_bursts", tmp_path, duration_s=300, **{"gaps.0.discount": 0.03})
+    overrides: dict[str, Any] = {"duration_s": 300, "gaps.0.discount": 0.03}
+    r = run("arbitrage_bursts", tmp_path, **overrides)
     assert r.extra["monitor"].episodes == []
     assert r.summary["arb_available"] == 0
     assert arb_orders(r) == 0
@@ -107,7 +109,7 @@ def test_injected_gaps_are_captured_but_never_more_than_available(tmp_path: Path
 
 def test_faster_competing_arbitrageurs_shorten_gaps_and_lower_our_capture(tmp_path: Path) -> None:
     alone = run("arbitrage_bursts", tmp_path / "alone", duration_s=600)
-    fast = {"crowd.arbs.count": 2, "crowd.arbs.scan_ms": 10, "crowd.arbs.order_latency_ms": 5}
+    fast: dict[str, Any] = {"crowd.arbs.count": 2, "crowd.arbs.scan_ms": 10, "crowd.arbs.order_latency_ms": 5}
     raced = run("arbitrage_bursts", tmp_path / "raced", duration_s=600, **fast)
     assert alone.summary["gap_episodes"] > 3 and raced.summary["gap_episodes"] > 3
     assert raced.summary["gap_half_life_s"] < alone.summary["gap_half_life_s"]

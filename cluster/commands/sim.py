@@ -101,7 +101,9 @@ def sweep_cmd(
 
 def report_cmd(
     target: Annotated[Path, typer.Argument(help="A run directory or its journal.duckdb.")],
-    out: Annotated[Path | None, typer.Option("--out", help="Where to write the report (default: beside the journal).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the report (default: beside the journal).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Last line: one JSON object with the summary.")] = False,
 ) -> None:
     """Rebuild the report (HTML + PNG) and print the summary of a finished simulation run."""

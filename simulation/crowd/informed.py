@@ -27,7 +27,8 @@ class InformedTrader(CrowdAgent[InformedGroup]):
         rng = self.ctx.rng
         m = markets[rng.randrange(len(markets))] if len(markets) > 1 else markets[0]
         cfg = self.config
-        trade_on_view(self, m, self.noisy_truth(m, cfg.noise_sd), cfg.edge, self.random_size(cfg.size_min, cfg.size_max, m))
+        size = self.random_size(cfg.size_min, cfg.size_max, m)
+        trade_on_view(self, m, self.noisy_truth(m, cfg.noise_sd), cfg.edge, size)
 
 
 def trade_on_view(agent: CrowdAgent, m: SimMarket, est: float, edge: float, size: int) -> bool:

@@ -1,12 +1,13 @@
 """Market makers: inventory-aware quotes around a fair value, refreshed on their own period.
 
 A maker's fair value is the noisy truth (``fair: truth``) or, for an uninformed maker
-(``fair: mid``), the last trade (else the mid). The reservation price leans against inventory (Avellaneda–Stoikov's r = s − q·γσ², reduced to a
-linear skew per share): a maker long YES quotes lower on both sides so it sells more than it buys.
-Past ``max_inventory`` it quotes only the side that reduces it. Quotes are replaced only when the
-desired price moved, so a quiet market costs no order churn. Asks are posted as NO bids (a BUY NO
-at 1 − a is a YES ask at a) unless the maker holds YES to sell, so cash alone is enough to make a
-two-sided market, as on the real CLOB.
+(``fair: mid``), the last trade (else the mid). The reservation price leans against inventory
+(Avellaneda–Stoikov's r = s − q·γσ², reduced to a linear skew per share): a maker long YES
+quotes lower on both sides so it sells more than it buys. Past ``max_inventory`` it quotes only
+the side that reduces it. Quotes are replaced only when the desired price moved, so a quiet
+market costs no order churn. Asks are posted as NO bids (a BUY NO at 1 − a is a YES ask at a)
+unless the maker holds YES to sell, so cash alone is enough to make a two-sided market, as on
+the real CLOB.
 """
 
 from __future__ import annotations
@@ -89,15 +90,13 @@ class MarketMaker(CrowdAgent[MarketMakerGroup]):
             return
         self.requotes += 1
         if is_bid:
-            held_no = v.free_shares(m.no)
-            if held_no >= size:
-                coid = v.send(m.no, False, ONE - yprice, size)  # SELL NO at 1 − b is a YES bid at b
+            # SELL NO at 1 − b is a YES bid at b: use inventory first, else bid with cash
+            if v.free_shares(m.no) >= size:
+                coid = v.send(m.no, False, ONE - yprice, size)
             else:
                 coid = v.send(m.yes, True, yprice, size)
+        elif v.free_shares(m.yes) >= size:
+            coid = v.send(m.yes, False, yprice, size)
         else:
-            held_yes = v.free_shares(m.yes)
-            if held_yes >= size:
-                coid = v.send(m.yes, False, yprice, size)
-            else:
-                coid = v.send(m.no, True, ONE - yprice, size)  # BUY NO at 1 − a is a YES ask at a
+            coid = v.send(m.no, True, ONE - yprice, size)  # BUY NO at 1 − a is a YES ask at a
         self._quotes[key] = (coid, yprice)

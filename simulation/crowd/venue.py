@@ -167,9 +167,12 @@ class CrowdVenue:
         if self.order_latency_ns and self._scheduler is not None:
             due = max(self._scheduler.now_ns() + self.order_latency_ns, self._last_due)
             self._last_due = due
-            self._scheduler.call_at(due, lambda: self.exchange.cancel_fast(self.account, coid))
+            self._scheduler.call_at(due, lambda: self._cancel_now(coid))
         else:
             self.exchange.cancel_fast(self.account, coid)
+
+    def _cancel_now(self, coid: str) -> None:
+        self.exchange.cancel_fast(self.account, coid)
 
     def cancel_every(self, market: str | None = None) -> None:
         """Cancel all open orders (optionally of one market) without building events."""
