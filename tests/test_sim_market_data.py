@@ -156,6 +156,11 @@ def test_trade_prints_name_each_traded_token_with_the_taker_side() -> None:
     assert ex.book("m1-no").last_trade_price == D("0.30")
 
 
+def test_a_fresh_book_is_numbered_from_one_so_consumers_check_sequence() -> None:
+    ex = _exchange()
+    assert ex.book("m1-yes").seq == 1  # seq 0 would mean "this feed is not numbered"
+
+
 def test_snapshot_hash_ignores_time_and_changes_with_content() -> None:
     ex = _exchange()
     h0 = ex.book("m1-yes").hash

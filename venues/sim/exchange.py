@@ -390,7 +390,7 @@ class SimExchange:
             event_id=info.event_id,
             neg_risk=info.neg_risk,
         )
-        m.seq = {m.yes: 0, m.no: 0}
+        m.seq = {m.yes: 1, m.no: 1}  # a numbered feed starts at 1 (0 means "not numbered")
         if self._pub:
             m.pub = Published(m.yes, m.no, m.book)
         self._markets[info.market] = m
