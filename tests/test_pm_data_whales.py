@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from protocols import LargeTradeFeed as LargeTradeFeedPort
 from protocols import Side
-from venues.polymarket import DataApiConfig, LargeTradeFeed, PolymarketDataConfig
+from venues.polymarket import DataApiConfig, LargeTradeFeed, PolymarketDataConfig, WalletActivityFeed
 from venues.polymarket.loopback import LoopbackServer
 from venues.polymarket.loopback.testing import market, order
 
@@ -138,3 +138,28 @@ def test_watermark_never_skips_or_repeats_under_random_batches_and_page_sizes() 
     finally:
         loop.run_until_complete(srv.stop())
         loop.close()
+
+
+async def test_followed_wallet_activity_delivers_every_trade_once_and_skips_redemptions(
+    server: LoopbackServer,
+) -> None:
+    order(server.exchange, "0xmaker", M, Side.SELL, "0.40", "500")
+    order(server.exchange, "0xsmall", M, Side.BUY, "0.40", "10")  # 4 pUSD: far below any cash filter
+    feed = WalletActivityFeed(
+        PolymarketDataConfig.for_base_url(server.base_url),
+        DataApiConfig(wallets=("0xsmall",), page_size=2, grace_s=60),
+    )
+    assert isinstance(feed, LargeTradeFeedPort)
+    try:
+        first = await feed.poll()
+        order(server.exchange, "0xsmall", M, Side.BUY, "0.40", "12")
+        order(server.exchange, "0xsmall", M, Side.BUY, "0.40", "14")
+        second = await feed.poll()
+        server.resolve_market(M.market, M.yes_token)  # a REDEEM row appears: not a trade
+        third = await feed.poll()
+    finally:
+        await feed.close()
+    assert [(t.wallet, t.size) for t in first] == [("0xsmall", Decimal(10))]
+    assert sorted(t.size for t in second) == [Decimal(12), Decimal(14)]
+    assert third == []
+    assert all(t.notional == t.price * t.size for t in first + second)

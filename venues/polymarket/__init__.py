@@ -9,6 +9,7 @@ from venues.polymarket.data import (
     GammaClient,
     LargeTradeFeed,
     PolymarketDataFeed,
+    WalletActivityFeed,
     Watermark,
 )
 from venues.polymarket.http import PolymarketApiError
@@ -26,5 +27,6 @@ __all__ = [
     "RateLimit",
     "RateLimitBook",
     "SlidingWindowLimiter",
+    "WalletActivityFeed",
     "Watermark",
 ]

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +31,7 @@ from venues.polymarket.schemas import (
     GammaEvent,
     GammaMarket,
     WireBook,
+    activity_to_whale,
     book_to_snapshot,
     market_to_info,
     trade_to_whale,
@@ -225,6 +226,11 @@ class DataApiClient:
             raise PolymarketApiError(200, f"expected a JSON list from {path}", "GET", path)
         return body
 
+    async def page(self, model: Any, path: str, params: dict[str, Any]) -> tuple[list[Any], int]:
+        """One page: (valid rows, raw row count)."""
+        raw = await self._rows(path, params)
+        return self._parse(model, raw), len(raw)
+
     async def trades(self, **params: Any) -> list[DataTrade]:
         return self._parse(DataTrade, await self._rows("/trades", params))
 
@@ -281,9 +287,8 @@ class Watermark:
         self._seen = {k: t for k, t in self._seen.items() if t >= floor}
 
 
-class LargeTradeFeed:
-    """Large trades from ``/trades?filterType=CASH&filterAmount=...`` (optionally per wallet),
-    as ``WhaleTrade``s; implements ``protocols.LargeTradeFeed``."""
+class _PagedDataFeed:
+    """Polls newest-first Data API pages under a :class:`Watermark` per scope (wallet or all)."""
 
     name = "polymarket-data-api"
 
@@ -312,72 +317,106 @@ class LargeTradeFeed:
     def set_sink(self, sink: Sink) -> None:
         self._sink = sink
 
-    async def poll(self) -> list[WhaleTrade]:
-        """New large trades since the last poll, oldest first. Pages back until a page reaches
-        below the watermark's floor (or a short page); every trade at or after the floor that was
-        not delivered yet is delivered now. The first poll starts ``grace_s`` before the newest
-        trade rather than backfilling all history."""
-        scopes: Iterable[str | None] = self.data_cfg.wallets or (None,)
-        fresh: list[DataTrade] = []
-        for wallet in scopes:
-            fresh.extend(await self._poll_scope(wallet))
-        fresh.sort(key=lambda t: (t.timestamp, t.transactionHash, t.asset))
-        out: list[WhaleTrade] = []
-        for t in fresh:
-            try:
-                w = trade_to_whale(t)
-            except (ValidationError, ValueError) as exc:
-                self.client.skipped.skip("INVALID_WHALE_TRADE", str(exc))
-                continue
-            out.append(w)
-            self._emit(w)
-        self.delivered += len(out)
-        return out
-
-    async def _poll_scope(self, wallet: str | None) -> list[DataTrade]:
-        key = wallet or "*"
-        wm = self.watermarks.setdefault(key, Watermark(self.data_cfg.grace_s))
+    async def _collect(
+        self,
+        scope: str,
+        fetch: Callable[[int, int], Awaitable[tuple[list[Any], int]]],
+    ) -> list[Any]:
+        """Rows not delivered yet, paging back until a page reaches below the watermark's floor
+        (or a short page). ``fetch(offset, limit)`` returns (valid rows, raw row count): a page is
+        short by its raw count, so a row we refused cannot end the paging early."""
+        wm = self.watermarks.setdefault(scope, Watermark(self.data_cfg.grace_s))
         limit = self.data_cfg.page_size
-        fresh: dict[tuple[str, str, str, str], DataTrade] = {}
-        floor = wm.floor  # None on the first poll: set from the newest trade of the first page
+        fresh: dict[tuple[str, str, str, str], Any] = {}
+        floor = wm.floor  # None on the first poll: set from the newest row of the first page
         for page in range(self.data_cfg.max_pages):
-            params: dict[str, Any] = {
-                "limit": limit,
-                "offset": page * limit,
-                "filterType": "CASH",
-                "filterAmount": str(self.data_cfg.min_cash),
-                "takerOnly": self.data_cfg.taker_only,
-            }
-            if wallet:
-                params["user"] = wallet
-            rows = await self.client.trades(**params)
+            rows, raw_count = await fetch(page * limit, limit)
             if floor is None and rows:
                 floor = max(t.timestamp for t in rows) - wm.grace_ns
             for t in rows:
                 k = t.dedupe_key
                 if k not in fresh and wm.is_new(k, t.timestamp) and (floor is None or t.timestamp >= floor):
                     fresh[k] = t
-            if len(rows) < limit:
+            if raw_count < limit:
                 break
-            if floor is not None and min(t.timestamp for t in rows) < floor:
+            if floor is not None and rows and min(t.timestamp for t in rows) < floor:
                 break  # this page reached below the floor: older pages hold nothing new
         else:
-            log.warning("data-api: %s still new after %d pages; raise max_pages", key, self.data_cfg.max_pages)
+            log.warning("data-api: %s still new after %d pages; raise max_pages", scope, self.data_cfg.max_pages)
         for k, t in fresh.items():
             wm.add(k, t.timestamp)
         wm.prune()
-        return list(fresh.values())
+        return sorted(fresh.values(), key=lambda t: (t.timestamp, t.transactionHash, t.asset))
 
-    def _emit(self, p: Payload) -> None:
-        try:
-            self._sink(p)
-        except Exception:
-            log.exception("data-api: sink raised")
+    def _deliver(self, rows: list[Any], convert: Callable[[Any], WhaleTrade | None]) -> list[WhaleTrade]:
+        out: list[WhaleTrade] = []
+        for t in rows:
+            try:
+                w = convert(t)
+            except (ValidationError, ValueError) as exc:
+                self.client.skipped.skip("INVALID_WHALE_TRADE", str(exc))
+                continue
+            if w is None:
+                continue
+            out.append(w)
+            try:
+                self._sink(w)
+            except Exception:
+                log.exception("data-api: sink raised")
+        out.sort(key=lambda w: (w.time_ns, w.tx_hash, w.token_id))
+        self.delivered += len(out)
+        return out
 
     async def close(self) -> None:
         await self._http.close()
         if self._own:
             await self._session.close()
+
+
+class LargeTradeFeed(_PagedDataFeed):
+    """Large trades from ``/trades?filterType=CASH&filterAmount=...`` (optionally per wallet),
+    as ``WhaleTrade``s; implements ``protocols.LargeTradeFeed``."""
+
+    name = "polymarket-large-trades"
+
+    async def poll(self) -> list[WhaleTrade]:
+        """New large trades since the last poll, oldest first. Every trade at or after the
+        watermark's floor that was not delivered yet is delivered now; the first poll starts
+        ``grace_s`` before the newest trade rather than backfilling all history."""
+        scopes: Iterable[str | None] = self.data_cfg.wallets or (None,)
+        rows: list[DataTrade] = []
+        for wallet in scopes:
+
+            async def fetch(offset: int, limit: int, wallet: str | None = wallet) -> tuple[list[Any], int]:
+                params: dict[str, Any] = {
+                    "limit": limit, "offset": offset, "filterType": "CASH",
+                    "filterAmount": str(self.data_cfg.min_cash), "takerOnly": self.data_cfg.taker_only,
+                }
+                if wallet:
+                    params["user"] = wallet
+                return await self.client.page(DataTrade, "/trades", params)
+
+            rows.extend(await self._collect(wallet or "*", fetch))
+        return self._deliver(rows, trade_to_whale)
+
+
+class WalletActivityFeed(_PagedDataFeed):
+    """Every trade of the followed wallets (``DataApiConfig.wallets``) from ``/activity``, whatever
+    its size, as ``WhaleTrade``s; implements ``protocols.LargeTradeFeed``. Splits, merges and
+    redemptions are not trades and are left out."""
+
+    name = "polymarket-wallet-activity"
+
+    async def poll(self) -> list[WhaleTrade]:
+        rows: list[DataActivity] = []
+        for wallet in self.data_cfg.wallets:
+
+            async def fetch(offset: int, limit: int, wallet: str = wallet) -> tuple[list[Any], int]:
+                params = {"user": wallet, "type": "TRADE", "limit": limit, "offset": offset}
+                return await self.client.page(DataActivity, "/activity", params)
+
+            rows.extend(await self._collect(wallet, fetch))
+        return self._deliver(rows, activity_to_whale)
 
 
 # -- the data feed ------------------------------------------------------------------------------

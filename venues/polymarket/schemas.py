@@ -405,6 +405,11 @@ class DataActivity(_Wire):
     outcome: str = ""
     title: str = ""
 
+    @property
+    def dedupe_key(self) -> tuple[str, str, str, str]:
+        size = "" if self.size is None else str(self.size.normalize())
+        return (self.transactionHash, self.asset, self.side or self.type, size)
+
 
 class DataPosition(_Wire):
     proxyWallet: str = Field(min_length=1)
@@ -434,4 +439,23 @@ def trade_to_whale(t: DataTrade) -> WhaleTrade:
         size=t.size,
         notional=t.price * t.size,
         tx_hash=t.transactionHash,
+    )
+
+
+def activity_to_whale(a: DataActivity) -> WhaleTrade | None:
+    """A TRADE row of ``/activity`` → ``WhaleTrade``; other activity types → None."""
+    if a.type != "TRADE":
+        return None
+    if a.side is None or a.size is None or a.price is None or not a.asset or not a.conditionId:
+        raise ValueError("a TRADE activity row lacks side, size, price, asset or conditionId")
+    return WhaleTrade(
+        time_ns=a.timestamp,
+        wallet=a.proxyWallet,
+        token_id=a.asset,
+        market=a.conditionId,
+        side=Side(a.side),
+        price=a.price,
+        size=a.size,
+        notional=a.usdcSize if a.usdcSize is not None else a.price * a.size,
+        tx_hash=a.transactionHash,
     )
