@@ -108,6 +108,7 @@ class JsonHttp:
                 ) as resp:
                     text = await resp.text()
                     status = resp.status
+                    retry_after = resp.headers.get("Retry-After")
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 self.errors += 1
                 if attempt >= self._retries:
@@ -124,11 +125,15 @@ class JsonHttp:
             self.errors += 1
             if status in RETRY_STATUSES and attempt < self._retries:
                 attempt += 1
-                await self._pause(attempt)
+                await self._pause(attempt, _seconds(retry_after))
                 continue
             raise PolymarketApiError(status, _error_text(text), method, url)
 
-    async def _pause(self, attempt: int) -> None:
+    async def _pause(self, attempt: int, retry_after: float | None = None) -> None:
+        """Jittered exponential backoff; a throttling server's ``Retry-After`` wins (capped)."""
+        if retry_after is not None:
+            await asyncio.sleep(min(retry_after, 60.0))
+            return
         base = self._backoff_s * (2 ** (attempt - 1))
         await asyncio.sleep(base * (0.5 + self._rng.random()))
 
@@ -143,6 +148,16 @@ def _param(v: Any) -> str:
     if isinstance(v, list | tuple):
         return ",".join(str(x) for x in v)
     return str(v)
+
+
+def _seconds(header: str | None) -> float | None:
+    if header is None:
+        return None
+    try:
+        v = float(header)
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+    return v if v >= 0 else None
 
 
 def _error_text(text: str) -> str:
