@@ -7,8 +7,9 @@ account's ``protocols.VenuePort`` onto it, with a ``LatencyModel``. See docs/sim
 from venues.sim.book import CANCELLED as CANCELLED_STATE
 from venues.sim.book import EXPIRED, FAK, FILLED, FOK, GTC, GTD, LIVE, ONE
 from venues.sim.config import DEFAULT_START_NS, LatencyModel, SimExchangeConfig
-from venues.sim.exchange import SimExchange, SimRejected, to_micro
+from venues.sim.exchange import SimExchange
 from venues.sim.market_data import book_hash
+from venues.sim.state import SimRejected, to_micro
 from venues.sim.venue import SimVenue
 
 __all__ = [

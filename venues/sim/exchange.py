@@ -31,7 +31,6 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -69,16 +68,23 @@ from venues.sim.book import (
     GTD,
     LIVE,
     ONE,
-    ConditionBook,
     Order,
 )
 from venues.sim.config import SimExchangeConfig
 from venues.sim.market_data import Published, construct, dec, raw
+from venues.sim.state import (
+    Account,
+    FillRecord,
+    MarketState,
+    NegRiskEvent,
+    SimRejected,
+    micro_or_raise,
+    to_micro,
+)
 
 Listener = Callable[[Payload], None]
 log = logging.getLogger(__name__)
 
-_MICRO_D = Decimal(ONE)
 _TICK_CENT = 10_000  # 0.01
 _LOW, _HIGH = 40_000, 960_000  # where the live CLOB moves a 0.01 tick to 0.001
 _TIF = {TimeInForce.GTC: GTC, TimeInForce.GTD: GTD, TimeInForce.FOK: FOK, TimeInForce.FAK: FAK}
@@ -86,88 +92,6 @@ _PARTIAL, _ACKED = OrderStatus.PARTIALLY_FILLED, OrderStatus.ACKNOWLEDGED
 _BUY, _SELL = Side.BUY, Side.SELL
 _STATUS = {FILLED: OrderStatus.FILLED, CANCELLED: OrderStatus.CANCELLED, EXPIRED: OrderStatus.EXPIRED}
 UNKNOWN = "UNKNOWN"
-
-
-class SimRejected(ValueError):
-    """An account operation (split, merge, conversion, deposit) was refused; nothing changed."""
-
-    def __init__(self, reason: ReasonCode, message: str) -> None:
-        super().__init__(f"{reason.value}: {message}")
-        self.reason = reason
-
-
-def to_micro(value: Decimal) -> int | None:
-    """Decimal → micro-units, or None when it has more precision than 1e-6."""
-    v = value * _MICRO_D
-    i = int(v)
-    return i if i == v else None
-
-
-def _micro_or_raise(value: Decimal | int | str, what: str) -> int:
-    d = value if isinstance(value, Decimal) else Decimal(value)
-    m = to_micro(d)
-    if m is None:
-        raise SimRejected(ReasonCode.INVALID_SIZE, f"{what} {d} has more precision than 1e-6")
-    return m
-
-
-@dataclass(slots=True, eq=False)
-class _Market:
-    info: MarketInfo
-    market: str
-    yes: str
-    no: str
-    tick: int
-    min_size: int
-    fee_num: int
-    fee_div: int
-    fee_exp: int
-    fee_bps: int
-    event_id: str
-    neg_risk: bool
-    book: ConditionBook = field(default_factory=ConditionBook)
-    closed: bool = False
-    resolved: bool = False
-    last_trade: int | None = None  # YES-space
-    seq: dict[str, int] = field(default_factory=dict)
-    pub: Published | None = None  # what the feed last published (only while someone listens)
-
-
-@dataclass(slots=True, eq=False)
-class _Event:
-    event_id: str
-    markets: list[str]
-    augmented: bool
-
-
-class _Account:
-    __slots__ = (
-        "basis",
-        "cash",
-        "deposits",
-        "fills",
-        "open",
-        "orders",
-        "realized",
-        "rebates",
-        "reserved",
-        "reserved_cash",
-        "shares",
-    )
-
-    def __init__(self, cash: int) -> None:
-        self.cash = cash
-        self.deposits = cash
-        self.reserved_cash = 0
-        self.shares: dict[str, int] = {}
-        self.reserved: dict[str, int] = {}
-        self.basis: dict[str, int] = {}  # cost basis in micro-pUSD, per token
-        self.realized: dict[str, int] = {}
-        self.orders: dict[str, Order] = {}  # every accepted order, open or finished
-        self.open: dict[str, Order] = {}
-        # (time_ns, fill_id, coid, oid, token, market, is_buy, price, size, fee, is_maker)
-        self.fills: list[tuple[int, str, str, int, str, str, bool, int, int, int, bool]] = []
-        self.rebates = 0  # accrued, not yet paid
 
 
 class SimExchange:
@@ -182,10 +106,10 @@ class SimExchange:
         self._step = step
         num, den = self.config.maker_rebate_share.as_integer_ratio()
         self._rebate_num, self._rebate_den = num, den
-        self._markets: dict[str, _Market] = {}
-        self._tokens: dict[str, tuple[_Market, bool]] = {}
-        self._events: dict[str, _Event] = {}
-        self._accounts: dict[str, _Account] = {}
+        self._markets: dict[str, MarketState] = {}
+        self._tokens: dict[str, tuple[MarketState, bool]] = {}
+        self._events: dict[str, NegRiskEvent] = {}
+        self._accounts: dict[str, Account] = {}
         self._oid = 0
         self._trade_seq = 0
         self._fee_pool = 0
@@ -293,7 +217,7 @@ class SimExchange:
     def _emit(self, account: str | None, payload: Payload) -> None:
         self._out.append((account, payload))
 
-    def _touch(self, m: _Market, is_bid: bool, yp: int) -> None:
+    def _touch(self, m: MarketState, is_bid: bool, yp: int) -> None:
         t = self._touched.get(m.market)
         if t is None:
             t = self._touched[m.market] = set()
@@ -376,7 +300,7 @@ class SimExchange:
         if tick is None or ms is None:
             raise ValueError("tick_size and min_order_size must be multiples of 1e-6")
         num, den = info.fee_rate.as_integer_ratio() if info.fees_enabled else (0, 1)
-        m = _Market(
+        m = MarketState(
             info=info,
             market=info.market,
             yes=info.token_ids[0],
@@ -424,7 +348,7 @@ class SimExchange:
             m = self._markets[info.market]
             m.event_id, m.neg_risk = event_id, True
             m.info = m.info.model_copy(update={"neg_risk": True, "event_id": event_id, "neg_risk_augmented": augmented})
-        self._events[event_id] = _Event(event_id, ids, augmented)
+        self._events[event_id] = NegRiskEvent(event_id, ids, augmented)
 
     def markets(self) -> list[MarketInfo]:
         return [m.info for m in self._markets.values()]
@@ -494,7 +418,7 @@ class SimExchange:
         self._end()
         return out
 
-    def _close(self, m: _Market, now: int) -> list[OrderEvent]:
+    def _close(self, m: MarketState, now: int) -> list[OrderEvent]:
         if m.closed and not m.book.bids and not m.book.asks:
             return []
         out = []
@@ -573,17 +497,17 @@ class SimExchange:
             raise ValueError("account must not be empty")
         if account in self._accounts:
             raise ValueError(f"account {account!r} already exists")
-        c = _micro_or_raise(cash, "cash")
+        c = micro_or_raise(cash, "cash")
         if c < 0:
             raise ValueError("opening cash must not be negative")
-        self._accounts[account] = _Account(c)
+        self._accounts[account] = Account(c)
         self._deposits += c
 
     def has_account(self, account: str) -> bool:
         return account in self._accounts
 
     def deposit(self, account: str, cash: Decimal | int | str) -> None:
-        c = _micro_or_raise(cash, "cash")
+        c = micro_or_raise(cash, "cash")
         if c <= 0:
             raise SimRejected(ReasonCode.INVALID_SIZE, f"deposit must be positive, got {cash}")
         acct = self._acct(account)
@@ -599,21 +523,21 @@ class SimExchange:
         self._housekeep(self._now())
         self._end()
 
-    def _acct(self, account: str) -> _Account:
+    def _acct(self, account: str) -> Account:
         acct = self._accounts.get(account)
         if acct is None:
             raise SimRejected(ReasonCode.INSUFFICIENT_BALANCE, f"unknown account {account!r}")
         return acct
 
     def _shares_size(self, size: Decimal | int | str) -> int:
-        q = _micro_or_raise(size, "size")
+        q = micro_or_raise(size, "size")
         if q <= 0 or q % self._step:
             raise SimRejected(
                 ReasonCode.INVALID_SIZE, f"size {size} must be positive and a multiple of {self.config.size_step}"
             )
         return q
 
-    def _open_market(self, market: str) -> _Market:
+    def _open_market(self, market: str) -> MarketState:
         m = self._markets.get(market)
         if m is None:
             raise SimRejected(ReasonCode.UNKNOWN_TOKEN, f"unknown market {market!r}")
@@ -707,7 +631,7 @@ class SimExchange:
                 self._balance_event(name, acct)
         return paid
 
-    def _balance_event(self, name: str, acct: _Account) -> None:
+    def _balance_event(self, name: str, acct: Account) -> None:
         if self._wants(name):
             self._emit(
                 name,
@@ -718,12 +642,12 @@ class SimExchange:
 
     # position book-keeping: cost basis and realized PnL per token (micro-pUSD)
     @staticmethod
-    def _acquire(acct: _Account, token: str, q: int, cost: int) -> None:
+    def _acquire(acct: Account, token: str, q: int, cost: int) -> None:
         acct.shares[token] = acct.shares.get(token, 0) + q
         acct.basis[token] = acct.basis.get(token, 0) + cost
 
     @staticmethod
-    def _dispose(acct: _Account, token: str, q: int, proceeds: int) -> None:
+    def _dispose(acct: Account, token: str, q: int, proceeds: int) -> None:
         held = acct.shares[token]
         basis = acct.basis.get(token, 0)
         removed = basis * q // held
@@ -732,7 +656,7 @@ class SimExchange:
         acct.realized[token] = acct.realized.get(token, 0) + proceeds - removed
 
     @staticmethod
-    def _realize(acct: _Account, token: str, size: int, cash: int) -> None:
+    def _realize(acct: Account, token: str, size: int, cash: int) -> None:
         acct.realized[token] = acct.realized.get(token, 0) + cash - acct.basis.get(token, 0)
         acct.basis[token] = 0
 
@@ -932,13 +856,13 @@ class SimExchange:
         """A GTD expiry came due on the scheduler."""
         self._tick()
 
-    def _fee(self, m: _Market, price: int, q: int) -> int:
+    def _fee(self, m: MarketState, price: int, q: int) -> int:
         x = price * (ONE - price)
         if m.fee_exp != 1:
             x = x**m.fee_exp
         return q * m.fee_num * x // m.fee_div
 
-    def _match(self, m: _Market, t: Order, now: int) -> None:
+    def _match(self, m: MarketState, t: Order, now: int) -> None:
         book = m.book
         public = bool(self._pub)
         if t.is_bid:
@@ -973,7 +897,7 @@ class SimExchange:
                 keys.pop()
                 del levels[yp]
 
-    def _trade(self, m: _Market, t: Order, mk: Order, yp: int, q: int, now: int) -> None:
+    def _trade(self, m: MarketState, t: Order, mk: Order, yp: int, q: int, now: int) -> None:
         """One fill of ``q`` between taker ``t`` and resting maker ``mk`` at YES-space price ``yp``."""
         ta = self._accounts[t.account]
         ma = self._accounts[mk.account]
@@ -1157,7 +1081,7 @@ class SimExchange:
         )
 
     @staticmethod
-    def _fill(account: str, f: tuple[int, str, str, int, str, str, bool, int, int, int, bool]) -> Fill:
+    def _fill(account: str, f: FillRecord) -> Fill:
         return construct(
             Fill,
             time_ns=f[0],
@@ -1174,7 +1098,7 @@ class SimExchange:
             liquidity=Liquidity.MAKER if f[10] else Liquidity.TAKER,
         )
 
-    def _snapshot(self, m: _Market, token: str, now: int) -> BookSnapshot:
+    def _snapshot(self, m: MarketState, token: str, now: int) -> BookSnapshot:
         return md.snapshot(
             time_ns=now,
             market=m.market,
