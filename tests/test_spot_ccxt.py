@@ -96,3 +96,18 @@ def test_bad_config_is_refused_with_the_field_named() -> None:
         SpotFeedConfig(rest_base="ftp://x")
     with pytest.raises(ValueError, match="exchange"):
         CcxtReferencePriceFeed(SpotFeedConfig(exchange="no-such-exchange", mode="poll"))._make_exchange()
+
+
+async def test_watch_survives_the_exchange_closing_its_stream(server: LoopbackServer) -> None:
+    feed = _feed(server, "watch")
+    rec = Recorder()
+    feed.set_sink(rec)
+    try:
+        await feed.start(["BTC/USDT"])
+        await rec.wait_for(lambda: Decimal("65000.12") in _prices(rec, "BTC/USDT"), "first price")
+        assert server.spot.drop_streams() == 1
+        await rec.wait_for(lambda: server.spot.stream_connections >= 2, "ccxt reconnected")
+        server.spot.set_price("BTC", "USDT", "66000")
+        await rec.wait_for(lambda: Decimal(66000) in _prices(rec, "BTC/USDT"), "price after the reconnect")
+    finally:
+        await feed.close()

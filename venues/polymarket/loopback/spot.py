@@ -41,6 +41,15 @@ class SpotBook:
         self.tickers: dict[str, _Ticker] = {}
         self._subs: dict[tuple[str, str], set[asyncio.Queue[str | None]]] = {}
         self.requests: dict[str, int] = {}
+        self._streams: set[asyncio.Queue[str | None]] = set()
+        self.stream_connections = 0
+
+    def drop_streams(self) -> int:
+        """Close every ticker WebSocket (as an exchange does on maintenance); returns how many."""
+        n = len(self._streams)
+        for q in list(self._streams):
+            q.put_nowait(None)
+        return n
 
     def set_price(self, base: str, quote: str, price: Decimal | str, spread: Decimal | str = "0.01") -> None:
         p, s = Decimal(price), Decimal(spread)
@@ -209,6 +218,8 @@ async def stream_ws(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     queue: asyncio.Queue[str | None] = asyncio.Queue()
     streams: set[tuple[str, str]] = set()
+    book._streams.add(queue)
+    book.stream_connections += 1
 
     async def writer() -> None:
         while (item := await queue.get()) is not None:
@@ -216,6 +227,8 @@ async def stream_ws(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_str(item)
             except (ConnectionError, RuntimeError):
                 return
+        with contextlib.suppress(Exception):
+            await ws.close()
 
     wtask = asyncio.create_task(writer())
     try:
@@ -247,6 +260,7 @@ async def stream_ws(request: web.Request) -> web.WebSocketResponse:
                     if t is not None:
                         queue.put_nowait(json.dumps(book.ws_frame(kind, sym.upper(), t)))
     finally:
+        book._streams.discard(queue)
         for key in streams:
             book._subs.get(key, set()).discard(queue)
         queue.put_nowait(None)

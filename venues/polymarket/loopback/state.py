@@ -254,7 +254,6 @@ class LoopbackState:
         self.hub = MarketHub(self)
         self.rows: list[DataRow] = []
         self._gamma_ids: dict[str, str] = {}
-        self.extra: dict[str, Any] = {}  # room for the order routes' own state
         self.requests: dict[str, int] = {}
         exchange.add_listener(self._on_payload)
         for info in exchange.markets():
