@@ -59,7 +59,8 @@ def build_society(scenario: Scenario, exchange: SimExchange, seed: int) -> list[
         err = exc.errors()[0]
         agent_id = _which(exc, ours.agents)
         loc = ".".join(str(p) for p in err.get("loc", ()))
-        raise UserError(f"ours.agents.{agent_id}.{loc}: {err.get('msg', 'invalid')}") from None
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        raise UserError(f"ours.agents.{agent_id}{'.' + loc if loc else ''}: {msg}") from None
     except ValueError as exc:
         raise UserError(f"ours.agents: {exc}") from None
     members: list[Member] = []

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cluster.errors import UserError
+from cluster.runtime_local import LocalRuntime
 from simulation.scenario import (
     Scenario,
     apply_overrides,
@@ -48,6 +49,31 @@ def test_shipped_scenario_validates_and_is_found_by_name(name: str) -> None:
     sc = load_scenario(path)
     assert sc.name == name
     assert sc.market_ids()
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_scenario_configures_our_society(name: str) -> None:
+    from simulation.runner import build_exchange
+    from simulation.society import build_society
+    from simulation.world import build_world
+
+    sc = load_scenario(ROOT / "scenarios" / f"{name}.yaml")
+    members = build_society(sc, build_exchange(build_world(sc, 1), LocalRuntime(seed=1)), 1)
+    assert {m.agent.agent_id for m in members} == {
+        "market_watcher", "whale_tracker", "news_scout", "strategist", "risk_officer", "trader"
+    }
+
+
+def test_bad_agent_override_names_the_agent_and_field() -> None:
+    from simulation.runner import build_exchange
+    from simulation.society import build_society
+    from simulation.world import build_world
+
+    data = yaml.safe_load(BASE)
+    data["ours"] = {"agents": {"risk_officer": {"max_trade_fraction": "7"}}}
+    sc = scenario_from_data(data)
+    with pytest.raises(UserError, match=r"ours\.agents\.risk_officer\.max_trade_fraction"):
+        build_society(sc, build_exchange(build_world(sc, 1), LocalRuntime(seed=1)), 1)
 
 
 def test_crypto_scenario_has_about_1100_crowd_agents() -> None:
