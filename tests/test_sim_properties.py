@@ -325,3 +325,47 @@ def test_random_streams_on_independent_markets_keep_every_invariant(stream: list
 @given(ops(EVENT, event=True))
 def test_random_streams_on_a_neg_risk_event_with_conversions_keep_every_invariant(stream: list[Any]) -> None:
     run(stream, EVENT, event=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.one_of(submits(MARKETS), st.builds(Cancel, st.sampled_from(ACCOUNTS), st.integers(0, 50))), max_size=60)
+)
+def test_fast_path_and_request_path_reach_the_same_state(stream: list[Any]) -> None:
+    from venues.sim import FAK, FOK, GTC, GTD
+
+    tifs = {"GTC": GTC, "GTD": GTD, "FOK": FOK, "FAK": FAK}
+    exchanges = []
+    for fast in (False, True):
+        ex = SimExchange()
+        for i, (m, tick) in enumerate(sorted(MARKETS.items())):
+            ex.add_market(binary_market(m, tick=tick, min_size="2", fee_exponent=1 + i))
+        for a in ACCOUNTS:
+            ex.open_account(a, 300)
+            for m in MARKETS:
+                ex.split(a, m, 40)
+        for i, op in enumerate(stream):
+            if isinstance(op, Cancel):
+                opens = ex.open_orders(op.account)
+                if opens:
+                    coid = opens[op.pick % len(opens)].client_order_id
+                    ex.cancel_fast(op.account, coid) if fast else ex.cancel(op.account, coid)
+                continue
+            exp = ex.now_ns() + op.lifetime_s * NS if op.tif == "GTD" else None
+            if fast:
+                ex.submit_fast(
+                    op.account, f"o{i}", op.token, op.side == "BUY", int(op.price * 1_000_000),
+                    int(op.size * 1_000_000), tifs[op.tif], op.post_only, exp,
+                )  # fmt: skip
+            else:
+                req = order(op.account, f"o{i}", op.token, op.side, op.price, op.size, tif=op.tif,
+                            post_only=op.post_only, expires_ns=exp)  # fmt: skip
+                ex.submit(op.account, req)
+        exchanges.append(ex)
+    slow, quick = exchanges
+    assert slow.audit() == quick.audit()
+    for t in ("m1-yes", "m1-no", "m2-yes", "m2-no"):
+        assert slow.book(t) == quick.book(t)
+    for a in ACCOUNTS:
+        assert slow.trades(a) == quick.trades(a)
+        assert slow.open_orders(a) == quick.open_orders(a)
