@@ -59,6 +59,7 @@ def _plot_series(path: Path, xs: list[float], ys: list[float], title: str, ylabe
         ax.plot(xs, ys, color="#c0392b", linewidth=1, drawstyle="steps-post")
     else:
         ax.plot(xs, ys, color="#2c3e50", linewidth=1.2, drawstyle="steps-post")
+    ax.ticklabel_format(axis="y", useOffset=False, style="plain")
     ax.set_title(title)
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel(ylabel)

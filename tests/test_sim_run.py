@@ -178,3 +178,13 @@ def test_report_of_a_non_simulation_journal_is_a_user_error(tmp_path: Path, caps
     j.close()
     assert main(["report", str(tmp_path)]) == 2
     assert "no simulation run record" in capsys.readouterr().err
+
+
+def test_whale_fills_reach_our_whale_copy_through_the_tracker(tmp_path: Path) -> None:
+    r = run("informed_whale", tmp_path, duration_s=300)
+    con = duckdb.connect(str(r.journal), read_only=True)
+    try:
+        row = con.execute("SELECT count(*) FROM orders WHERE strategy = 'whale_copy'").fetchone()
+    finally:
+        con.close()
+    assert row is not None and row[0] >= 1
