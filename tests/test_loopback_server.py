@@ -129,3 +129,20 @@ def test_extension_modules_are_registered_when_present_and_skipped_when_absent(
     monkeypatch.setattr(server_mod, "EXTENSIONS", ("venues.polymarket.loopback.no_such_module",))
     app = build_app(LoopbackState(SimExchange()), FeedStore(), SpotBook())
     assert "/order" not in routes(app) and "/book" in routes(app)
+
+
+async def test_one_order_gives_one_price_change_carrying_both_tokens(srv: LoopbackServer) -> None:
+    async with aiohttp.ClientSession() as s, s.ws_connect(srv.ws_url) as ws:
+        await ws.send_str(json.dumps({"type": "market", "assets_ids": list(M.token_ids),
+                                      "custom_feature_enabled": True}))
+        await ws.receive()  # the books
+        order(srv.exchange, "mm", M, Side.BUY, "0.43", "10")
+        ev = json.loads((await ws.receive()).data)
+        assert ev["event_type"] == "price_change"
+        by_asset = {c["asset_id"]: c for c in ev["price_changes"]}
+        assert set(by_asset) == set(M.token_ids)
+        assert (by_asset[M.yes_token]["side"], by_asset[M.yes_token]["price"]) == ("BUY", "0.43")
+        assert (by_asset[M.no_token]["side"], by_asset[M.no_token]["price"]) == ("SELL", "0.57")  # the mirror
+        bba = [json.loads((await ws.receive()).data) for _ in range(2)]
+        assert {b["event_type"] for b in bba} == {"best_bid_ask"}
+        assert {b["asset_id"]: b["best_bid"] for b in bba}[M.yes_token] == "0.43"

@@ -98,6 +98,8 @@ class MarketHub:
         self.answer_pings = True
         self.connections_total = 0
         self.frames_injected = 0
+        self._pending: list[BookDelta] = []
+        self._flush_scheduled = False
 
     def open(self) -> WsClient:
         self._next += 1
@@ -112,6 +114,7 @@ class MarketHub:
     def subscribe(self, c: WsClient, assets: Iterable[str]) -> None:
         """Follow assets and queue each one's ``book`` at once (no await between the two, so no
         delta can slip in between snapshot and subscription)."""
+        self.flush()
         books = []
         for a in assets:
             if not isinstance(a, str) or a in c.assets:
@@ -134,6 +137,7 @@ class MarketHub:
         c.queue.put_nowait(json.dumps(obj, separators=(",", ":")))
 
     def publish(self, token_id: str | None, obj: dict[str, Any], *, custom_only: bool = False) -> None:
+        self.flush()
         for c in list(self.clients.values()):
             if custom_only and not c.custom:
                 continue
@@ -142,6 +146,7 @@ class MarketHub:
 
     def publish_market(self, info: MarketInfo | None, obj: dict[str, Any]) -> None:
         """Market-level custom events go to sockets following either token (or all, if unknown)."""
+        self.flush()
         for c in list(self.clients.values()):
             if not c.custom:
                 continue
@@ -150,12 +155,14 @@ class MarketHub:
 
     def inject(self, text: str, token_id: str | None = None) -> None:
         """Send raw text (malformed on purpose) to every socket, or those following ``token_id``."""
+        self.flush()
         self.frames_injected += 1
         for c in list(self.clients.values()):
             if token_id is None or token_id in c.assets:
                 c.queue.put_nowait(text)
 
     def drop_all(self, abrupt: bool = True) -> int:
+        self.flush()  # what happened before the drop was sent before it
         n = 0
         for c in list(self.clients.values()):
             if c.close_hook is not None:
@@ -166,16 +173,14 @@ class MarketHub:
     # -- exchange events → wire events ---------------------------------------------------------
     def on_payload(self, p: Payload) -> None:
         if isinstance(p, BookDelta):
-            self.publish(p.token_id, wire.price_change_json(p))
-            best = (p.best_bid, p.best_ask)
-            if self._best.get(p.token_id) != best:
-                self._best[p.token_id] = best
-                self.publish(
-                    p.token_id,
-                    wire.best_bid_ask_json(p.token_id, p.market, p.best_bid, p.best_ask, p.time_ns),
-                    custom_only=True,
-                )
-        elif isinstance(p, BookSnapshot):
+            head = self._pending[0] if self._pending else None
+            if head is not None and (head.market != p.market or head.time_ns // 1_000_000 != p.time_ns // 1_000_000):
+                self.flush()
+            self._pending.append(p)
+            self._schedule_flush()
+            return
+        self.flush()  # keep the exchange's order: deltas before whatever came after them
+        if isinstance(p, BookSnapshot):
             self._best[p.token_id] = (p.bids[0][0] if p.bids else None, p.asks[0][0] if p.asks else None)
             self.publish(p.token_id, wire.book_json(p, rest=False))
         elif isinstance(p, TradePrint):
@@ -185,6 +190,42 @@ class MarketHub:
         elif isinstance(p, MarketResolved):
             info = self._state.exchange.market_info(p.market)
             self.publish_market(info, wire.resolved_json(p, info, self._state.gamma_id(p.market)))
+
+    def _schedule_flush(self) -> None:
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()  # no loop (a synchronous caller): nothing to batch with
+            return
+        self._flush_scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send pending deltas as Polymarket does: one ``price_change`` per market and millisecond
+        carrying the changes of both tokens (each socket sees only the assets it follows), then a
+        ``best_bid_ask`` for each token whose top moved."""
+        self._flush_scheduled = False
+        if not self._pending:
+            return
+        deltas, self._pending = self._pending, []
+        event = wire.price_change_json(deltas[0])
+        event["price_changes"] = [c for d in deltas for c in wire.price_change_json(d)["price_changes"]]
+        event["timestamp"] = wire.ms(deltas[-1].time_ns)
+        for c in list(self.clients.values()):
+            mine = [pc for pc in event["price_changes"] if pc["asset_id"] in c.assets]
+            if mine:
+                self._put(c, {**event, "price_changes": mine})
+        for d in deltas:
+            best = (d.best_bid, d.best_ask)
+            if self._best.get(d.token_id) != best:
+                self._best[d.token_id] = best
+                self.publish(
+                    d.token_id,
+                    wire.best_bid_ask_json(d.token_id, d.market, d.best_bid, d.best_ask, d.time_ns),
+                    custom_only=True,
+                )
 
 
 # -- Data API tape ------------------------------------------------------------------------------
