@@ -297,3 +297,17 @@ def test_fast_path_follows_the_same_rules(ex: SimExchange) -> None:
     assert ex.submit_fast("b", "f2", "m1-yes", True, 650_000, 10_000_000)[2] is ReasonCode.DUPLICATE_ORDER
     assert [f.price for f in ex.trades("b")] == [D("0.6")]
     assert ex.cancel_fast("a", "f1") is False  # already filled
+
+
+def test_trades_can_be_queried_by_client_order_id_and_time(ex: SimExchange) -> None:
+    ex.split("b", "m1", 30)
+    ex.submit("b", order("b", "s1", "m1-yes", "SELL", "0.50", 10))
+    ex.submit("a", order("a", "b1", "m1-yes", "BUY", "0.50", 10))
+    t1 = ex.now_ns() + 1
+    ex.set_time(t1)
+    ex.submit("b", order("b", "s2", "m1-yes", "SELL", "0.51", 10))
+    ex.submit("a", order("a", "b2", "m1-yes", "BUY", "0.51", 10))
+    assert [f.client_order_id for f in ex.trades("a")] == ["b1", "b2"]
+    assert [f.client_order_id for f in ex.trades("a", client_order_id="b2")] == ["b2"]
+    assert [f.client_order_id for f in ex.trades("a", since_ns=t1)] == ["b2"]
+    assert ex.trades("a", client_order_id="nope") == []

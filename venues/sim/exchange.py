@@ -1153,12 +1153,17 @@ class SimExchange:
         now = self._now()
         return [self._event(o, now) for o in acct.open.values()]
 
-    def trades(self, account: str, since_ns: int | None = None) -> list[Fill]:
-        """This account's fills, oldest first (``time_ns >= since_ns`` when given)."""
+    def trades(self, account: str, since_ns: int | None = None, client_order_id: str | None = None) -> list[Fill]:
+        """This account's fills, oldest first; only ``time_ns >= since_ns`` and only those of one
+        order when given (how a trader recovers an order that vanished from the open orders)."""
         acct = self._accounts.get(account)
         if acct is None:
             return []
-        return [self._fill(account, f) for f in acct.fills if since_ns is None or f[0] >= since_ns]
+        return [
+            self._fill(account, f)
+            for f in acct.fills
+            if (since_ns is None or f[0] >= since_ns) and (client_order_id is None or f[2] == client_order_id)
+        ]
 
     def positions(self, account: str) -> list[Position]:
         acct = self._accounts.get(account)
