@@ -264,3 +264,18 @@ def test_backoff_is_jittered_capped_and_grows() -> None:
         assert cap / 2 <= d <= cap
     delays = {round(backoff_delay(5, 0.5, 30, rng), 6) for _ in range(20)}
     assert len(delays) > 1  # jittered: reconnecting clients do not stampede in step
+
+
+async def test_tokens_added_later_ride_the_open_socket_and_get_their_books(server: LoopbackServer) -> None:
+    rec = Recorder()
+    feed = await _feed(server, rec)
+    try:
+        await feed.subscribe_market_data(M1.token_ids)
+        await rec.wait_for(lambda: _in_sync(server, feed, list(M1.token_ids)), "first market")
+        await feed.subscribe_market_data(M2.token_ids)
+        await rec.wait_for(lambda: _in_sync(server, feed, TOKENS), "second market on the same socket")
+        assert len(feed.stream.connections) == 1 and server.market_connections == 1
+        order(server.exchange, "x", M2, Side.BUY, "0.44", "8")
+        await rec.wait_for(lambda: _in_sync(server, feed, TOKENS), "deltas of the added market")
+    finally:
+        await feed.close()

@@ -643,8 +643,10 @@ class MarketWsConnection:
                 if self._cfg.custom_features:
                     sub["custom_feature_enabled"] = True
                 self._on_up(assets)
-                await ws.send_str(json.dumps(sub))
+                # connected before the first await: an asset added from here on is sent as an
+                # "operation", one added before is in ``assets``; none can fall in between
                 self.connected.set()
+                await ws.send_str(json.dumps(sub))
                 got_frame = await self._read(ws)
             except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
                 log.info("market ws %d: connection error: %s", self.conn_id, exc)
