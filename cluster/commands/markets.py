@@ -68,7 +68,11 @@ async def fetch_markets(gamma_url: str, limit: int, search: str | None, timeout_
     needle = (search or "").lower()
     out: list[dict[str, Any]] = []
     try:
-        for info, raw in await gamma.listings(None, active=True, closed=False):
+        # busiest first; without a search the first ``limit`` events hold at least ``limit`` markets
+        listings = await gamma.listings(
+            None if needle else limit, active=True, closed=False, order="volume24hr", ascending=False
+        )
+        for info, raw in listings:
             if info.closed:
                 continue
             hay = f"{info.question} {info.slug} {info.category}".lower()
