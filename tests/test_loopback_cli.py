@@ -112,3 +112,8 @@ def test_loopback_command_serves_until_terminated() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_markets_limit_caps_the_rows(gamma_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["markets", "--gamma-url", gamma_url, "--json", "--limit", "1"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
