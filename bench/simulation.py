@@ -9,7 +9,10 @@ Part 2 runs the same sweep twice on a local Ray cluster with this machine's CPUs
 one task at a time (one worker), once with every CPU — after a warm-up that starts the workers,
 and reports ``sweep_speedup`` = one-worker wall / all-CPU wall (target ≥ 1.6 on 2 cores). The two settings alternate
 ``--repeats`` times and the best wall of each counts (the machine is shared); the 1-minute load
-average at the end is printed beside it.
+average at the end is printed beside it, and a baseline from the same moment: the speedup of a
+plain CPU-bound job run in one process vs a pool of every CPU (``cpu_parallelism_baseline``,
+≈ 2 on an idle 2-core machine). The sweep cannot beat the baseline; their ratio is
+``sweep_efficiency_vs_baseline``.
 
 The last stdout line is one JSON object. Usage:
     uv run python bench/simulation.py [--tasks 4] [--skip-sweep]
@@ -53,6 +56,31 @@ def single_run(out: Path) -> dict[str, float | int]:
     }
 
 
+def _spin(n: int) -> int:
+    x = 0
+    for i in range(n):
+        x = (x * 31 + i) % 1_000_003
+    return x
+
+
+def parallelism_baseline(jobs: int, n: int = 3_000_000) -> float:
+    """The machine's free parallelism right now: the same CPU-bound jobs, one process vs a pool of
+    every CPU. On an idle 2-core machine ≈ 2; when other work holds the cores it drops, and the
+    sweep's speedup cannot beat it."""
+    from multiprocessing import get_context
+
+    t0 = time.perf_counter()
+    for _ in range(jobs):
+        _spin(n)
+    serial = time.perf_counter() - t0
+    with get_context("spawn").Pool(os.cpu_count() or 2) as pool:
+        pool.map(_spin, [1000] * (os.cpu_count() or 2))  # start the processes first
+        t0 = time.perf_counter()
+        pool.map(_spin, [n] * jobs)
+        parallel = time.perf_counter() - t0
+    return serial / parallel
+
+
 def sweep(out: Path, tasks: int, repeats: int) -> dict[str, float | int]:
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     import ray
@@ -79,6 +107,7 @@ def sweep(out: Path, tasks: int, repeats: int) -> dict[str, float | int]:
             many = run_sweep(data, source=src, seeds=tasks, out_dir=out / f"many{rep}", progress=False)
             t_many = min(t_many, time.perf_counter() - t0)
         same = [r["journal_hash"] for r in one.runs] == [r["journal_hash"] for r in many.runs]
+        baseline = parallelism_baseline(tasks)
         return {
             "sweep_tasks": tasks,
             "sweep_cpus": cpus,
@@ -87,6 +116,8 @@ def sweep(out: Path, tasks: int, repeats: int) -> dict[str, float | int]:
             "sweep_speedup": round(t_one / t_many, 3),
             "sweep_failed": one.failed + many.failed,
             "sweep_same_results": same,
+            "cpu_parallelism_baseline": round(baseline, 3),
+            "sweep_efficiency_vs_baseline": round((t_one / t_many) / baseline, 3),
             "load_avg_1m": round(os.getloadavg()[0], 2),
         }
     finally:
