@@ -68,6 +68,7 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 15
 _MICRO = Decimal("0.000001")
+_CENT = Decimal("0.01")
 
 # Venue error text → our reason. Matched case-insensitively as substrings, first hit wins.
 _REJECT_TEXT: tuple[tuple[str, ReasonCode], ...] = (
@@ -471,6 +472,20 @@ class PolymarketExecution:
                 reason=ReasonCode.INVALID_SIZE,
                 message=f"size {req.size} has more than {self.config.size_decimals} decimals",
             )
+        if req.side is Side.BUY and req.tif in (TimeInForce.FOK, TimeInForce.FAK):
+            # A marketable BUY spends whole cents: the SDK drops sub-cent digits of the amount and
+            # would sign for fewer shares than asked (an FOK "filled" short, a paired leg broken).
+            spend = req.price * req.size
+            if spend != spend.quantize(_CENT):
+                return self._event(
+                    req,
+                    OrderStatus.REJECTED,
+                    reason=ReasonCode.INVALID_SIZE,
+                    message=(
+                        f"a marketable BUY must spend whole cents: {req.size} x {req.price} = {spend} pUSD "
+                        f"would buy less than {req.size}"
+                    ),
+                )
         return None
 
     async def _prepare(self, req: OrderRequest) -> tuple[_RecordWithOrder | None, OrderEvent | None]:
