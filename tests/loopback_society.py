@@ -53,7 +53,7 @@ def loopback_server() -> tuple[LoopbackServer, SimExchange]:
     return LoopbackServer(ex), ex
 
 
-def seed_basket(ex: SimExchange, n: int = 3) -> list[MarketInfo]:
+def seed_basket(ex: SimExchange, n: int = 3, size: str = ASK_SIZE) -> list[MarketInfo]:
     """List a neg-risk event of ``n`` outcomes and offer every outcome's YES at ``YES_ASK``.
 
     Why a basket and not YES + NO of one market: under complement matching a YES ask and a NO ask
@@ -70,8 +70,8 @@ def seed_basket(ex: SimExchange, n: int = 3) -> list[MarketInfo]:
     listed = [ex.market_info(i.market) for i in infos]
     out = [i for i in listed if i is not None]
     for info in out:
-        for price, size in ((YES_ASK, ASK_SIZE), (DEEP_ASK, DEEP_SIZE)):
-            ev = order(ex, MAKER, info, Side.SELL, price, size)
+        for price, qty in ((YES_ASK, size), (DEEP_ASK, DEEP_SIZE)):
+            ev = order(ex, MAKER, info, Side.SELL, price, qty)
             assert ev.reason is None, ev
     return out
 

@@ -119,9 +119,10 @@ def fills_match_positions(run: SocietyRun) -> bool:
 
 @asynccontextmanager
 async def society_on(
-    tmp_path: Path, srv: LoopbackServer, kind: str, secrets: LiveSecrets | None = None
+    tmp_path: Path, srv: LoopbackServer, kind: str, secrets: LiveSecrets | None = None, *, expect_fills: bool = True
 ) -> AsyncIterator[tuple[SocietyRun, Any, PolymarketDataFeed]]:
-    """Host the six agents; yield once the basket was traded and booked; stop and close after."""
+    """Host the six agents; yield once every order is final and (``expect_fills``) the fills are
+    booked as positions; stop and close after."""
     feed = PolymarketDataFeed(PolymarketDataConfig.for_base_url(srv.base_url))
     ws = "ws" + srv.base_url[len("http") :] + "/ws"
     if kind == "paper":
@@ -147,7 +148,8 @@ async def society_on(
     try:
         await news.poll()
         await wait_until(run.all_settled, "every journalled order to reach a final status", WAIT_S, run.rt)
-        await wait_until(lambda: fills_match_positions(run), "positions booked from the fills", WAIT_S, run.rt)
+        if expect_fills:
+            await wait_until(lambda: fills_match_positions(run), "positions booked from the fills", WAIT_S, run.rt)
         await wait_until(
             lambda: run.agents["news_scout"].status()["items_in"] >= 1, "the news scout to read the story", WAIT_S
         )
@@ -253,6 +255,34 @@ async def test_society_trades_live_through_the_sdk_and_every_journalled_order_re
             assert ex.shares(secrets.address, info.token_ids[0]) == Decimal(ASK_SIZE)
             assert ex.top(info.token_ids[0]).best_ask == Decimal("0.40")
         assert ex.shares(secrets.address, infos[0].token_ids[1]) == 0
+
+
+async def test_a_resized_basket_whose_legs_cost_fractions_of_a_cent_is_held_whole_or_not_at_all_live(
+    tmp_path: Path,
+) -> None:
+    """40 baskets on offer; the risk officer resizes to its per-trade cap: 20 / 0.90 → 22.22 each.
+
+    A marketable BUY on Polymarket spends whole cents, and 22.22 × 0.30 = 6.666 pUSD does not; the
+    SDK drops the sub-cent digit and would buy 22.2 shares, a short leg the trader must then dump.
+    Whatever the product does about it, a paired basket ends whole or empty, never one-legged,
+    and the journal still equals the exchange.
+    """
+    srv, ex = loopback_server()
+    async with srv:
+        infos = seed_basket(ex, size="40")
+        secrets = throwaway_wallet(srv, ex)
+        st = orders_state(srv.app)
+        async with society_on(tmp_path, srv, "live", secrets, expect_fills=False) as (run, _venue, _feed):
+            (decision,) = run.decisions()
+            assert decision[1] == "RESIZED", decision
+            await wait_until(lambda: fills_match_positions(run) or not run.journal_fills(), "books", WAIT_S, run.rt)
+            held = {i.token_ids[0]: ex.shares(secrets.address, i.token_ids[0]) for i in infos}
+            assert len(set(held.values())) == 1, f"a one-legged basket: {held}"
+            assert {t: s for t, s in held.items() if s} == run.journal_positions()
+            assert run.q("SELECT client_order_id FROM orders WHERE side = 'SELL'") == []  # nothing dumped
+            hashes = {r.venue_order_id.lower() for r in JsonlIdStore(tmp_path / "order-ids.jsonl").all()}
+            ours = {h.lower() for h, m in st.meta.items() if m.address.lower() == secrets.address.lower()}
+            assert ours <= hashes  # the exchange holds no order the journal lacks
 
 
 async def test_a_live_society_run_leaks_no_secret_into_logs_reprs_status_or_journal(
