@@ -309,22 +309,31 @@ def write_tables(root: Path, runs: list[dict[str, Any]], summary: list[dict[str,
 
 
 def print_sweep(res: SweepResult) -> None:
+    """One row per parameter combination; only the parameters that vary get a column (the others
+    are in the title); each cell is ``mean ± half-width`` of the 95 % interval."""
     from rich.console import Console
     from rich.table import Table
 
-    keys = list(res.params)
-    table = Table(title=f"sweep {res.sweep_id}: {len(res.runs)} runs, {res.failed} failed, {res.wall_s:.1f} s")
-    for k in keys:
-        table.add_column(k)
+    varying = [k for k, vals in res.params.items() if len(vals) > 1]
+    fixed = ", ".join(f"{k}={vals[0]}" for k, vals in res.params.items() if len(vals) == 1)
+    title = f"sweep {res.scenario}: {len(res.runs)} runs ({res.failed} failed), {res.wall_s:.1f} s"
+    if fixed:
+        title += f" · {fixed}"
+    table = Table(title=title, caption="mean ± half-width of the 95 % confidence interval over seeds")
+    for k in varying:
+        table.add_column(k.rsplit(".", 1)[-1] if len(k) > 16 else k, overflow="fold")
     table.add_column("n", justify="right")
-    for m in ("pnl", "arb_captured", "arb_available", "gap_half_life_s", "sharpe", "max_drawdown"):
-        table.add_column(f"{m} (mean [95% CI])", justify="right")
+    shown = ("pnl", "arb_captured", "arb_available", "gap_half_life_s", "sharpe", "max_drawdown")
+    for m in shown:
+        table.add_column(m, justify="right", overflow="fold")
     for rec in res.summary:
-        cells = [str(rec.get(f"param:{k}")) for k in keys] + [str(rec["n"])]
-        for m in ("pnl", "arb_captured", "arb_available", "gap_half_life_s", "sharpe", "max_drawdown"):
-            mean, lo, hi = rec.get(f"{m}_mean"), rec.get(f"{m}_ci_lo"), rec.get(f"{m}_ci_hi")
-            cells.append("n/a" if mean is None else f"{mean:.4g} [{lo:.4g}, {hi:.4g}]")
+        cells = [str(rec.get(f"param:{k}")) for k in varying] + [str(rec["n"])]
+        for m in shown:
+            mean, hi = rec.get(f"{m}_mean"), rec.get(f"{m}_ci_hi")
+            cells.append("n/a" if mean is None else f"{mean:.4g} ± {(hi or mean) - mean:.2g}")
         table.add_row(*cells)
     console = Console()
     console.print(table)
-    console.print(f"results: {res.duckdb_path} · {res.summary_csv} · {res.runs_csv}")
+    console.print(f"results: {res.duckdb_path}")
+    console.print(f"         {res.summary_csv}")
+    console.print(f"         {res.runs_csv}")
