@@ -47,6 +47,8 @@ def run(kind: str, out: Path, monkeypatch: pytest.MonkeyPatch, *, namespace: str
     res = asyncio.run(runner.run_scenario_async(scenario(), runtime="local", out_dir=out, report=False))
     con = open_read_only(res.summary["journal"])
     tables = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TRADING}
-    events = con.execute("SELECT agent, event, detail FROM agent_events ORDER BY time_ns, rowid").fetchall()
+    last_positions = dict(con.execute(
+        "SELECT token_id, arg_max(size, rowid) FROM positions WHERE agent = 'trader' GROUP BY token_id").fetchall())
+    events = con.execute("SELECT agent, event, detail, time_ns FROM agent_events ORDER BY time_ns, rowid").fetchall()
     con.close()
-    return {"summary": res.summary, "tables": tables, "events": events, "rt": holder.get("rt")}
+    return {"summary": res.summary, "tables": tables, "events": events, "positions": last_positions, "rt": holder.get("rt")}

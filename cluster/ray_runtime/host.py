@@ -291,7 +291,7 @@ class AgentHost:
         self._pending: tuple[PortCall, asyncio.Future[Any]] | None = None
         self._waiting: asyncio.Future[Any] | None = None
         self._crash_after_calls: int | None = None
-        self._want_ckpt = False
+        self._want_ckpt: bool | str = False
         self._calls_answered = 0
         # live
         self.router: Router | None = None
@@ -313,7 +313,9 @@ class AgentHost:
     async def setup(self, checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
         """Build the agent and restore its state; returns its subscriptions. Errors are returned."""
         try:
-            agent = build_agent(self.spec)
+            image = checkpoint.get("image") if checkpoint else None
+            # an "image" checkpoint is the whole agent object (lockstep's exact restarts)
+            agent = cloudpickle.loads(image) if image is not None else build_agent(self.spec)
             venue: VenueProxy | None = None
             journal: JournalProxy | None = None
             if self.mode == "lockstep":
@@ -350,17 +352,28 @@ class AgentHost:
 
     def _restore(self, checkpoint: dict[str, Any]) -> None:
         assert self.agent is not None and self.ctx is not None
-        self.agent.restore(checkpoint.get("state", {}))
+        if checkpoint.get("image") is None:
+            self.agent.restore(checkpoint.get("state", {}))
         rng = checkpoint.get("rng")
         if rng is not None:
             self.ctx.rng.setstate(_rng_state(rng))
         self.ctx.pub_seq = int(checkpoint.get("pub_seq", 0))
         self.messages = int(checkpoint.get("messages", 0))
 
-    def _checkpoint(self) -> dict[str, Any]:
+    def _image(self) -> bytes:
+        agent = self.agent
+        assert agent is not None
+        ctx, agent._ctx = agent._ctx, None
+        try:
+            return bytes(cloudpickle.dumps(agent))
+        finally:
+            agent._ctx = ctx
+
+    def _checkpoint(self, image: bool = False) -> dict[str, Any]:
         assert self.agent is not None and self.ctx is not None
         return {
             "state": self.agent.snapshot(),
+            "image": self._image() if image else None,
             "rng": list(_rng_jsonable(self.ctx.rng.getstate())),
             "pub_seq": self.ctx.pub_seq,
             "messages": self.messages,
@@ -479,7 +492,7 @@ class AgentHost:
         current: Envelope | None,
         recorded: list[PortResult],
         skip_ops: int,
-        checkpoint: bool = False,
+        checkpoint: bool | str = False,
     ) -> Step:
         """Run one handler until it needs the outside world or ends (see lockstep_protocol)."""
         assert self.agent is not None and self.ctx is not None, "setup() first"
@@ -545,7 +558,9 @@ class AgentHost:
         error = None if exc is None else f"{type(exc).__name__}: {exc}"
         if exc is not None:
             log.warning("agent %s handler failed: %s", self.spec.agent_id, error)
-        ckpt = self._checkpoint() if self._want_ckpt and error is None else None
+        ckpt = None
+        if self._want_ckpt and error is None:
+            ckpt = self._checkpoint(image=self._want_ckpt == "image")
         return Step(ops, error=error, checkpoint=ckpt)
 
     # ------------------------------------------------------------------ live
@@ -698,14 +713,7 @@ class AgentHost:
 
     async def dump_agent(self) -> bytes:
         """The agent object itself (pickled), e.g. for a simulation report after a Ray run."""
-        agent = self.agent
-        assert agent is not None
-        ctx = agent._ctx
-        agent._ctx = None
-        try:
-            return bytes(cloudpickle.dumps(agent))
-        finally:
-            agent._ctx = ctx
+        return self._image()
 
 
 async def _maybe_await(res: Any) -> Any:

@@ -115,6 +115,7 @@ class RemoteAgent(Agent[AgentConfig]):
         self.steps_since_ckpt = 0
         self.last_ckpt_ns = rt.now_ns()
         self.kill_requests: list[int | None] = []
+        self.armed = False
         self.restarts = 0
         self.spawn(restarted=False)
 
@@ -166,6 +167,7 @@ class RemoteAgent(Agent[AgentConfig]):
     async def respawn(self) -> None:
         """New host, restored from the checkpoint, with every completed step since replayed."""
         self.kill()
+        self.armed = False
         self.spawn(restarted=True)
         self.restarts += 1
         await self.await_ready()
@@ -198,7 +200,9 @@ class RemoteAgent(Agent[AgentConfig]):
         ctx = self.ctx
         rec = StepRecord(kind, arg, rt._now, ctx._seq, rt._current)  # type: ignore[attr-defined]
         self.replay.append(rec)
-        want_ckpt = kind in ("message", "timer", "start", "call") and self._checkpoint_due()
+        want_ckpt: bool | str = False
+        if kind in ("message", "timer", "start", "call") and self._checkpoint_due():
+            want_ckpt = "image" if rt.checkpoint_mode == "image" else True
         result: PortResult | None = None
         while True:
             try:
@@ -227,14 +231,18 @@ class RemoteAgent(Agent[AgentConfig]):
             raise RemoteHandlerError(step.error)
 
     async def _apply_kill_requests(self) -> None:
-        while self.kill_requests:
-            after = self.kill_requests.pop(0)
-            if after is None:
-                with contextlib.suppress(RayActorError):
-                    await self.host.die.remote()
-            else:
-                with contextlib.suppress(RayActorError):
-                    await self.host.arm_crash.remote(after)
+        """At most one requested kill per step, so every request kills a host of its own."""
+        if not self.kill_requests or self.armed:
+            return
+        after = self.kill_requests.pop(0)
+        if after is None:
+            with contextlib.suppress(RayActorError):
+                await self.host.die.remote()
+        else:
+            # the host keeps the arm across steps until a step makes that many port calls
+            self.armed = True
+            with contextlib.suppress(RayActorError):
+                await self.host.arm_crash.remote(after)
 
     def _checkpoint_due(self) -> bool:
         rt = self.rt
@@ -249,7 +257,8 @@ class RemoteAgent(Agent[AgentConfig]):
         self.last_ckpt_ns = self.rt._now
         self.rt.checkpoints_taken += 1
         if self.rt.journal is not None and self.rt.journal_checkpoints:
-            await self.rt.journal.checkpoint(self.agent_id, self.rt._now, ckpt)
+            state = {k: v for k, v in ckpt.items() if k != "image"}
+            await self.rt.journal.checkpoint(self.agent_id, self.rt._now, state)
 
     def _apply(self, step: Step, rec: StepRecord) -> None:
         ctx = self.ctx
@@ -304,6 +313,12 @@ class RayLockstepRuntime(LocalRuntime):
     - ``namespace``: Ray namespace of the hosts; ``host_options``: per agent id Ray options
       (e.g. ``{"resources": {"node_b": 0.01}}``);
     - ``checkpoint_every_n`` / ``checkpoint_every_ns``: checkpoint cadence (virtual time);
+    - ``checkpoint_mode``: ``image`` (default) checkpoints the whole agent object, so a replacement
+      is restored exactly whatever its ``snapshot()`` covers; ``snapshot`` uses the agent's own
+      ``snapshot()``/``restore()`` (as live mode does) — a replay that then diverges from the log
+      raises ``NonDeterministicReplay`` naming the agent, which is how an incomplete snapshot shows;
+    - ``journal_checkpoints``: also write each checkpoint's ``snapshot()`` to the journal (off by
+      default, so a lockstep journal stays identical to a local one);
     - ``intensity`` / ``period_s``: every branch supervisor's restart intensity (virtual seconds);
     - ``remote_roles``: roles that run in hosts (default: the six roles of the society).
     """
@@ -324,6 +339,7 @@ class RayLockstepRuntime(LocalRuntime):
         checkpoint_every_n: int = 50,
         checkpoint_every_ns: int = 60 * 1_000_000_000,
         journal_checkpoints: bool = False,
+        checkpoint_mode: Literal["image", "snapshot"] = "image",
         intensity: int = 10,
         period_s: float = 60.0,
         backoff_cap_s: float = 0.2,
@@ -347,6 +363,9 @@ class RayLockstepRuntime(LocalRuntime):
         self.checkpoint_every_n = checkpoint_every_n
         self.checkpoint_every_ns = checkpoint_every_ns
         self.journal_checkpoints = journal_checkpoints
+        if checkpoint_mode not in ("image", "snapshot"):
+            raise ValueError(f"checkpoint_mode must be 'image' or 'snapshot', got {checkpoint_mode!r}")
+        self.checkpoint_mode = checkpoint_mode
         self.intensity = intensity
         self.period_s = period_s
         self.backoff_cap_s = backoff_cap_s
@@ -411,6 +430,12 @@ class RayLockstepRuntime(LocalRuntime):
         """Chaos: make the agent's host exit (``os._exit``) at its next step — at once, or, with
         ``after_calls``, right after the coordinator answered that many of the step's port calls."""
         self.remotes[agent_id].kill_requests.append(after_calls)
+
+    def pending_kills(self) -> dict[str, int]:
+        """Requested kills that have not landed yet (the agent had no step since, or an armed
+        crash waits for a step with enough port calls), by agent."""
+        return {a: len(r.kill_requests) + int(r.armed) for a, r in self.remotes.items()
+                if r.kill_requests or r.armed}
 
     # -- supervision -------------------------------------------------------------------------------
     async def _event(self, agent_id: str, role: str, event: Any, detail: str = "") -> None:
@@ -488,6 +513,13 @@ class RayLockstepRuntime(LocalRuntime):
     async def stop(self) -> None:
         if self._stopped:
             return
+        # kills still waiting for a step (see pending_kills) land now, before the agents stop
+        for r in self.remotes.values():
+            for _ in range(len(r.kill_requests) + int(r.armed)):
+                with contextlib.suppress(RayActorError):
+                    await r.host.die.remote()
+                r.kill_requests, r.armed = [], False
+                await self._host_failed(r, RayActorError(f"killed at shutdown ({r.agent_id})"))
         await super().stop()
         try:
             self.final_agents = await self.fetch_agents()
