@@ -41,7 +41,7 @@ from loopback_society import (
     wait_until,
 )
 
-from protocols import Fill, MarketInfo, OrderStatus
+from protocols import Fill, MarketInfo, OrderEvent, OrderStatus
 from venues.live import PolymarketLiveVenue, VenueSettings, make_venue
 from venues.news.config import NewsFeedConfig
 from venues.news.feed import RssNewsFeed
@@ -161,7 +161,11 @@ async def society_on(
             run.extra_reprs.append(execution)
         await close_all(venue.close, news.close)
         run.journal_text = run.dump_journal()  # after the stop: every row the run wrote
+        lifecycle = run.q("SELECT agent, event FROM agent_events")
         run.journal.close()
+    # a clean stop: nobody crashed, and every agent journalled its start and its stop
+    assert run.rt.crashes == []
+    assert sorted(lifecycle) == sorted((a, e) for a in run.agents for e in ("start", "stop"))
 
 
 def basket_tokens(infos: list[MarketInfo]) -> set[str]:
@@ -208,6 +212,11 @@ async def test_society_trades_live_through_the_sdk_and_every_journalled_order_re
         infos = seed_basket(ex)
         secrets = throwaway_wallet(srv, ex)
         st = orders_state(srv.app)
+        # everything the matching engine says about this wallet's orders, refused ones included
+        at_exchange: list[OrderEvent] = []
+        ex.add_account_listener(
+            secrets.address, lambda p: at_exchange.append(p) if isinstance(p, OrderEvent) else None
+        )
         async with society_on(tmp_path, srv, "live", secrets) as (run, venue, _feed):
             assert isinstance(venue, PolymarketLiveVenue)
             (decision,) = run.decisions()
@@ -224,6 +233,8 @@ async def test_society_trades_live_through_the_sdk_and_every_journalled_order_re
             # what the loopback CLOB accepted from this wallet: exactly the journalled orders, once
             ours = {h.lower() for h, m in st.meta.items() if m.address.lower() == secrets.address.lower()}
             assert ours == set(hash_of.values())
+            assert {e.client_order_id.lower() for e in at_exchange} == ours  # nothing killed unseen either
+            assert not [e for e in at_exchange if e.status is OrderStatus.REJECTED]
             assert len(ours) == len(coids)
             assert st.accepted_posts == len(coids) and st.rejected == {}  # no duplicate post refused
             assert {k.address.lower() for k in st.keys.values()} == {secrets.address.lower()}
