@@ -164,6 +164,13 @@ class SocietyRun:
         rows = self.q("SELECT fill_id, client_order_id, price, size FROM fills WHERE agent = 'trader'")
         return {r[0]: (r[1], Decimal(r[2]), Decimal(r[3])) for r in rows}
 
+    def duplicate_fills(self) -> list[tuple[Any, ...]]:
+        """Fills the trader journalled more than once (same fill id and settlement state)."""
+        return self.q(
+            "SELECT fill_id, settlement, COUNT(*) FROM fills WHERE agent = 'trader' "
+            "GROUP BY fill_id, settlement HAVING COUNT(*) > 1"
+        )
+
     def dump_journal(self) -> str:
         """Every row of every table as text (the secrets scan reads this)."""
         parts = []

@@ -190,6 +190,7 @@ async def test_society_trades_the_basket_on_paper_and_the_journal_equals_the_pap
             venue_fills = await venue.trades()
             assert {f.client_order_id for f in venue_fills} == set(coids)  # no order the journal lacks
             booked = run.journal_fills()
+            assert run.duplicate_fills() == []
             assert booked == {f.fill_id: (f.client_order_id, f.price, f.size) for f in venue_fills}
             assert {p.token_id: p.size for p in await venue.positions()} == run.journal_positions()
             assert set(run.journal_positions()) == basket_tokens(infos)
@@ -250,6 +251,7 @@ async def test_society_trades_live_through_the_sdk_and_every_journalled_order_re
             for f in ex_fills:
                 ex_filled[f.client_order_id.lower()] = ex_filled.get(f.client_order_id.lower(), Decimal(0)) + f.size
             booked = run.journal_fills()
+            assert run.duplicate_fills() == []
             per_order: dict[str, Decimal] = {}
             for coid, _price, size in booked.values():
                 per_order[hash_of[coid]] = per_order.get(hash_of[coid], Decimal(0)) + size
