@@ -45,6 +45,7 @@ class Analysis:
     pnl: Decimal
     arb_available: Decimal
     arb_captured: Decimal
+    arb_residual: Decimal
     ratios: dict[str, float | None] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -64,6 +65,7 @@ class Analysis:
             **{k: _round(v) for k, v in self.ratios.items()},
             "arb_available": _num(self.arb_available),
             "arb_captured": _num(self.arb_captured),
+            "arb_residual_pnl": _num(self.arb_residual),
             "gap_episodes": arb.get("episodes_count", 0),
             "gap_half_life_s": _round(arb.get("half_life_s")),
             "strategy_pnl": {k: _num(v) for k, v in sorted(self.strategy_pnl.items())},
@@ -173,7 +175,12 @@ def _analyze(con: duckdb.DuckDBPyConnection) -> Analysis:
     pnl = (equity[-1] - bankroll) if equity else ZERO
     arb = run.get("arb", {})
     arb_available = Decimal(str(arb.get("available", "0")))
-    arb_captured = sum((v for k, v in strategy_pnl.items() if k in ARB_STRATEGIES), ZERO)
+    legs = _intent_legs(con, account)
+    arb_captured = ZERO
+    for (strategy, intent), _flow in cash_by.items():
+        if strategy in ARB_STRATEGIES:
+            arb_captured += _complete_set_profit(fills, intent, legs.get(intent, ()), finals)
+    arb_pnl = sum((v for k, v in strategy_pnl.items() if k in ARB_STRATEGIES), ZERO)
 
     duration_s = float(run.get("duration_s", 0.0))
     interval = float(run.get("sample_interval_s", 1.0))
@@ -202,5 +209,54 @@ def _analyze(con: duckdb.DuckDBPyConnection) -> Analysis:
         pnl=pnl,
         arb_available=arb_available,
         arb_captured=arb_captured,
+        arb_residual=arb_pnl - arb_captured,
         ratios=ratios,
     )
+
+
+def _intent_legs(con: duckdb.DuckDBPyConnection, account: str) -> dict[str, tuple[str, ...]]:
+    """The tokens each intent asked for (its order legs, in leg order)."""
+    rows = con.execute(
+        "SELECT intent_id, token_id FROM orders WHERE account = ? ORDER BY intent_id, leg_index, time_ns",
+        [account],
+    ).fetchall()
+    out: dict[str, list[str]] = {}
+    for intent, token in rows:
+        lst = out.setdefault(intent, [])
+        if token not in lst:
+            lst.append(token)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _complete_set_profit(
+    fills: list[tuple[Any, ...]], intent: str, legs: tuple[str, ...], finals: dict[str, Decimal]
+) -> Decimal:
+    """Profit of the complete sets an intent actually assembled.
+
+    ``n`` = the fewest shares still held of any leg; each set cost the legs' average buy price
+    including fees, and is worth the sum of the legs' values (its payout once resolved: 1 for a
+    YES basket, N − 1 for a NO basket). Broken legs — bought and never completed, or unwound —
+    are outcome risk, not arbitrage: they stay in the strategy's PnL (``arb_residual``) and out
+    of ``arb_captured``.
+    """
+    if len(legs) < 2:
+        return ZERO
+    bought: dict[str, Decimal] = {t: ZERO for t in legs}
+    cost: dict[str, Decimal] = {t: ZERO for t in legs}
+    held: dict[str, Decimal] = {t: ZERO for t in legs}
+    for _fid, _coid, token, side, price, size, fee, _strategy, fill_intent in fills:
+        if fill_intent != intent or token not in held:
+            continue
+        price, size, fee = Decimal(price), Decimal(size), Decimal(fee)
+        if side == "BUY":
+            bought[token] += size
+            cost[token] += price * size + fee
+            held[token] += size
+        else:
+            held[token] -= size
+    n = min(held.values())
+    if n <= 0:
+        return ZERO
+    per_set_cost = sum((cost[t] / bought[t] for t in legs), ZERO)
+    per_set_value = sum((finals.get(t, ZERO) for t in legs), ZERO)
+    return (n * (per_set_value - per_set_cost)).quantize(Decimal("0.000001"))

@@ -39,6 +39,7 @@ SUMMARY_ROWS: tuple[tuple[str, str], ...] = (
     ("profit_factor", "Profit factor"),
     ("arb_available", "Arbitrage available"),
     ("arb_captured", "Arbitrage captured"),
+    ("arb_residual_pnl", "Arb residual (broken legs)"),
     ("gap_episodes", "Gap episodes"),
     ("gap_half_life_s", "Gap half-life (s, median)"),
 )

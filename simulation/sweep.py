@@ -29,6 +29,7 @@ from simulation.scenario import Scenario, apply_overrides, scenario_from_data
 #: Metrics aggregated per parameter combination.
 AGG_METRICS: tuple[str, ...] = (
     "pnl",
+    "arb_residual_pnl",
     "fees",
     "trades",
     "orders_sent",
@@ -58,6 +59,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "profit_factor",
     "arb_available",
     "arb_captured",
+    "arb_residual_pnl",
     "gap_episodes",
     "gap_half_life_s",
     "events",

@@ -98,6 +98,8 @@ def test_injected_gaps_are_captured_but_never_more_than_available(tmp_path: Path
     a = r.analysis
     # attribution adds up: every fill valued at its payout equals the equity change
     assert sum(a.strategy_pnl.values(), Decimal(0)) == a.pnl
+    # with no competitor every basket completes: all of the arbitrage PnL is complete sets
+    assert a.arb_residual == 0
     assert a.arb_captured <= a.arb_available
     assert r.report is not None and r.report.exists()
     page = r.report.read_text()
@@ -114,6 +116,7 @@ def test_faster_competing_arbitrageurs_shorten_gaps_and_lower_our_capture(tmp_pa
     assert alone.summary["gap_episodes"] > 3 and raced.summary["gap_episodes"] > 3
     assert raced.summary["gap_half_life_s"] < alone.summary["gap_half_life_s"]
     assert raced.summary["arb_captured"] < alone.summary["arb_captured"]
+    assert raced.summary["arb_captured"] <= raced.summary["arb_available"]
 
 
 def test_cli_sim_run_json_last_line_has_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
