@@ -100,14 +100,14 @@ def binary_path(
         t = min(next_step, next_jump)
         if t > end:
             break
+        if t == next_step:  # the walk's step first: a jump at the same instant sets the level
+            x += rng.gauss(0.0, sd)
+            next_step += step_ns
         if t == next_jump:
             while ji < len(jumps) and jumps[ji].t_ns == t:
                 p = jumps[ji].apply(expit(x))
                 x = logit(p)
                 ji += 1
-        if t == next_step:
-            x += rng.gauss(0.0, sd)
-            next_step += step_ns
         p = _clamp(expit(x))
         if times[-1] == t:
             values[-1] = p
@@ -157,6 +157,9 @@ def event_paths(
         t = min(next_step, next_jump)
         if t > end:
             break
+        if t == next_step:  # the walk's step first: a jump at the same instant sets the level
+            logw = [v + rng.gauss(0.0, sd) for v in logw]
+            next_step += step_ns
         if t == next_jump:
             while ji < len(jumps) and jumps[ji][0] == t:
                 _, oid, jump = jumps[ji]
@@ -170,9 +173,6 @@ def event_paths(
                 ]
                 logw = [math.log(max(v, 1e-12)) for v in scaled]
                 ji += 1
-        if t == next_step:
-            logw = [v + rng.gauss(0.0, sd) for v in logw]
-            next_step += step_ns
         ps = probs()
         if times[-1] == t:
             values[-1] = ps
