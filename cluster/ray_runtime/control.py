@@ -75,8 +75,9 @@ def start_tree(
     spec = tree or default_tree(cfg)
     run = Path(run_dir).resolve()
     run.mkdir(parents=True, exist_ok=True)
+    own = dict((settings or {}).get("actor_options", {}))
     w = VenueWorld.options(  # type: ignore[attr-defined]
-        name=WORLD, namespace=namespace, lifetime="detached", get_if_exists=True, num_cpus=0,
+        name=WORLD, namespace=namespace, lifetime="detached", get_if_exists=True, num_cpus=0, **own,
     ).remote(wcfg, namespace)
     res = _get(w.setup.remote())
     clock = tuple(_get(w.clock_params.remote()))
@@ -88,6 +89,7 @@ def start_tree(
         setattr(s, k, v)
     root = SupervisorActor.options(  # type: ignore[attr-defined]
         name=ROOT, namespace=namespace, lifetime="detached", max_restarts=-1, get_if_exists=True, num_cpus=0,
+        **own,
     ).remote(spec.model_dump_json(), ROOT, None, s)
     _get(root.start.remote())
     return {"namespace": namespace, "journal": s.journal_path, "agents": sorted(agents_in(spec)), "world": res}

@@ -305,6 +305,7 @@ class AgentHost:
         self._journal_actor: Any = None
         self._registry: Any = None
         self._accepting = False
+        self._account = spec.venue_account or spec.agent_id
 
     def __repr__(self) -> str:
         return f"AgentHost(role={self.spec.role}, id={self.spec.agent_id})"
@@ -325,7 +326,10 @@ class AgentHost:
             else:
                 if self.spec.venue_name is not None:
                     self._venue_actor = ray.get_actor(self.spec.venue_name, namespace=self.spec.namespace)
-                    venue = VenueProxy(self._live_call, "sim", self.spec.venue_account or self.spec.agent_id)
+                    # the agent's own configured account wins (the trader's TraderConfig.account)
+                    acct = getattr(agent.config, "account", None) or self.spec.venue_account or self.spec.agent_id
+                    self._account = str(acct)
+                    venue = VenueProxy(self._live_call, "sim", self._account)
                 if self.spec.journal_name is not None:
                     self._journal_actor = ray.get_actor(self.spec.journal_name, namespace=self.spec.namespace)
                     journal = JournalProxy(self._live_call)
@@ -566,9 +570,7 @@ class AgentHost:
     # ------------------------------------------------------------------ live
     async def _live_call(self, target: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if target == "venue":
-            return await self._venue_actor.venue_call.remote(
-                self.spec.venue_account or self.spec.agent_id, method, args, kwargs
-            )
+            return await self._venue_actor.venue_call.remote(self._account, method, args, kwargs)
         return await getattr(self._journal_actor, method).remote(*args, **kwargs)
 
     async def start_live(self) -> dict[str, Any]:

@@ -180,8 +180,8 @@ class VenueWorld:
             from venues.sim import SimVenue
 
             if not self.exchange.has_account(account):
-                cash = self.config.trader_cash if account.startswith("trader") else 0
-                self.exchange.open_account(account, cash)
+                # every account the society opens is funded: only the trader places orders
+                self.exchange.open_account(account, self.config.trader_cash)
             v = SimVenue(self.exchange, account)
             sender = f"venue:sim:{account}"
             v.set_sink(lambda payload, s=sender: self._publish(s, payload))

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
@@ -53,6 +53,8 @@ class LiveSettings:
     clock: tuple[int, int, float] = (0, 0, 1.0)
     world_name: str | None = "world"
     metrics: str = "ray"
+    actor_options: dict[str, Any] = field(default_factory=dict)
+    """Ray options for the tree's own actors (supervisors, services), e.g. pin them to the head."""
 
 
 @dataclass
@@ -156,7 +158,7 @@ class SupervisorActor:
         return HostSpec(
             agent_id=c.id, role=role, path=path, namespace=s.namespace, cls=c.cls, config=cfg,
             metrics=s.metrics, journal_name="root/services/journal",
-            venue_name=s.world_name, venue_account=c.config.get("_account") or c.id,
+            venue_name=s.world_name, venue_account=c.config.get("_account"),
             registry_name="root", checkpoint_every_n=s.checkpoint_every_n,
             checkpoint_every_s=s.checkpoint_every_s, clock_start_ns=start, clock_wall0_ns=wall0,
             clock_speed=speed, restarted=restarted,
@@ -196,14 +198,15 @@ class SupervisorActor:
         opts = {"name": path, "namespace": ns, "max_restarts": 0, "num_cpus": 0}
         try:
             if isinstance(c, SupervisorSpec):
-                h = await self._create(lambda: SupervisorActor.options(**opts).remote(  # type: ignore[attr-defined]
+                sopts = {**opts, **self.settings.actor_options}
+                h = await self._create(lambda: SupervisorActor.options(**sopts).remote(  # type: ignore[attr-defined]
                     c.model_dump_json(), path, self.path, self.settings))
                 child.handle = h
                 res = await h.start.remote()
             elif c.kind is ChildKind.SERVICE:
                 cls = import_object(c.cls)
                 arg = c.config.get("path", self.settings.journal_path)
-                h = await self._create(lambda: cls.options(**opts, **c.ray_options).remote(arg))
+                h = await self._create(lambda: cls.options(**{**opts, **self.settings.actor_options, **c.ray_options}).remote(arg))
                 child.handle = h
                 res = await h.setup.remote()
             else:
@@ -281,7 +284,7 @@ class SupervisorActor:
             if c.ping_ref in ready_set:
                 ref, c.ping_ref = c.ping_ref, None
                 try:
-                    st = ray.get(ref, timeout=0)
+                    st = await ref  # already complete: does not block
                     c.missed, c.quarantined_since = 0, None
                     if st in ("failed", "escalated"):
                         await self._child_down(c, f"child reports {st}")
