@@ -13,7 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from protocols.base import Payload
 from protocols.execution import Balance, Fill, OrderEvent, OrderRequest, Position
-from protocols.intel import RawNews, WhaleTrade
+from protocols.intel import RawNews, WalletTrade
 from protocols.market import BookSnapshot, MarketInfo, ReferencePrice
 
 Sink = Callable[[Payload], None]
@@ -106,8 +106,9 @@ class LargeTradeFeed(Protocol):
 
     def set_sink(self, sink: Sink) -> None: ...
 
-    async def poll(self) -> list[WhaleTrade]:
-        """New large trades since the watermark; the watermark never skips an unseen trade."""
+    async def poll(self) -> list[WalletTrade]:
+        """New large trades since the watermark (the whale tracker's raw input); the watermark
+        never skips an unseen trade."""
 
     async def close(self) -> None: ...
 

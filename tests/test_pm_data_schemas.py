@@ -19,7 +19,7 @@ from venues.polymarket.schemas import (
     WireBook,
     book_to_snapshot,
     market_to_info,
-    trade_to_whale,
+    trade_to_wallet_trade,
 )
 
 NOW = 1_790_000_000_000_000_000
@@ -142,16 +142,17 @@ def test_book_level_off_tick_is_refused() -> None:
         book_to_snapshot(WireBook.parse(raw))
 
 
-def test_data_api_trade_seconds_become_ns_and_whale_notional_is_exact() -> None:
+def test_data_api_trade_seconds_become_ns_and_price_size_are_exact() -> None:
     t = DataTrade.model_validate(
         {
             "proxyWallet": "0xabc", "side": "BUY", "asset": "111", "conditionId": "0x" + "ab" * 32,
             "size": 20000.5, "price": 0.61, "timestamp": 1_790_000_000, "transactionHash": "0xtx",
         }
     )
-    w = trade_to_whale(t)
+    w = trade_to_wallet_trade(t)
     assert w.time_ns == 1_790_000_000 * 1_000_000_000
-    assert w.notional == Decimal("20000.5") * Decimal("0.61")
+    assert w.price * w.size == Decimal("20000.5") * Decimal("0.61")
+    assert w.trade_id == "0xtx:111:BUY:20000.5" and w.wallet == "0xabc"
     assert t.dedupe_key == ("0xtx", "111", "BUY", "20000.5")
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from protocols import BookSnapshot, MarketInfo, Payload, Sink, VenueUnavailable, WhaleTrade
+from protocols import BookSnapshot, MarketInfo, Payload, Sink, VenueUnavailable, WalletTrade
 from venues.polymarket.config import DataApiConfig, PolymarketDataConfig
 from venues.polymarket.http import JsonHttp, PolymarketApiError, SharedSession
 from venues.polymarket.ratelimit import RateLimitBook
@@ -31,10 +31,10 @@ from venues.polymarket.schemas import (
     GammaEvent,
     GammaMarket,
     WireBook,
-    activity_to_whale,
+    activity_to_wallet_trade,
     book_to_snapshot,
     market_to_info,
-    trade_to_whale,
+    trade_to_wallet_trade,
 )
 from venues.polymarket.websocket import BookKeeper, MarketDataStream, StreamStats, TokenMeta
 
@@ -348,8 +348,8 @@ class _PagedDataFeed:
         wm.prune()
         return sorted(fresh.values(), key=lambda t: (t.timestamp, t.transactionHash, t.asset))
 
-    def _deliver(self, rows: list[Any], convert: Callable[[Any], WhaleTrade | None]) -> list[WhaleTrade]:
-        out: list[WhaleTrade] = []
+    def _deliver(self, rows: list[Any], convert: Callable[[Any], WalletTrade | None]) -> list[WalletTrade]:
+        out: list[WalletTrade] = []
         for t in rows:
             try:
                 w = convert(t)
@@ -375,11 +375,11 @@ class _PagedDataFeed:
 
 class LargeTradeFeed(_PagedDataFeed):
     """Large trades from ``/trades?filterType=CASH&filterAmount=...`` (optionally per wallet),
-    as ``WhaleTrade``s; implements ``protocols.LargeTradeFeed``."""
+    as ``WalletTrade``s; implements ``protocols.LargeTradeFeed``."""
 
     name = "polymarket-large-trades"
 
-    async def poll(self) -> list[WhaleTrade]:
+    async def poll(self) -> list[WalletTrade]:
         """New large trades since the last poll, oldest first. Every trade at or after the
         watermark's floor that was not delivered yet is delivered now; the first poll starts
         ``grace_s`` before the newest trade rather than backfilling all history."""
@@ -397,17 +397,17 @@ class LargeTradeFeed(_PagedDataFeed):
                 return await self.client.page(DataTrade, "/trades", params)
 
             rows.extend(await self._collect(wallet or "*", fetch))
-        return self._deliver(rows, trade_to_whale)
+        return self._deliver(rows, trade_to_wallet_trade)
 
 
 class WalletActivityFeed(_PagedDataFeed):
     """Every trade of the followed wallets (``DataApiConfig.wallets``) from ``/activity``, whatever
-    its size, as ``WhaleTrade``s; implements ``protocols.LargeTradeFeed``. Splits, merges and
+    its size, as ``WalletTrade``s; implements ``protocols.LargeTradeFeed``. Splits, merges and
     redemptions are not trades and are left out."""
 
     name = "polymarket-wallet-activity"
 
-    async def poll(self) -> list[WhaleTrade]:
+    async def poll(self) -> list[WalletTrade]:
         rows: list[DataActivity] = []
         for wallet in self.data_cfg.wallets:
 
@@ -416,7 +416,7 @@ class WalletActivityFeed(_PagedDataFeed):
                 return await self.client.page(DataActivity, "/activity", params)
 
             rows.extend(await self._collect(wallet, fetch))
-        return self._deliver(rows, activity_to_whale)
+        return self._deliver(rows, activity_to_wallet_trade)
 
 
 # -- the data feed ------------------------------------------------------------------------------

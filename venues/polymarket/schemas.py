@@ -22,7 +22,7 @@ from protocols import (
     Level,
     MarketInfo,
     Side,
-    WhaleTrade,
+    WalletTrade,
 )
 from protocols.numbers import TICK_SIZES, TIME_NS_MAX, TIME_NS_MIN, to_decimal
 
@@ -428,34 +428,37 @@ class DataPosition(_Wire):
     title: str = ""
 
 
-def trade_to_whale(t: DataTrade) -> WhaleTrade:
-    return WhaleTrade(
+def trade_to_wallet_trade(t: DataTrade) -> WalletTrade:
+    """A ``/trades`` row → the whale tracker's raw input (it filters, scores and publishes)."""
+    return WalletTrade(
         time_ns=t.timestamp,
+        trade_id=":".join(t.dedupe_key),
         wallet=t.proxyWallet,
         token_id=t.asset,
         market=t.conditionId,
         side=Side(t.side),
         price=t.price,
         size=t.size,
-        notional=t.price * t.size,
+        outcome=t.outcome,
         tx_hash=t.transactionHash,
     )
 
 
-def activity_to_whale(a: DataActivity) -> WhaleTrade | None:
-    """A TRADE row of ``/activity`` → ``WhaleTrade``; other activity types → None."""
+def activity_to_wallet_trade(a: DataActivity) -> WalletTrade | None:
+    """A TRADE row of ``/activity`` → ``WalletTrade``; other activity types → None."""
     if a.type != "TRADE":
         return None
     if a.side is None or a.size is None or a.price is None or not a.asset or not a.conditionId:
         raise ValueError("a TRADE activity row lacks side, size, price, asset or conditionId")
-    return WhaleTrade(
+    return WalletTrade(
         time_ns=a.timestamp,
+        trade_id=":".join(a.dedupe_key),
         wallet=a.proxyWallet,
         token_id=a.asset,
         market=a.conditionId,
         side=Side(a.side),
         price=a.price,
         size=a.size,
-        notional=a.usdcSize if a.usdcSize is not None else a.price * a.size,
+        outcome=a.outcome,
         tx_hash=a.transactionHash,
     )
