@@ -47,6 +47,7 @@ from protocols import (
     RiskEvent,
     Settlement,
     Side,
+    TimeInForce,
     TopOfBook,
     TradingState,
     TradingStateChange,
@@ -431,7 +432,13 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         return k, tuple(binding), "; ".join(notes)
 
     def _scaled(self, legs: tuple[IntentLeg, ...], k: Decimal) -> tuple[IntentLeg, ...] | None:
+        # A marketable (FOK/FAK) order is sent as an amount of cash, which the CLOB takes in whole
+        # cents: size it so price × size is whole cents (a multiple of 0.01 / tick shares), the same
+        # step on every leg so paired legs stay equal.
         step = self.config.size_step
+        for leg in legs:
+            if leg.tif in (TimeInForce.FOK, TimeInForce.FAK):
+                step = max(step, Decimal("0.01") / leg.tick_size)
         out = []
         for leg in legs:
             size = ((leg.size * k) / step).to_integral_value(rounding=ROUND_FLOOR) * step

@@ -270,15 +270,15 @@ async def test_society_trades_live_through_the_sdk_and_every_journalled_order_re
         assert ex.shares(secrets.address, infos[0].token_ids[1]) == 0
 
 
-async def test_a_resized_basket_whose_legs_cost_fractions_of_a_cent_is_held_whole_or_not_at_all_live(
+async def test_a_resized_basket_is_sized_to_whole_cents_and_filled_whole_live(
     tmp_path: Path,
 ) -> None:
     """40 baskets on offer; the risk officer resizes to its per-trade cap: 20 / 0.90 → 22.22 each.
 
     A marketable BUY on Polymarket spends whole cents, and 22.22 × 0.30 = 6.666 pUSD does not; the
     SDK drops the sub-cent digit and would buy 22.2 shares, a short leg the trader must then dump.
-    Whatever the product does about it, a paired basket ends whole or empty, never one-legged,
-    and the journal still equals the exchange.
+    The risk officer therefore resizes marketable legs to a whole-cent step (22 shares): the basket
+    fills whole on every leg, and the journal still equals the exchange.
     """
     srv, ex = loopback_server()
     async with srv:
@@ -289,8 +289,9 @@ async def test_a_resized_basket_whose_legs_cost_fractions_of_a_cent_is_held_whol
             (decision,) = run.decisions()
             assert decision[1] == "RESIZED", decision
             await wait_until(lambda: fills_match_positions(run) or not run.journal_fills(), "books", WAIT_S, run.rt)
+            await wait_until(lambda: len(run.journal_fills()) >= 3, "three legs filled", WAIT_S, run.rt)
             held = {i.token_ids[0]: ex.shares(secrets.address, i.token_ids[0]) for i in infos}
-            assert len(set(held.values())) == 1, f"a one-legged basket: {held}"
+            assert set(held.values()) == {Decimal(22)}, f"not a whole basket of 22: {held}"
             assert {t: s for t, s in held.items() if s} == run.journal_positions()
             assert run.q("SELECT client_order_id FROM orders WHERE side = 'SELL'") == []  # nothing dumped
             hashes = {r.venue_order_id.lower() for r in JsonlIdStore(tmp_path / "order-ids.jsonl").all()}
