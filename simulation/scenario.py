@@ -474,7 +474,16 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
     data, lines, source = load_scenario_data(path)
     if overrides:
         data = apply_overrides(data, overrides)
-    return scenario_from_data(data, source=source, lines=lines)
+    scenario = scenario_from_data(data, source=source, lines=lines)
+    from simulation.society import config_problem  # the society's configs live in agents/
+
+    problem = config_problem(scenario)
+    if problem is not None:
+        loc, msg = problem
+        line = line_of(loc, lines)
+        where = f"{source}:{line}" if line is not None else source
+        raise UserError(f"{where}: {'.'.join(str(p) for p in loc)}: {msg}")
+    return scenario
 
 
 def resolve_scenario_path(name_or_path: str, search: tuple[Path, ...] | None = None) -> Path:

@@ -7,7 +7,9 @@ strategist, the risk officer and the trader; the scenario's ``ours.agents`` over
 
 from __future__ import annotations
 
+import importlib
 import logging
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents.base import Agent
-from agents.society import DEFAULT_IDS, default_agents
+from agents.society import _CLASSES, DEFAULT_IDS, default_agents, default_configs
 from cluster.errors import UserError
 from protocols import VenuePort
 from simulation.scenario import Scenario
@@ -31,6 +33,38 @@ NS_PER_MS = 1_000_000
 class Member:
     agent: Agent[Any]
     venue: VenuePort | None
+
+
+def config_problem(scenario: Scenario) -> tuple[tuple[str | int, ...], str] | None:
+    """The first invalid agent config of ``ours.agents`` as (YAML path, message), or None.
+
+    Checked when a scenario is loaded, so the error can name the file's line, before any run.
+    """
+    ours = scenario.ours
+    if not ours.enabled:
+        return None
+    for agent_id in ours.agents:
+        if agent_id not in ROLES:
+            return ("ours", "agents", agent_id), f"not an agent of the society (known: {', '.join(ROLES)})"
+    configs = default_configs(Decimal(ours.bankroll), account=ours.account, overrides=ours.agents)
+    for agent_id in ROLES:
+        module, name = _CLASSES[agent_id]
+        cls = getattr(importlib.import_module(module), name)
+        try:
+            cls.config_model.model_validate(configs[agent_id])
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = tuple(p for p in err.get("loc", ()) if isinstance(p, (str, int)))
+            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+            if err.get("type") == "extra_forbidden":
+                msg = "unknown field"
+            if not loc:  # a model validator names its field at the front of the message
+                m = re.match(r"^([A-Za-z0-9_.\-]+): (.*)$", msg, re.S)
+                if m:
+                    loc = tuple(m.group(1).split("."))
+                    msg = m.group(2)
+            return ("ours", "agents", agent_id, *loc), msg
+    return None
 
 
 def build_society(scenario: Scenario, exchange: SimExchange, seed: int) -> list[Member]:

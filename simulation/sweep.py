@@ -25,6 +25,7 @@ from typing import Any
 from cluster.errors import OperationError, UserError
 from simulation.metrics import mean_ci95
 from simulation.scenario import Scenario, apply_overrides, scenario_from_data
+from simulation.society import config_problem
 
 #: Metrics aggregated per parameter combination.
 AGG_METRICS: tuple[str, ...] = (
@@ -172,11 +173,14 @@ def run_sweep(
     # validate every combination before launching anything: a bad --set fails fast, in one line
     scenarios: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for combo in combos:
+        label = ", ".join(f"{k}={v}" for k, v in combo.items())
         try:
             sc = scenario_from_data(apply_overrides(data, combo), source=source)
         except UserError as exc:
-            label = ", ".join(f"{k}={v}" for k, v in combo.items())
             raise UserError(f"--set {label}: {exc}") from None
+        problem = config_problem(sc)
+        if problem is not None:
+            raise UserError(f"--set {label}: {'.'.join(str(p) for p in problem[0])}: {problem[1]}")
         scenarios.append((combo, sc.model_dump(mode="json")))
     seed_list = [base.seed + i for i in range(seeds)]
     digest = hashlib.sha256(json.dumps([data, grid, seed_list], sort_keys=True, default=str).encode()).hexdigest()[:8]

@@ -76,6 +76,19 @@ def test_bad_agent_override_names_the_agent_and_field() -> None:
         build_society(sc, build_exchange(build_world(sc, 1), LocalRuntime(seed=1)), 1)
 
 
+def test_bad_agent_config_in_the_file_names_its_line(tmp_path: Path) -> None:
+    text = BASE + "ours:\n  agents:\n    risk_officer:\n      max_trade_fraction: 7\n"
+    with pytest.raises(UserError) as ei:
+        load_scenario(write(tmp_path, text))
+    assert ":13: ours.agents.risk_officer.max_trade_fraction:" in str(ei.value)
+    text = BASE + "ours:\n  agents:\n    strategist:\n      strategies: {nope: {}}\n"
+    with pytest.raises(UserError, match=r":13: ours\.agents\.strategist\.strategies: .*unknown strategy 'nope'"):
+        load_scenario(write(tmp_path, text))
+    text = BASE + "ours:\n  agents:\n    janitor: {}\n"
+    with pytest.raises(UserError, match=r":12: ours\.agents\.janitor: not an agent"):
+        load_scenario(write(tmp_path, text))
+
+
 def test_crypto_scenario_has_about_1100_crowd_agents() -> None:
     sc = load_scenario(ROOT / "scenarios" / "crypto_15m.yaml")
     assert 1000 <= sc.crowd_size <= 1200

@@ -44,6 +44,9 @@ def test_bad_value_in_the_grid_fails_before_any_task_runs(tmp_path: Path) -> Non
     with pytest.raises(UserError, match=r"crowd\.noise\.count=-3.*crowd\.noise\.count"):
         run_sweep(data, source=src, seeds=1, grid={"crowd.noise.count": [5, -3]}, out_dir=tmp_path)
     assert not any(tmp_path.iterdir())
+    with pytest.raises(UserError, match=r"ours\.agents\.risk_officer\.max_trade_fraction"):
+        run_sweep(data, source=src, seeds=1, grid={"ours.agents.risk_officer.max_trade_fraction": [0.1, 5]},
+                  out_dir=tmp_path)
 
 
 def test_sweep_runs_every_pair_on_ray_and_writes_one_table(ray_session: str, tmp_path: Path) -> None:
