@@ -305,6 +305,8 @@ class AgentHost:
         self._journal_actor: Any = None
         self._registry: Any = None
         self._accepting = False
+        self._idle = False
+        self._handler_lock = asyncio.Lock()
         self._account = spec.venue_account or spec.agent_id
 
     def __repr__(self) -> str:
@@ -617,13 +619,24 @@ class AgentHost:
         self.router.set_table(table, version)
 
     async def deliver(self, batch: list[Envelope]) -> int:
-        """Called by other hosts and the venue actor with a batch for this host."""
+        """Called by other hosts and the venue actor with a batch for this host.
+
+        A single message for an idle host is handled right here (one event-loop hop less on the
+        hot path); anything else goes through the mailbox. Handlers never overlap either way: both
+        paths hold the handler lock, and the inline path is taken only when nothing is queued.
+        """
         if self.mailbox is None:
             self.mailbox = Mailbox(self.spec.mailbox_capacity)
+        box = self.mailbox
+        if len(batch) == 1 and self._idle and not len(box) and not self._handler_lock.locked():
+            self._idle = False
+            async with self._handler_lock:
+                await self._handle(batch[0])
+            return len(box)
         for env in batch:
-            await self.mailbox.put(env.payload.kind, env.payload.routing_key, env)
-        self.metrics.record("polyagents_mailbox_depth", len(self.mailbox))
-        return len(self.mailbox)
+            await box.put(env.payload.kind, env.payload.routing_key, env)
+        self.metrics.record("polyagents_mailbox_depth", len(box))
+        return len(box)
 
     def _arm_timer(self, op: SetTimer, due_ns: int) -> None:
         loop = asyncio.get_running_loop()
@@ -640,31 +653,39 @@ class AgentHost:
         self._timers[op.name] = loop.call_later(delay_s, fire)
 
     async def _mail_loop(self) -> None:
-        assert self.mailbox is not None and self.agent is not None and self.ctx is not None
-        agent, ctx, box = self.agent, self.ctx, self.mailbox
+        assert self.mailbox is not None
+        box = self.mailbox
         while True:
+            self._idle = not len(box)
             item = await box.get()
-            t0 = time.perf_counter()
-            try:
-                if isinstance(item, Timer):
-                    await _maybe_await(agent.on_timer(item))
-                else:
-                    ctx.current = item
-                    self.messages += 1
-                    self.last_message_ns = self.now_ns()
-                    self.metrics.record("polyagents_messages_total", 1, "counter")
-                    await _maybe_await(agent.on_message(item))
-            except Exception:
-                log.exception("agent %s handler failed", self.spec.agent_id)
-            finally:
-                ctx.current = None
-            self.metrics.record("polyagents_handler_seconds", time.perf_counter() - t0, "histogram")
-            self.metrics.record("polyagents_mailbox_depth", len(box))
-            self._since_ckpt += 1
-            if self._since_ckpt >= self.spec.checkpoint_every_n or (
-                time.monotonic() - self._last_ckpt_wall >= self.spec.checkpoint_every_s
-            ):
-                await self.checkpoint_now()
+            self._idle = False
+            async with self._handler_lock:
+                await self._handle(item)
+
+    async def _handle(self, item: Any) -> None:
+        agent, ctx, box = self.agent, self.ctx, self.mailbox
+        assert agent is not None and ctx is not None and box is not None
+        t0 = time.perf_counter()
+        try:
+            if isinstance(item, Timer):
+                await _maybe_await(agent.on_timer(item))
+            else:
+                ctx.current = item
+                self.messages += 1
+                self.last_message_ns = self.now_ns()
+                self.metrics.record("polyagents_messages_total", 1, "counter")
+                await _maybe_await(agent.on_message(item))
+        except Exception:
+            log.exception("agent %s handler failed", self.spec.agent_id)
+        finally:
+            ctx.current = None
+        self.metrics.record("polyagents_handler_seconds", time.perf_counter() - t0, "histogram")
+        self.metrics.record("polyagents_mailbox_depth", len(box))
+        self._since_ckpt += 1
+        if self._since_ckpt >= self.spec.checkpoint_every_n or (
+            time.monotonic() - self._last_ckpt_wall >= self.spec.checkpoint_every_s
+        ):
+            await self.checkpoint_now()
 
     async def checkpoint_now(self) -> bool:
         self._since_ckpt = 0

@@ -78,9 +78,46 @@ class Router:
         return n
 
     def _kick(self, name: str) -> None:
-        if name not in self._busy:
-            self._busy.add(name)
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._drain(name)))
+        """Send now if nothing is in flight to ``name``; otherwise the message rides in the next
+        batch, sent when the in-flight one is acknowledged (one batch in flight per link keeps
+        per-link order and batches exactly when the link is busy)."""
+        if name in self._busy:
+            return
+        batch = self._out.pop(name, None)
+        if not batch:
+            return
+        self._busy.add(name)
+        try:
+            ref = self._handle(name).deliver.remote(batch)
+        except ValueError as exc:  # the name is not (yet) registered: the host is being replaced
+            self._busy.discard(name)
+            self._fail(name, batch, exc)
+            return
+        asyncio.ensure_future(self._settle(name, ref, batch))
+
+    async def _settle(self, name: str, ref: Any, batch: list[Envelope]) -> None:
+        try:
+            await ref
+            self.sent += len(batch)
+        except RayActorError as exc:
+            self._busy.discard(name)
+            self._fail(name, batch, exc)
+            return
+        self._busy.discard(name)
+        if self._out.get(name):
+            self._kick(name)
+
+    def _fail(self, name: str, batch: list[Envelope], exc: BaseException) -> None:
+        self.failures += 1
+        self._handles.pop(name, None)
+        skip = DROPPABLE_KINDS | CONFLATING_KINDS
+        keep = [e for e in batch if e.payload.kind not in skip]
+        rest = self._out.pop(name, [])
+        keep.extend(e for e in rest if e.payload.kind not in skip)
+        self.lost_market_data += len(batch) + len(rest) - len(keep)
+        if keep:
+            self._held.setdefault(name, []).extend(keep)
+        log.info("delivery to %s failed (%s); holding %d critical messages", name, exc, len(keep))
 
     def _handle(self, name: str) -> Any:
         h = self._handles.get(name)
@@ -88,28 +125,6 @@ class Router:
             h = ray.get_actor(name, namespace=self.namespace)
             self._handles[name] = h
         return h
-
-    async def _drain(self, name: str) -> None:
-        try:
-            while self._out.get(name):
-                batch = self._out.pop(name)
-                try:
-                    await self._handle(name).deliver.remote(batch)
-                    self.sent += len(batch)
-                except (RayActorError, ValueError) as exc:
-                    # ValueError: the name is not (yet) registered — the host is being replaced.
-                    self.failures += 1
-                    self._handles.pop(name, None)
-                    keep = [e for e in batch if e.payload.kind not in DROPPABLE_KINDS | CONFLATING_KINDS]
-                    self.lost_market_data += len(batch) - len(keep)
-                    rest = self._out.pop(name, [])
-                    keep.extend(e for e in rest if e.payload.kind not in DROPPABLE_KINDS | CONFLATING_KINDS)
-                    if keep:
-                        self._held.setdefault(name, []).extend(keep)
-                    log.info("delivery to %s failed (%s); holding %d critical messages", name, exc, len(keep))
-                    return
-        finally:
-            self._busy.discard(name)
 
     def pending(self) -> int:
         return sum(len(v) for v in self._out.values()) + sum(len(v) for v in self._held.values())

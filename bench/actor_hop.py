@@ -1,0 +1,224 @@
+"""Host-to-host delivery on Ray vs a raw Ray actor call, and tick-to-order through four hosts.
+
+Same run, same cluster, interleaved rounds:
+
+- *ours*: two AgentHosts in live mode; agent A publishes a ``Command`` to B through the router
+  (batched ``deliver`` call, bounded mailbox, handler dispatch), B answers the same way; A times
+  the round trip. ``hop_us`` is half the round trip.
+- *raw*: two plain async Ray actors doing the same ping-pong with one fire-and-forget actor call
+  each way, carrying the same envelope (so both pay the same serialisation and the ratio is the
+  runtime's own overhead). ``raw_ray_us`` is half that round trip. ``ratio`` = hop / raw (target
+  ≤ 1.3).
+- *tick to order*: a tick published by the venue world goes watcher → strategist → risk officer →
+  trader, four hosts in a line (role-named forwarders: this measures the runtime's path, not the
+  strategies' arithmetic); the trader stage makes a venue call as an order send would, then
+  records now − tick time.
+
+Prints progress to stderr and one JSON object as the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import ray  # noqa: E402
+from ray import cloudpickle  # noqa: E402
+
+from agents.base import Agent, AgentConfig, Subscription  # noqa: E402
+from cluster.ray_runtime.host import AgentHost, HostSpec  # noqa: E402
+from cluster.ray_runtime.services import VenueWorld, WorldConfig  # noqa: E402
+from cluster.ray_runtime.supervisor import LiveSettings, SupervisorActor  # noqa: E402
+from protocols import Command, Envelope  # noqa: E402
+from supervisors.spec import SupervisorSpec  # noqa: E402
+
+
+class Pinger(Agent[AgentConfig]):
+    role = "bench"
+
+    def __init__(self, agent_id: str, peer: str) -> None:
+        super().__init__(agent_id)
+        self.peer = peer
+        self._fut: asyncio.Future[int] | None = None
+
+    def initial_subscriptions(self) -> tuple[Subscription, ...]:
+        return (Subscription(Command, self.agent_id),)
+
+    def on_message(self, envelope: Envelope) -> None:
+        if self._fut is not None and not self._fut.done():
+            self._fut.set_result(time.perf_counter_ns())
+
+    async def run(self, n: int) -> list[int]:
+        out = []
+        loop = asyncio.get_running_loop()
+        for i in range(n):
+            self._fut = loop.create_future()
+            t0 = time.perf_counter_ns()
+            self.ctx.publish(Command(time_ns=time.time_ns(), target=self.peer, name="ping", args={"i": str(i)}))
+            t1 = await self._fut
+            out.append(t1 - t0)
+        return out
+
+
+class Ponger(Agent[AgentConfig]):
+    role = "bench"
+
+    def __init__(self, agent_id: str, peer: str) -> None:
+        super().__init__(agent_id)
+        self.peer = peer
+
+    def initial_subscriptions(self) -> tuple[Subscription, ...]:
+        return (Subscription(Command, self.agent_id),)
+
+    def on_message(self, envelope: Envelope) -> None:
+        self.ctx.publish(Command(time_ns=time.time_ns(), target=self.peer, name="pong"))
+
+
+class Stage(Agent[AgentConfig]):
+    """One stage of the tick-to-order line: forwards the tick; the last one 'sends the order'."""
+
+    def __init__(self, agent_id: str, nxt: str | None) -> None:
+        super().__init__(agent_id)
+        self.nxt = nxt
+        self.latencies_ns: list[int] = []
+
+    def initial_subscriptions(self) -> tuple[Subscription, ...]:
+        return (Subscription(Command, self.agent_id),)
+
+    async def on_message(self, envelope: Envelope) -> None:
+        p = envelope.payload
+        assert isinstance(p, Command)
+        if self.nxt is not None:
+            self.ctx.publish(Command(time_ns=p.time_ns, target=self.nxt, name="tick", args=p.args))
+            return
+        venue = self.ctx.venue
+        assert venue is not None
+        await venue.order_status(f"bench-{p.args['i']}")  # the order send's round trip to the venue
+        self.latencies_ns.append(time.time_ns() - int(p.args["t0"]))
+
+    def status(self) -> dict[str, Any]:
+        return {"latencies_ns": self.latencies_ns}
+
+
+@ray.remote
+class RawPing:
+    def __init__(self) -> None:
+        self._fut: asyncio.Future[int] | None = None
+
+    async def back(self, batch: list[Envelope]) -> None:
+        if self._fut is not None and not self._fut.done():
+            self._fut.set_result(time.perf_counter_ns())
+
+    async def run(self, pong: Any, me: Any, n: int) -> list[int]:
+        out = []
+        loop = asyncio.get_running_loop()
+        for i in range(n):
+            self._fut = loop.create_future()
+            t0 = time.perf_counter_ns()
+            env = Envelope.trusted(f"raw#{i}", time.time_ns(), "raw", Command(
+                time_ns=time.time_ns(), target="pong", name="ping", args={"i": str(i)}))
+            pong.pong.remote([env], me)
+            out.append(await self._fut - t0)
+        return out
+
+
+@ray.remote
+class RawPong:
+    async def pong(self, batch: list[Envelope], ping: Any) -> None:
+        env = Envelope.trusted("raw-pong", time.time_ns(), "raw", Command(time_ns=time.time_ns(), target="ping", name="pong"))
+        ping.back.remote([env])
+
+
+def host(agent: Agent[Any], ns: str, role: str, venue: str | None = None) -> Any:
+    spec = HostSpec(agent_id=agent.agent_id, role=role, path=f"bench/{agent.agent_id}", namespace=ns,
+                    agent_bytes=cloudpickle.dumps(agent), metrics="none", registry_name="root",
+                    venue_name=venue, venue_account=agent.agent_id if venue else None, checkpoint_every_n=10**9,
+                    checkpoint_every_s=1e9)
+    return AgentHost.options(name=spec.path, namespace=ns, num_cpus=0).remote(spec, "live")  # type: ignore[attr-defined]
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--n", type=int, default=300, help="ping-pongs per round and kind")
+    ap.add_argument("--ticks", type=int, default=300)
+    ap.add_argument("--tick-gap-ms", type=float, default=10.0)
+    args = ap.parse_args()
+    ns = "bench-hop"
+    ray.init(num_cpus=2, include_dashboard=False, namespace=ns, log_to_driver=False)
+    settings = LiveSettings(namespace=ns, world_name="world")
+    root = SupervisorActor.options(name="root", namespace=ns, num_cpus=0).remote(  # type: ignore[attr-defined]
+        SupervisorSpec(id="root").model_dump_json(), "root", None, settings)
+    world = VenueWorld.options(name="world", namespace=ns, num_cpus=0).remote(WorldConfig(crowd=False), ns)  # type: ignore[attr-defined]
+    ray.get([root.ping.remote(), world.setup.remote()])
+
+    a, b = host(Pinger("a", "b"), ns, "bench"), host(Ponger("b", "a"), ns, "bench")
+    stages = [("market_watcher", "strategist"), ("strategist", "risk_officer"), ("risk_officer", "trader"), ("trader", None)]
+    line = {sid: host(Stage(sid, nxt), ns, sid, venue="world" if nxt is None else None) for sid, nxt in stages}
+    hosts = [a, b, *line.values()]
+    ray.get([h.setup.remote(None) for h in hosts])
+    ray.get([h.start_live.remote() for h in hosts])
+    ray.get([h.state.remote() for h in hosts])
+    ping, pong = RawPing.remote(), RawPong.remote()
+    ray.get([ping.__ray_ready__.remote(), pong.__ray_ready__.remote()])
+
+    ours: list[float] = []
+    raw: list[float] = []
+    for r in range(args.rounds):
+        warm = 1 if r == 0 else 0
+        raw_rtt = ray.get(ping.run.remote(pong, ping, args.n))
+        our_rtt = ray.get(a.call_agent.remote("run", args.n))
+        if not warm:
+            raw += [x / 2 / 1000 for x in raw_rtt]
+            ours += [x / 2 / 1000 for x in our_rtt]
+        print(f"round {r}: ours p50 {statistics.median(our_rtt) / 2000:.0f} us, "
+              f"raw p50 {statistics.median(raw_rtt) / 2000:.0f} us", file=sys.stderr)
+
+    for i in range(args.ticks):
+        t0 = time.time_ns()
+        ray.get(world.inject.remote(Command(time_ns=t0, target="market_watcher", name="tick",
+                                            args={"i": str(i), "t0": str(t0)}), "venue:sim"))
+        time.sleep(args.tick_gap_ms / 1000)
+    lat: list[int] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        lat = ray.get(line["trader"].state.remote())["status"]["latencies_ns"]
+        if len(lat) >= args.ticks:
+            break
+        time.sleep(0.2)
+    ms = [x / 1e6 for x in lat]
+    hop, rawp = statistics.median(ours), statistics.median(raw)
+    result = {
+        "hop_us_p50": round(hop, 1),
+        "raw_ray_us_p50": round(rawp, 1),
+        "ratio": round(hop / rawp, 3),
+        "ratio_target": 1.3,
+        "hop_us_p99": round(pct(ours, 0.99), 1),
+        "raw_ray_us_p99": round(pct(raw, 0.99), 1),
+        "tick_to_order_ms_p50": round(statistics.median(ms), 3) if ms else None,
+        "tick_to_order_ms_p99": round(pct(ms, 0.99), 3) if ms else None,
+        "ticks_delivered": len(ms),
+        "ticks_sent": args.ticks,
+        "samples": len(ours),
+    }
+    ray.shutdown()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
