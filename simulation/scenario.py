@@ -266,6 +266,10 @@ class MarketMakerGroup(_Group):
     """Price shift per share of net YES inventory (quotes lean away from what the maker holds)."""
     max_inventory: Shares = Decimal(5000)
     fair: Literal["truth", "mid"] = "truth"
+    truth_lag_s: NonNegFloat = 0.0
+    """``fair: truth`` only: the makers learn the truth this much later (informed flow beats them)."""
+    tape_weight: Annotated[float, Field(gt=0, le=1)] = 0.3
+    """``fair: mid`` only: how far each requote moves the fair value towards the last trade."""
     noise_sd: NonNegFloat = 0.01
     cash: Cash = Decimal(200_000)
 

@@ -184,7 +184,7 @@ def test_report_of_a_non_simulation_journal_is_a_user_error(tmp_path: Path, caps
 
 
 def test_whale_fills_reach_our_whale_copy_through_the_tracker(tmp_path: Path) -> None:
-    r = run("informed_whale", tmp_path, duration_s=300)
+    r = run("informed_whale", tmp_path)
     con = duckdb.connect(str(r.journal), read_only=True)
     try:
         row = con.execute("SELECT count(*) FROM orders WHERE strategy = 'whale_copy'").fetchone()

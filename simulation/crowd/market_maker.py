@@ -1,13 +1,13 @@
 """Market makers: inventory-aware quotes around a fair value, refreshed on their own period.
 
-A maker's fair value is the noisy truth (``fair: truth``) or, for an uninformed maker
-(``fair: mid``), the last trade (else the mid). The reservation price leans against inventory
-(Avellaneda–Stoikov's r = s − q·γσ², reduced to a linear skew per share): a maker long YES
-quotes lower on both sides so it sells more than it buys. Past ``max_inventory`` it quotes only
-the side that reduces it. Quotes are replaced only when the desired price moved, so a quiet
-market costs no order churn. Asks are posted as NO bids (a BUY NO at 1 − a is a YES ask at a)
-unless the maker holds YES to sell, so cash alone is enough to make a two-sided market, as on
-the real CLOB.
+A maker's fair value is the noisy truth (``fair: truth``; with ``truth_lag_s`` it learns the truth
+that much late, so informed flow beats it) or, for an uninformed maker (``fair: mid``), a smoothed
+last trade (else the mid). The reservation price leans against inventory (Avellaneda–Stoikov's
+r = s − q·γσ², reduced to a linear skew per share): a maker long YES quotes lower on both sides so
+it sells more than it buys. Past ``max_inventory`` it quotes only the side that reduces it. Quotes
+are replaced only when the desired price moved, so a quiet market costs no order churn. Asks are
+posted as NO bids (a BUY NO at 1 − a is a YES ask at a) unless the maker holds YES to sell, so
+cash alone is enough to make a two-sided market, as on the real CLOB.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class MarketMaker(CrowdAgent[MarketMakerGroup]):
         super().__init__(agent_id, config, world)
         # (market, is_bid, level) -> (client order id, YES-space price)
         self._quotes: dict[tuple[str, bool, int], tuple[str, int]] = {}
+        self._tape: dict[str, float] = {}  # uninformed makers' smoothed view of the tape
         self.requotes = 0
 
     def on_start(self) -> None:
@@ -44,15 +45,27 @@ class MarketMaker(CrowdAgent[MarketMakerGroup]):
     def fair(self, m: SimMarket) -> float | None:
         cfg = self.config
         if cfg.fair == "truth":
-            return self.noisy_truth(m, cfg.noise_sd)
-        # an uninformed maker follows the tape: the last trade, else the book's mid
+            if cfg.truth_lag_s <= 0:
+                return self.noisy_truth(m, cfg.noise_sd)
+            seen = max(self.world.start_ns, self.ctx.now_ns() - round(cfg.truth_lag_s * NS_PER_S))
+            p = self.world.truth(m.id, seen) + (self.ctx.rng.gauss(0.0, cfg.noise_sd) if cfg.noise_sd > 0 else 0.0)
+            return min(0.99, max(0.01, p))
+        # an uninformed maker follows the tape, smoothed: each requote moves its fair value a share
+        # ``tape_weight`` of the way to the last trade (jumping to every print would let one
+        # aggressive order drag the whole book, and noise prints would random-walk it)
         last = self.venue.last_trade(m.yes)
+        prev = self._tape.get(m.id)
         if last is not None:
-            return last / ONE
-        bid, _bs, ask, _as = self.venue.top(m.yes)
-        if bid is not None and ask is not None:
-            return (bid + ask) / 2 / ONE
-        return None
+            cur = last / ONE if prev is None else prev + cfg.tape_weight * (last / ONE - prev)
+        elif prev is not None:
+            cur = prev
+        else:
+            bid, _bs, ask, _as = self.venue.top(m.yes)
+            if bid is None or ask is None:
+                return None
+            cur = (bid + ask) / 2 / ONE
+        self._tape[m.id] = cur
+        return cur
 
     def quote(self, m: SimMarket) -> None:
         cfg = self.config
