@@ -164,3 +164,46 @@ def test_child_failing_faster_than_intensity_makes_supervisor_escalate(ray_sessi
         assert rows.index(("data", "escalate")) < rows.index(("root", "escalate"))
     finally:
         control.stop_tree(ns)
+
+
+@pytest.mark.slow
+def test_restarted_trader_that_cannot_reconcile_halts_instead_of_trading(ray_session: str, tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    import ray
+
+    from cluster.ray_runtime import control
+    from protocols import OrderRequest, Side, TimeInForce
+
+    ns = f"{ray_session}-rec"
+    tree = SupervisorSpec(id="root", intensity=5, period_s=60, children=(
+        SupervisorSpec(id="services", strategy=Strategy.ONE_FOR_ALL, children=(
+            ChildSpec(id="journal", cls=JOURNAL_SERVICE, kind=ChildKind.SERVICE),)),
+        SupervisorSpec(id="execution", strategy=Strategy.REST_FOR_ONE, children=(
+            ChildSpec(id="trader", cls="agents.trader:Trader", config={"_role": "trader"}),)),
+    ))
+    control.start_tree(tree=tree, namespace=ns, run_dir=tmp_path, world={"markets": 1, "crowd": False},
+                       settings={"ping_interval_s": 0.2})
+    try:
+        def trader() -> dict[str, object]:
+            return agent(control.tree_status(ns), "trader")
+
+        first = wait_for("trader running and reconciled", lambda: trader()["state"] == "running" and trader())
+        assert first["status"]["accepting_intents"] is True
+        # someone else places an order on our account while the trader is down
+        world = ray.get_actor("world", namespace=ns)
+        market = ray.get(world.markets.remote())[0]
+        ray.get(world.place_external_order.remote(OrderRequest(
+            time_ns=market.time_ns, client_order_id="manual-1", account="us", token_id=market.token_ids[0],
+            market=market.market, side=Side.BUY, price=Decimal("0.05"), size=Decimal(10),
+            tick_size=market.tick_size, tif=TimeInForce.GTC)))
+        control.kill_agent("trader", namespace=ns)
+        st = wait_for("trader restarted", lambda: trader()["restarts"] == 1 and trader()["state"] == "running" and trader())
+        assert st["status"]["accepting_intents"] is False
+        assert "RECONCILE_FAILED" in str(st["status"]["blocked_by"])
+        journal = ray.get_actor("root/services/journal", namespace=ns)
+        rows = ray.get(journal.query.remote("SELECT code, detail FROM risk_events WHERE agent = 'trader'"))
+        assert any(code == "RECONCILE_FAILED" and "manual-1" in (detail or "") for code, detail in rows), rows
+        assert ray.get(journal.query.remote("SELECT count(*) FROM orders")) == [(0,)]
+    finally:
+        control.stop_tree(ns)

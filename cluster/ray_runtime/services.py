@@ -202,6 +202,12 @@ class VenueWorld:
             res = await res
         return res
 
+    def place_external_order(self, request: OrderRequest) -> Any:
+        """An order on an account from outside the society (a manual trade, another client) —
+        what a restarted trader must notice when it reconciles."""
+        self._venue(request.account)
+        return self.exchange.submit(request.account, request)
+
     def inject(self, payload: Payload, sender: str = "operator") -> None:
         """Publish a payload from outside the agents (operator commands, feeds)."""
         self._publish(sender, payload)
