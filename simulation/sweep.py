@@ -65,6 +65,7 @@ RUN_COLUMNS: tuple[str, ...] = (
     "gap_half_life_s",
     "events",
     "wall_s",
+    "cpu_s",
     "journal_hash",
     "error",
 )
@@ -78,11 +79,13 @@ def run_one(scenario_json: dict[str, Any], seed: int, out_dir: str, run_id: str)
 
     logging.getLogger("polyagents").setLevel(logging.CRITICAL)
     scenario = Scenario.model_validate(scenario_json)
+    cpu0 = time.process_time()
     try:
         result = run_scenario(scenario, seed, "local", out_dir, report=False, run_id=run_id)
     except Exception as exc:  # reported in the table, never lost
         return {"run_id": run_id, "seed": seed, "error": f"{type(exc).__name__}: {exc}"}
     out = dict(result.summary)
+    out["cpu_s"] = round(time.process_time() - cpu0, 3)
     out["error"] = None
     return out
 
