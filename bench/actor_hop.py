@@ -32,15 +32,15 @@ from typing import Any
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import ray  # noqa: E402
-from ray import cloudpickle  # noqa: E402
+import ray
+from ray import cloudpickle
 
-from agents.base import Agent, AgentConfig, Subscription  # noqa: E402
-from cluster.ray_runtime.host import AgentHost, HostSpec  # noqa: E402
-from cluster.ray_runtime.services import VenueWorld, WorldConfig  # noqa: E402
-from cluster.ray_runtime.supervisor import LiveSettings, SupervisorActor  # noqa: E402
-from protocols import Command, Envelope  # noqa: E402
-from supervisors.spec import SupervisorSpec  # noqa: E402
+from agents.base import Agent, AgentConfig, Subscription
+from cluster.ray_runtime.host import AgentHost, HostSpec
+from cluster.ray_runtime.services import VenueWorld, WorldConfig
+from cluster.ray_runtime.supervisor import LiveSettings, SupervisorActor
+from protocols import Command, Envelope
+from supervisors.spec import SupervisorSpec
 
 
 class Pinger(Agent[AgentConfig]):
@@ -125,8 +125,12 @@ class RawPing:
         for i in range(n):
             self._fut = loop.create_future()
             t0 = time.perf_counter_ns()
-            env = Envelope.trusted(f"raw#{i}", time.time_ns(), "raw", Command(
-                time_ns=time.time_ns(), target="pong", name="ping", args={"i": str(i)}))
+            env = Envelope.trusted(
+                f"raw#{i}",
+                time.time_ns(),
+                "raw",
+                Command(time_ns=time.time_ns(), target="pong", name="ping", args={"i": str(i)}),
+            )
             pong.pong.remote([env], me)
             out.append(await self._fut - t0)
         return out
@@ -135,15 +139,26 @@ class RawPing:
 @ray.remote
 class RawPong:
     async def pong(self, batch: list[Envelope], ping: Any) -> None:
-        env = Envelope.trusted("raw-pong", time.time_ns(), "raw", Command(time_ns=time.time_ns(), target="ping", name="pong"))
+        env = Envelope.trusted(
+            "raw-pong", time.time_ns(), "raw", Command(time_ns=time.time_ns(), target="ping", name="pong")
+        )
         ping.back.remote([env])
 
 
 def host(agent: Agent[Any], ns: str, role: str, venue: str | None = None) -> Any:
-    spec = HostSpec(agent_id=agent.agent_id, role=role, path=f"bench/{agent.agent_id}", namespace=ns,
-                    agent_bytes=cloudpickle.dumps(agent), metrics="none", registry_name="root",
-                    venue_name=venue, venue_account=agent.agent_id if venue else None, checkpoint_every_n=10**9,
-                    checkpoint_every_s=1e9)
+    spec = HostSpec(
+        agent_id=agent.agent_id,
+        role=role,
+        path=f"bench/{agent.agent_id}",
+        namespace=ns,
+        agent_bytes=cloudpickle.dumps(agent),
+        metrics="none",
+        registry_name="root",
+        venue_name=venue,
+        venue_account=agent.agent_id if venue else None,
+        checkpoint_every_n=10**9,
+        checkpoint_every_s=1e9,
+    )
     return AgentHost.options(name=spec.path, namespace=ns, num_cpus=0).remote(spec, "live")  # type: ignore[attr-defined]
 
 
@@ -163,18 +178,24 @@ def main() -> None:
     ray.init(num_cpus=2, include_dashboard=False, namespace=ns, log_to_driver=False)
     settings = LiveSettings(namespace=ns, world_name="world")
     root = SupervisorActor.options(name="root", namespace=ns, num_cpus=0).remote(  # type: ignore[attr-defined]
-        SupervisorSpec(id="root").model_dump_json(), "root", None, settings)
+        SupervisorSpec(id="root").model_dump_json(), "root", None, settings
+    )
     world = VenueWorld.options(name="world", namespace=ns, num_cpus=0).remote(WorldConfig(crowd=False), ns)  # type: ignore[attr-defined]
     ray.get([root.ping.remote(), world.setup.remote()])
 
     a, b = host(Pinger("a", "b"), ns, "bench"), host(Ponger("b", "a"), ns, "bench")
-    stages = [("market_watcher", "strategist"), ("strategist", "risk_officer"), ("risk_officer", "trader"), ("trader", None)]
+    stages = [
+        ("market_watcher", "strategist"),
+        ("strategist", "risk_officer"),
+        ("risk_officer", "trader"),
+        ("trader", None),
+    ]
     line = {sid: host(Stage(sid, nxt), ns, sid, venue="world" if nxt is None else None) for sid, nxt in stages}
     hosts = [a, b, *line.values()]
     ray.get([h.setup.remote(None) for h in hosts])
     ray.get([h.start_live.remote() for h in hosts])
     ray.get([h.state.remote() for h in hosts])
-    ping, pong = RawPing.remote(), RawPong.remote()
+    ping, pong = RawPing.remote(), RawPong.remote()  # type: ignore[attr-defined]
     ray.get([ping.__ray_ready__.remote(), pong.__ray_ready__.remote()])
 
     ours: list[float] = []
@@ -186,13 +207,20 @@ def main() -> None:
         if not warm:
             raw += [x / 2 / 1000 for x in raw_rtt]
             ours += [x / 2 / 1000 for x in our_rtt]
-        print(f"round {r}: ours p50 {statistics.median(our_rtt) / 2000:.0f} us, "
-              f"raw p50 {statistics.median(raw_rtt) / 2000:.0f} us", file=sys.stderr)
+        print(
+            f"round {r}: ours p50 {statistics.median(our_rtt) / 2000:.0f} us, "
+            f"raw p50 {statistics.median(raw_rtt) / 2000:.0f} us",
+            file=sys.stderr,
+        )
 
     for i in range(args.ticks):
         t0 = time.time_ns()
-        ray.get(world.inject.remote(Command(time_ns=t0, target="market_watcher", name="tick",
-                                            args={"i": str(i), "t0": str(t0)}), "venue:sim"))
+        ray.get(
+            world.inject.remote(
+                Command(time_ns=t0, target="market_watcher", name="tick", args={"i": str(i), "t0": str(t0)}),
+                "venue:sim",
+            )
+        )
         time.sleep(args.tick_gap_ms / 1000)
     lat: list[int] = []
     deadline = time.monotonic() + 30

@@ -74,8 +74,9 @@ def _ray_metric(name: str, kind: str) -> Any:
             if kind == "counter":
                 m = rm.Counter(name, description=desc, tag_keys=TAG_KEYS)
             elif kind == "histogram":
-                m = rm.Histogram(name, description=desc, boundaries=BOUNDARIES.get(name, [1, 10, 100]),
-                                 tag_keys=TAG_KEYS)
+                m = rm.Histogram(
+                    name, description=desc, boundaries=BOUNDARIES.get(name, [1, 10, 100]), tag_keys=TAG_KEYS
+                )
             else:
                 m = rm.Gauge(name, description=desc, tag_keys=TAG_KEYS)
             _ray[name] = m

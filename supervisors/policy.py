@@ -119,9 +119,7 @@ class SupervisorState:
     def __post_init__(self) -> None:
         self.window = IntensityWindow(self.spec.intensity, self.spec.period_s)
         self.order = [c.id for c in self.spec.children]
-        self.restart_types = {
-            c.id: getattr(c, "restart", RestartType.PERMANENT) for c in self.spec.children
-        }
+        self.restart_types = {c.id: getattr(c, "restart", RestartType.PERMANENT) for c in self.spec.children}
 
     def add(self, child_id: str, restart: RestartType = RestartType.PERMANENT) -> None:
         if child_id in self.restart_types:
@@ -170,6 +168,7 @@ class SupervisorState:
             start=start,
             forget=forget,
             delay_s=delay,
-            reason=f"{self.spec.strategy.value}: {child_id} exited abnormally" if abnormal
+            reason=f"{self.spec.strategy.value}: {child_id} exited abnormally"
+            if abnormal
             else f"{self.spec.strategy.value}: {child_id} exited",
         )

@@ -87,8 +87,7 @@ def default_tree(cfg: TreeConfig | None = None) -> SupervisorSpec:
         **sup,
     )
     watchers = [
-        child("market_watcher", _numbered("market_watcher", i, cfg.market_watchers))
-        for i in range(cfg.market_watchers)
+        child("market_watcher", _numbered("market_watcher", i, cfg.market_watchers)) for i in range(cfg.market_watchers)
     ]
     data = SupervisorSpec(
         id="data",

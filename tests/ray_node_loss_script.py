@@ -16,11 +16,11 @@ from typing import Any
 
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 
-import ray  # noqa: E402
-from ray.cluster_utils import Cluster  # noqa: E402
+import ray
+from ray.cluster_utils import Cluster
 
-from supervisors.spec import ChildKind, ChildSpec, Strategy, SupervisorSpec  # noqa: E402
-from supervisors.tree import JOURNAL_SERVICE  # noqa: E402
+from supervisors.spec import ChildKind, ChildSpec, Strategy, SupervisorSpec
+from supervisors.tree import JOURNAL_SERVICE
 
 HEAD = {"resources": {"head": 0.01}}
 
@@ -30,13 +30,23 @@ def toy(id_: str, cls: str, role: str, opts: dict[str, Any]) -> ChildSpec:
 
 
 def tree() -> SupervisorSpec:
-    return SupervisorSpec(id="root", intensity=10, period_s=60, children=(
-        SupervisorSpec(id="services", strategy=Strategy.ONE_FOR_ALL, children=(
-            ChildSpec(id="journal", cls=JOURNAL_SERVICE, kind=ChildKind.SERVICE, ray_options=HEAD),)),
-        SupervisorSpec(id="data", children=(toy("watcher", "TapeWatcher", "market_watcher", HEAD),)),
-        # the pricer runs on a "spot" node: it needs a little of the resource only such nodes have
-        SupervisorSpec(id="decision", children=(toy("pricer", "Pricer", "strategist", {"resources": {"spot": 0.01}}),)),
-    ))
+    return SupervisorSpec(
+        id="root",
+        intensity=10,
+        period_s=60,
+        children=(
+            SupervisorSpec(
+                id="services",
+                strategy=Strategy.ONE_FOR_ALL,
+                children=(ChildSpec(id="journal", cls=JOURNAL_SERVICE, kind=ChildKind.SERVICE, ray_options=HEAD),),
+            ),
+            SupervisorSpec(id="data", children=(toy("watcher", "TapeWatcher", "market_watcher", HEAD),)),
+            # the pricer runs on a "spot" node: it needs a little of the resource only such nodes have
+            SupervisorSpec(
+                id="decision", children=(toy("pricer", "Pricer", "strategist", {"resources": {"spot": 0.01}}),)
+            ),
+        ),
+    )
 
 
 def wait_for(what: str, cond: Any, timeout: float = 120.0) -> Any:
@@ -60,8 +70,12 @@ def main() -> None:
     from cluster.ray_runtime import control
 
     run_dir = tempfile.mkdtemp()
-    control.start_tree(tree=tree(), run_dir=run_dir, world={"markets": 1, "crowd_interval_s": 0.2},
-                       settings={"ping_interval_s": 0.2, "ping_timeout_s": 2.0, "actor_options": HEAD})
+    control.start_tree(
+        tree=tree(),
+        run_dir=run_dir,
+        world={"markets": 1, "crowd_interval_s": 0.2},
+        settings={"ping_interval_s": 0.2, "ping_timeout_s": 2.0, "actor_options": HEAD},
+    )
 
     def pricer() -> dict[str, Any]:
         return next(a for a in control.tree_status()["agents"] if a["id"] == "pricer")
@@ -76,12 +90,22 @@ def main() -> None:
     wait_for("pricer restarted", lambda: pricer()["restarts"] >= 1 and pricer()["state"] == "running")
     after = node_of("pricer")
     journal = ray.get_actor("root/services/journal")
-    events = ray.get(journal.query.remote("SELECT event, detail FROM agent_events WHERE agent = 'pricer' ORDER BY rowid"))
+    events = ray.get(
+        journal.query.remote("SELECT event, detail FROM agent_events WHERE agent = 'pricer' ORDER BY rowid")
+    )
     watcher = next(a for a in control.tree_status()["agents"] if a["id"] == "watcher")
-    print(json.dumps({
-        "before": before, "after": after, "removed": spot_a.node_id, "replacement": spot_b.node_id,
-        "events": [e for e, _ in events], "watcher_restarts": watcher["restarts"],
-    }))
+    print(
+        json.dumps(
+            {
+                "before": before,
+                "after": after,
+                "removed": spot_a.node_id,
+                "replacement": spot_b.node_id,
+                "events": [e for e, _ in events],
+                "watcher_restarts": watcher["restarts"],
+            }
+        )
+    )
     control.stop_tree()
     ray.shutdown()
     cluster.shutdown()

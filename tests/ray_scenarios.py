@@ -24,12 +24,20 @@ TRADING = ("fills", "order_events", "orders", "pnl", "positions", "risk_events",
 
 
 def scenario() -> Any:
-    return load_scenario(REPO / "scenarios" / f"{SCENARIO}.yaml",
-                         {"duration_s": DURATION_S, "events.0.resolve_at_s": DURATION_S})
+    return load_scenario(
+        REPO / "scenarios" / f"{SCENARIO}.yaml", {"duration_s": DURATION_S, "events.0.resolve_at_s": DURATION_S}
+    )
 
 
-def run(kind: str, out: Path, monkeypatch: pytest.MonkeyPatch, *, namespace: str | None = None,
-        kills: list[tuple[int, str, int | None]] | None = None, **rt_kw: Any) -> dict[str, Any]:
+def run(
+    kind: str,
+    out: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    namespace: str | None = None,
+    kills: list[tuple[int, str, int | None]] | None = None,
+    **rt_kw: Any,
+) -> dict[str, Any]:
     """Run the scenario; ``kills``: (seconds after start, agent id, after_calls)."""
     holder: dict[str, Any] = {}
     if kind == "ray":
@@ -38,8 +46,7 @@ def run(kind: str, out: Path, monkeypatch: pytest.MonkeyPatch, *, namespace: str
         def make(_kind: str, seed: int, start_ns: int, journal: Any) -> Any:
             rt = RayLockstepRuntime(seed=seed, start_ns=start_ns, journal=journal, namespace=namespace, **rt_kw)
             for at_s, agent_id, after in kills or []:
-                rt.call_at(start_ns + at_s * 1_000_000_000,
-                           lambda a=agent_id, n=after: rt.kill_agent(a, after_calls=n))
+                rt.call_at(start_ns + at_s * 1_000_000_000, lambda a=agent_id, n=after: rt.kill_agent(a, after_calls=n))
             holder["rt"] = rt
             return rt
 
@@ -47,8 +54,17 @@ def run(kind: str, out: Path, monkeypatch: pytest.MonkeyPatch, *, namespace: str
     res = asyncio.run(runner.run_scenario_async(scenario(), runtime="local", out_dir=out, report=False))
     con = open_read_only(res.summary["journal"])
     tables = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TRADING}
-    last_positions = dict(con.execute(
-        "SELECT token_id, arg_max(size, rowid) FROM positions WHERE agent = 'trader' GROUP BY token_id").fetchall())
+    last_positions = dict(
+        con.execute(
+            "SELECT token_id, arg_max(size, rowid) FROM positions WHERE agent = 'trader' GROUP BY token_id"
+        ).fetchall()
+    )
     events = con.execute("SELECT agent, event, detail, time_ns FROM agent_events ORDER BY time_ns, rowid").fetchall()
     con.close()
-    return {"summary": res.summary, "tables": tables, "events": events, "positions": last_positions, "rt": holder.get("rt")}
+    return {
+        "summary": res.summary,
+        "tables": tables,
+        "events": events,
+        "positions": last_positions,
+        "rt": holder.get("rt"),
+    }

@@ -80,9 +80,16 @@ class Buyer(Agent[AgentConfig]):
         self.sent += 1
         price = min(Decimal("0.99"), p.price + Decimal("0.01") * self.ctx.rng.randint(0, 2))
         req = OrderRequest(
-            time_ns=self.ctx.now_ns(), client_order_id=f"{self.agent_id}-{self.sent}", account=venue.account,
-            token_id=p.symbol, market=p.symbol.rsplit("-", 1)[0], side=Side.BUY, price=price,
-            size=Decimal(5), tick_size=Decimal("0.01"), tif=TimeInForce.GTC,
+            time_ns=self.ctx.now_ns(),
+            client_order_id=f"{self.agent_id}-{self.sent}",
+            account=venue.account,
+            token_id=p.symbol,
+            market=p.symbol.rsplit("-", 1)[0],
+            side=Side.BUY,
+            price=price,
+            size=Decimal(5),
+            tick_size=Decimal("0.01"),
+            tif=TimeInForce.GTC,
         )
         if self.ctx.journal is not None:
             await self.ctx.journal.record(req, agent=self.agent_id, durable=True)

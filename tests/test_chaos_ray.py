@@ -13,7 +13,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from ray_scenarios import DURATION_S, TRADING, run
 
 # news_scout is left out: this scenario has no news, so its host is never asked to do anything and
@@ -59,7 +58,7 @@ def test_twenty_random_kills_lose_and_double_no_order_and_leave_pnl_unchanged(
         if kind != "crash":
             continue
         following = []
-        for a, e in ev[i + 1:]:
+        for a, e in ev[i + 1 :]:
             if e == "crash":
                 break
             following.append(a)
@@ -73,7 +72,9 @@ def test_twenty_random_kills_lose_and_double_no_order_and_leave_pnl_unchanged(
     assert journal_coids, "the run must trade"
     for coid in journal_coids:
         assert exchange.order(account, coid) is not None, f"{coid} journalled but never reached the venue"
-    venue_coids = {f.client_order_id for f in exchange.trades(account)} | {e.client_order_id for e in exchange.open_orders(account)}
+    venue_coids = {f.client_order_id for f in exchange.trades(account)} | {
+        e.client_order_id for e in exchange.open_orders(account)
+    }
     assert venue_coids <= set(journal_coids), "the venue holds orders the journal never wrote"
     assert not [r for r in chaos["tables"]["order_events"] if r[7] == "DUPLICATE_ORDER"]
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ray_toy_agents import Buyer, Crasher, Pricer
 
 from cluster.clock import DEFAULT_START_NS
 from cluster.journal import Journal
 from cluster.runtime_local import LocalRuntime
 from protocols import OrderRequest, Side, TimeInForce, TradePrint
-from ray_toy_agents import Buyer, Crasher, Pricer
 from venues.sim import SimExchange, SimExchangeConfig, SimVenue
 from venues.sim.testing import binary_market
 
@@ -34,20 +34,36 @@ async def run_world(rt: Any, journal: Journal | None, *, n_trades: int = 30, ext
     ex.open_account("buyer", 10_000)
     ex.split("crowd", "m1", 10_000)
     for i, px in enumerate(("0.52", "0.53", "0.54", "0.55")):
-        ex.submit("crowd", OrderRequest(
-            time_ns=DEFAULT_START_NS, client_order_id=f"crowd-{i}", account="crowd", token_id="m1-yes",
-            market="m1", side=Side.SELL, price=Decimal(px), size=Decimal(40), tick_size=Decimal("0.01"),
-            tif=TimeInForce.GTC,
-        ))
+        ex.submit(
+            "crowd",
+            OrderRequest(
+                time_ns=DEFAULT_START_NS,
+                client_order_id=f"crowd-{i}",
+                account="crowd",
+                token_id="m1-yes",
+                market="m1",
+                side=Side.SELL,
+                price=Decimal(px),
+                size=Decimal(40),
+                tick_size=Decimal("0.01"),
+                tif=TimeInForce.GTC,
+            ),
+        )
     rt.add_agent(Pricer("pricer"))
     rt.add_agent(Buyer("buyer"), venue=SimVenue(ex, "buyer"))
     if extra is not None:
         extra(rt)
     for k in range(n_trades):
-        rt.inject(_trade(DEFAULT_START_NS + (k + 1) * 10 * MS, f"0.{50 + k % 5}"), sender="tape", at_ns=DEFAULT_START_NS + (k + 1) * 10 * MS)
+        rt.inject(
+            _trade(DEFAULT_START_NS + (k + 1) * 10 * MS, f"0.{50 + k % 5}"),
+            sender="tape",
+            at_ns=DEFAULT_START_NS + (k + 1) * 10 * MS,
+        )
     await rt.run(until_ns=DEFAULT_START_NS + (n_trades + 5) * 10 * MS)
     await rt.stop()
-    orders = journal.query("SELECT client_order_id, price, size FROM orders ORDER BY client_order_id") if journal else []
+    orders = (
+        journal.query("SELECT client_order_id, price, size FROM orders ORDER BY client_order_id") if journal else []
+    )
     trades = sorted((f.client_order_id, str(f.price), str(f.size)) for f in ex.trades("buyer"))
     return {"digest": rt.event_log_digest(), "orders": orders, "trades": trades, "positions": ex.positions("buyer")}
 
@@ -91,9 +107,17 @@ async def test_killed_hosts_are_replaced_and_the_run_is_unchanged(ray_session: s
     assert remote["orders"] == local["orders"]
     assert remote["trades"] == local["trades"]
     assert remote["digest"] == local["digest"]
-    events = j2.query("SELECT agent, event FROM agent_events WHERE event IN ('crash','restart') ORDER BY time_ns, rowid")
-    assert events == [("buyer", "crash"), ("buyer", "restart"), ("pricer", "crash"), ("pricer", "restart"),
-                      ("buyer", "crash"), ("buyer", "restart")]
+    events = j2.query(
+        "SELECT agent, event FROM agent_events WHERE event IN ('crash','restart') ORDER BY time_ns, rowid"
+    )
+    assert events == [
+        ("buyer", "crash"),
+        ("buyer", "restart"),
+        ("pricer", "crash"),
+        ("pricer", "restart"),
+        ("buyer", "crash"),
+        ("buyer", "restart"),
+    ]
 
 
 async def test_handler_error_in_a_host_is_a_crash_record_not_a_host_death(ray_session: str) -> None:

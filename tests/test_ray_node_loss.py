@@ -23,8 +23,9 @@ def test_agent_on_removed_node_is_restarted_on_another_node() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_ADDRESS")}
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS.parent), str(TESTS)])
     env["RAY_ENABLE_UV_RUN_RUNTIME_ENV"] = "0"
-    out = subprocess.run([sys.executable, str(TESTS / "ray_node_loss_script.py")], env=env,
-                         capture_output=True, text=True, timeout=280)
+    out = subprocess.run(
+        [sys.executable, str(TESTS / "ray_node_loss_script.py")], env=env, capture_output=True, text=True, timeout=280
+    )
     assert out.returncode == 0, (out.stdout[-2000:], out.stderr[-3000:])
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["before"] == result["removed"]

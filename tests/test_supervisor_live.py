@@ -44,14 +44,28 @@ def toy(id_: str, cls: str, role: str, **kw: Any) -> ChildSpec:
 
 
 def toy_tree() -> SupervisorSpec:
-    return SupervisorSpec(id="root", strategy=Strategy.ONE_FOR_ONE, intensity=10, period_s=60, children=(
-        SupervisorSpec(id="services", strategy=Strategy.ONE_FOR_ALL, children=(
-            ChildSpec(id="journal", cls=JOURNAL_SERVICE, kind=ChildKind.SERVICE),)),
-        SupervisorSpec(id="data", children=(toy("watcher", "TapeWatcher", "market_watcher"),)),
-        SupervisorSpec(id="decision", children=(toy("pricer", "Pricer", "strategist"),)),
-        SupervisorSpec(id="execution", strategy=Strategy.REST_FOR_ONE, intensity=10, period_s=60, children=(
-            toy("risk", "Pricer", "risk_officer"), toy("trader", "Buyer", "trader"))),
-    ))
+    return SupervisorSpec(
+        id="root",
+        strategy=Strategy.ONE_FOR_ONE,
+        intensity=10,
+        period_s=60,
+        children=(
+            SupervisorSpec(
+                id="services",
+                strategy=Strategy.ONE_FOR_ALL,
+                children=(ChildSpec(id="journal", cls=JOURNAL_SERVICE, kind=ChildKind.SERVICE),),
+            ),
+            SupervisorSpec(id="data", children=(toy("watcher", "TapeWatcher", "market_watcher"),)),
+            SupervisorSpec(id="decision", children=(toy("pricer", "Pricer", "strategist"),)),
+            SupervisorSpec(
+                id="execution",
+                strategy=Strategy.REST_FOR_ONE,
+                intensity=10,
+                period_s=60,
+                children=(toy("risk", "Pricer", "risk_officer"), toy("trader", "Buyer", "trader")),
+            ),
+        ),
+    )
 
 
 def agent(status: dict[str, Any], agent_id: str) -> dict[str, Any]:
@@ -69,9 +83,13 @@ def test_live_tree_isolates_crashes_by_strategy_and_changes_at_runtime(ray_sessi
     from cluster.ray_runtime import control
 
     ns = f"{ray_session}-live"
-    control.start_tree(tree=toy_tree(), namespace=ns, run_dir=tmp_path,
-                       world={"markets": 1, "crowd_interval_s": 0.1, "speed": 1.0},
-                       settings={"ping_interval_s": 0.2, "checkpoint_every_n": 5})
+    control.start_tree(
+        tree=toy_tree(),
+        namespace=ns,
+        run_dir=tmp_path,
+        world={"markets": 1, "crowd_interval_s": 0.1, "speed": 1.0},
+        settings={"ping_interval_s": 0.2, "checkpoint_every_n": 5},
+    )
 
     def q(sql: str) -> list[tuple[Any, ...]]:
         # looked up each time: the journal is replaced when the root restarts
@@ -80,7 +98,10 @@ def test_live_tree_isolates_crashes_by_strategy_and_changes_at_runtime(ray_sessi
     try:
         st = control.tree_status(ns)
         assert {a["id"] for a in st["agents"]} == {"journal", "watcher", "pricer", "risk", "trader"}
-        wait_for("the trader sends orders", lambda: int(agent(control.tree_status(ns), "trader")["status"].get("sent", 0)) > 0)
+        wait_for(
+            "the trader sends orders",
+            lambda: int(agent(control.tree_status(ns), "trader")["status"].get("sent", 0)) > 0,
+        )
 
         # one_for_one: the pricer alone comes back, from its checkpoint
         pid = agent(control.tree_status(ns), "pricer")["status"]
@@ -97,13 +118,19 @@ def test_live_tree_isolates_crashes_by_strategy_and_changes_at_runtime(ray_sessi
         wait_for("trader restarted", lambda: agent(control.tree_status(ns), "trader")["restarts"] == 1)
         assert agent(control.tree_status(ns), "risk")["restarts"] == 0
         control.kill_agent("risk", namespace=ns)
-        wait_for("risk and trader restarted", lambda: (
-            agent(control.tree_status(ns), "risk")["restarts"] == 1
-            and agent(control.tree_status(ns), "trader")["restarts"] == 2
-            and agent(control.tree_status(ns), "trader")["state"] == "running"))
+        wait_for(
+            "risk and trader restarted",
+            lambda: (
+                agent(control.tree_status(ns), "risk")["restarts"] == 1
+                and agent(control.tree_status(ns), "trader")["restarts"] == 2
+                and agent(control.tree_status(ns), "trader")["state"] == "running"
+            ),
+        )
         assert events(q, "trader")[-2:] == ["stop", "restart"]
         # the restarted trader restored its checkpoint: its order counter did not go back to zero
-        wait_for("restored trader keeps trading", lambda: int(agent(control.tree_status(ns), "trader")["status"]["sent"]) > 1)
+        wait_for(
+            "restored trader keeps trading", lambda: int(agent(control.tree_status(ns), "trader")["status"]["sent"]) > 1
+        )
 
         # a second process adds a strategist while the society runs
         address = ray.get_runtime_context().gcs_address
@@ -121,8 +148,11 @@ def test_live_tree_isolates_crashes_by_strategy_and_changes_at_runtime(ray_sessi
         # the root restarts: the persisted tree (with pricer2) comes back
         root = ray.get_actor("root", namespace=ns)
         ray.kill(root, no_restart=False)
-        wait_for("root rebuilt the persisted tree", lambda: agent(control.tree_status(ns), "pricer2")["state"] == "running",
-                 timeout=120)
+        wait_for(
+            "root rebuilt the persisted tree",
+            lambda: agent(control.tree_status(ns), "pricer2")["state"] == "running",
+            timeout=120,
+        )
 
         # and a second process removes it again
         code = (
@@ -139,19 +169,35 @@ def test_live_tree_isolates_crashes_by_strategy_and_changes_at_runtime(ray_sessi
 
 @pytest.mark.slow
 def test_child_failing_faster_than_intensity_makes_supervisor_escalate(ray_session: str, tmp_path: Path) -> None:
-    import ray
 
     from cluster.ray_runtime import control
 
     ns = f"{ray_session}-esc"
-    tree = SupervisorSpec(id="root", intensity=0, period_s=60, children=(
-        SupervisorSpec(id="services", strategy=Strategy.ONE_FOR_ALL, children=(
-            ChildSpec(id="journal", cls=JOURNAL_SERVICE, kind=ChildKind.SERVICE),)),
-        SupervisorSpec(id="data", intensity=1, period_s=60, children=(
-            toy("bad", "BadStart", "news_scout", restart=RestartType.PERMANENT),)),
-    ))
-    control.start_tree(tree=tree, namespace=ns, run_dir=tmp_path, world={"markets": 1, "crowd": False},
-                       settings={"ping_interval_s": 0.2})
+    tree = SupervisorSpec(
+        id="root",
+        intensity=0,
+        period_s=60,
+        children=(
+            SupervisorSpec(
+                id="services",
+                strategy=Strategy.ONE_FOR_ALL,
+                children=(ChildSpec(id="journal", cls=JOURNAL_SERVICE, kind=ChildKind.SERVICE),),
+            ),
+            SupervisorSpec(
+                id="data",
+                intensity=1,
+                period_s=60,
+                children=(toy("bad", "BadStart", "news_scout", restart=RestartType.PERMANENT),),
+            ),
+        ),
+    )
+    control.start_tree(
+        tree=tree,
+        namespace=ns,
+        run_dir=tmp_path,
+        world={"markets": 1, "crowd": False},
+        settings={"ping_interval_s": 0.2},
+    )
     try:
         wait_for("the root gives up", lambda: control.tree_status(ns)["tree"]["status"] == "escalated")
         # the escalation stopped the journal too (one_for_all of everything): read its file
@@ -176,15 +222,32 @@ def test_restarted_trader_that_cannot_reconcile_halts_instead_of_trading(ray_ses
     from protocols import OrderRequest, Side, TimeInForce
 
     ns = f"{ray_session}-rec"
-    tree = SupervisorSpec(id="root", intensity=5, period_s=60, children=(
-        SupervisorSpec(id="services", strategy=Strategy.ONE_FOR_ALL, children=(
-            ChildSpec(id="journal", cls=JOURNAL_SERVICE, kind=ChildKind.SERVICE),)),
-        SupervisorSpec(id="execution", strategy=Strategy.REST_FOR_ONE, children=(
-            ChildSpec(id="trader", cls="agents.trader:Trader", config={"_role": "trader"}),)),
-    ))
-    control.start_tree(tree=tree, namespace=ns, run_dir=tmp_path, world={"markets": 1, "crowd": False},
-                       settings={"ping_interval_s": 0.2})
+    tree = SupervisorSpec(
+        id="root",
+        intensity=5,
+        period_s=60,
+        children=(
+            SupervisorSpec(
+                id="services",
+                strategy=Strategy.ONE_FOR_ALL,
+                children=(ChildSpec(id="journal", cls=JOURNAL_SERVICE, kind=ChildKind.SERVICE),),
+            ),
+            SupervisorSpec(
+                id="execution",
+                strategy=Strategy.REST_FOR_ONE,
+                children=(ChildSpec(id="trader", cls="agents.trader:Trader", config={"_role": "trader"}),),
+            ),
+        ),
+    )
+    control.start_tree(
+        tree=tree,
+        namespace=ns,
+        run_dir=tmp_path,
+        world={"markets": 1, "crowd": False},
+        settings={"ping_interval_s": 0.2},
+    )
     try:
+
         def trader() -> dict[str, object]:
             return agent(control.tree_status(ns), "trader")
 
@@ -193,12 +256,26 @@ def test_restarted_trader_that_cannot_reconcile_halts_instead_of_trading(ray_ses
         # someone else places an order on our account while the trader is down
         world = ray.get_actor("world", namespace=ns)
         market = ray.get(world.markets.remote())[0]
-        ray.get(world.place_external_order.remote(OrderRequest(
-            time_ns=market.time_ns, client_order_id="manual-1", account="us", token_id=market.token_ids[0],
-            market=market.market, side=Side.BUY, price=Decimal("0.05"), size=Decimal(10),
-            tick_size=market.tick_size, tif=TimeInForce.GTC)))
+        ray.get(
+            world.place_external_order.remote(
+                OrderRequest(
+                    time_ns=market.time_ns,
+                    client_order_id="manual-1",
+                    account="us",
+                    token_id=market.token_ids[0],
+                    market=market.market,
+                    side=Side.BUY,
+                    price=Decimal("0.05"),
+                    size=Decimal(10),
+                    tick_size=market.tick_size,
+                    tif=TimeInForce.GTC,
+                )
+            )
+        )
         control.kill_agent("trader", namespace=ns)
-        st = wait_for("trader restarted", lambda: trader()["restarts"] == 1 and trader()["state"] == "running" and trader())
+        st = wait_for(
+            "trader restarted", lambda: trader()["restarts"] == 1 and trader()["state"] == "running" and trader()
+        )
         assert st["status"]["accepting_intents"] is False
         assert "RECONCILE_FAILED" in str(st["status"]["blocked_by"])
         journal = ray.get_actor("root/services/journal", namespace=ns)

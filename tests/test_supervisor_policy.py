@@ -27,11 +27,13 @@ from supervisors.tree import ROLE_BRANCH, add_agent, agent_child, remove_agent, 
 
 
 def sup(strategy: Strategy, *restarts: RestartType, intensity: int = 3, period_s: float = 5.0) -> SupervisorState:
-    kids = tuple(
-        ChildSpec(id=f"c{i}", cls="agents.base:Agent", restart=r) for i, r in enumerate(restarts)
-    )
+    kids = tuple(ChildSpec(id=f"c{i}", cls="agents.base:Agent", restart=r) for i, r in enumerate(restarts))
     spec = SupervisorSpec(
-        id="s", strategy=strategy, intensity=intensity, period_s=period_s, children=kids,
+        id="s",
+        strategy=strategy,
+        intensity=intensity,
+        period_s=period_s,
+        children=kids,
         backoff=Backoff(initial_s=0.1, jitter=0.0),
     )
     return SupervisorState(spec)

@@ -7,6 +7,7 @@ and raise ``cluster.errors.OperationError`` / ``UserError`` with a one-line reas
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -77,18 +78,32 @@ def start_tree(
     run.mkdir(parents=True, exist_ok=True)
     own = dict((settings or {}).get("actor_options", {}))
     w = VenueWorld.options(  # type: ignore[attr-defined]
-        name=WORLD, namespace=namespace, lifetime="detached", get_if_exists=True, num_cpus=0, **own,
+        name=WORLD,
+        namespace=namespace,
+        lifetime="detached",
+        get_if_exists=True,
+        num_cpus=0,
+        **own,
     ).remote(wcfg, namespace)
     res = _get(w.setup.remote())
     clock = tuple(_get(w.clock_params.remote()))
-    s = LiveSettings(namespace=namespace, journal_path=str(run / "journal.duckdb"), clock=clock,  # type: ignore[arg-type]
-                     world_name=WORLD)
+    s = LiveSettings(
+        namespace=namespace,
+        journal_path=str(run / "journal.duckdb"),
+        clock=clock,  # type: ignore[arg-type]
+        world_name=WORLD,
+    )
     for k, v in (settings or {}).items():
         if not hasattr(s, k):
             raise UserError(f"unknown setting {k!r}")
         setattr(s, k, v)
     root = SupervisorActor.options(  # type: ignore[attr-defined]
-        name=ROOT, namespace=namespace, lifetime="detached", max_restarts=-1, get_if_exists=True, num_cpus=0,
+        name=ROOT,
+        namespace=namespace,
+        lifetime="detached",
+        max_restarts=-1,
+        get_if_exists=True,
+        num_cpus=0,
         **own,
     ).remote(spec.model_dump_json(), ROOT, None, s)
     _get(root.start.remote())
@@ -106,12 +121,19 @@ def tree_status(namespace: str = NAMESPACE) -> dict[str, Any]:
             if "children" in c:
                 walk(c)
             else:
-                agents.append({
-                    "id": c["id"], "path": c["path"], "role": c.get("role", ""), "state": c.get("state"),
-                    "restarts": c.get("restarts", 0), "mailbox": c.get("mailbox", 0),
-                    "messages": c.get("messages", 0), "last_message_ns": c.get("last_message_ns"),
-                    "status": c.get("status", {}),
-                })
+                agents.append(
+                    {
+                        "id": c["id"],
+                        "path": c["path"],
+                        "role": c.get("role", ""),
+                        "state": c.get("state"),
+                        "restarts": c.get("restarts", 0),
+                        "mailbox": c.get("mailbox", 0),
+                        "messages": c.get("messages", 0),
+                        "last_message_ns": c.get("last_message_ns"),
+                        "status": c.get("status", {}),
+                    }
+                )
 
     walk(tree)
     totals: dict[str, Any] = {"positions": [], "pnl": None, "trading_state": None}
@@ -175,10 +197,8 @@ def kill_agent(name: str, namespace: str = NAMESPACE) -> str:
     """Crash an agent's host on purpose (``os._exit`` inside it): the supervisor restarts it."""
     path = _path_of(name, namespace)
     host = _actor(path, namespace)
-    try:
-        ray.get(host.die.remote(), timeout=10)
-    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-        pass
+    with contextlib.suppress(ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+        ray.get(host.die.remote(), timeout=10)  # the call dies with the process: that is the point
     return path
 
 

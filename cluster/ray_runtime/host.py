@@ -28,8 +28,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ray import cloudpickle
 import ray
+from ray import cloudpickle
 
 from agents.base import Agent, Subscription, Timer
 from cluster.metrics import AgentMetrics
@@ -47,7 +47,7 @@ from cluster.ray_runtime.lockstep_protocol import (
 )
 from cluster.ray_runtime.mailbox import Mailbox
 from cluster.ray_runtime.routing import Router, RouteTable
-from protocols import KIND_TO_TYPE, Envelope, Payload
+from protocols import Envelope, Payload
 from supervisors.spec import import_object
 
 log = logging.getLogger("polyagents.host")
@@ -267,7 +267,7 @@ class HostContext:
         self._host._emit_metric(Metric(name, value, kind, dict(tags)))
 
 
-@ray.remote(concurrency_groups={"control": 4})
+@ray.remote(concurrency_groups={"control": 4})  # type: ignore[call-overload]
 class AgentHost:
     """Hosts one agent. Construct, then ``setup()``; see the module docstring for the modes."""
 
@@ -322,8 +322,11 @@ class AgentHost:
             venue: VenueProxy | None = None
             journal: JournalProxy | None = None
             if self.mode == "lockstep":
-                venue = VenueProxy(self._lockstep_call, "venue", self.spec.venue_account or "") \
-                    if self.spec.venue_account is not None else None
+                venue = (
+                    VenueProxy(self._lockstep_call, "venue", self.spec.venue_account or "")
+                    if self.spec.venue_account is not None
+                    else None
+                )
                 journal = JournalProxy(self._lockstep_call) if self.spec.journal_name is not None else None
             else:
                 if self.spec.venue_name is not None:
@@ -572,6 +575,11 @@ class AgentHost:
     # ------------------------------------------------------------------ live
     async def _live_call(self, target: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if target == "venue":
+            cur = self.ctx.current if self.ctx is not None else None
+            if method in ("place_order", "place_orders") and cur is not None:
+                t0 = _tick_time(cur)
+                if t0 is not None:
+                    self.metrics.record("polyagents_tick_to_order_ms", (self.now_ns() - t0) / 1e6, "histogram")
             return await self._venue_actor.venue_call.remote(self._account, method, args, kwargs)
         return await getattr(self._journal_actor, method).remote(*args, **kwargs)
 
@@ -702,12 +710,7 @@ class AgentHost:
     def _observe_out(self, env: Envelope) -> None:
         p = env.payload
         kind = p.kind
-        if kind == "order_request" and env.correlation_id:
-            # correlation ids name the first message of a chain; tick ids carry the tick's time
-            t0 = _tick_time(env)
-            if t0 is not None:
-                self.metrics.record("polyagents_tick_to_order_ms", (self.now_ns() - t0) / 1e6, "histogram")
-        elif kind == "pnl_snapshot":
+        if kind == "pnl_snapshot":
             self.metrics.record("polyagents_pnl_usd", float(p.equity))  # type: ignore[attr-defined]
             self.metrics.record("polyagents_exposure_usd", float(p.exposure))  # type: ignore[attr-defined]
         elif kind == "trading_state_change":
@@ -746,9 +749,11 @@ async def _maybe_await(res: Any) -> Any:
 
 
 def _tick_time(env: Envelope) -> int | None:
-    cid = env.correlation_id or ""
-    _, _, t = cid.rpartition("@")
-    return int(t) if t.isdigit() else None
+    """The time of the tick that started ``env``'s chain: the venue world stamps it into its
+    envelope ids (``venue:sim:acct#N@<ns>``), and correlation ids carry the first id onwards."""
+    cid = env.correlation_id or env.id
+    _, at, t = cid.rpartition("@")
+    return int(t) if at and t.isdigit() else None
 
 
 def _rng_jsonable(state: Any) -> Any:

@@ -26,8 +26,8 @@ import uuid
 from collections.abc import Awaitable
 from typing import Any, Literal
 
-from ray import cloudpickle
 import ray
+from ray import cloudpickle
 from ray.exceptions import RayActorError
 
 from agents.base import Agent, AgentConfig, Subscription, Timer
@@ -115,6 +115,8 @@ class RemoteAgent(Agent[AgentConfig]):
         self.steps_since_ckpt = 0
         self.last_ckpt_ns = rt.now_ns()
         self.kill_requests: list[int | None] = []
+        self.messages = 0
+        self.last_message_ns: int | None = None
         self.armed = False
         self.restarts = 0
         self.spawn(restarted=False)
@@ -199,6 +201,9 @@ class RemoteAgent(Agent[AgentConfig]):
         await self._apply_kill_requests()
         ctx = self.ctx
         rec = StepRecord(kind, arg, rt._now, ctx._seq, rt._current)  # type: ignore[attr-defined]
+        if kind == "message":
+            self.messages += 1
+            self.last_message_ns = rt._now
         self.replay.append(rec)
         want_ckpt: bool | str = False
         if kind in ("message", "timer", "start", "call") and self._checkpoint_due():
@@ -208,8 +213,14 @@ class RemoteAgent(Agent[AgentConfig]):
             try:
                 if result is None:
                     step: Step = await self.host.step.remote(
-                        rec.kind, rec.arg, rec.now_ns, rec.pub_seq, rec.current, list(rec.results),
-                        rec.ops_applied, want_ckpt,
+                        rec.kind,
+                        rec.arg,
+                        rec.now_ns,
+                        rec.pub_seq,
+                        rec.current,
+                        list(rec.results),
+                        rec.ops_applied,
+                        want_ckpt,
                     )
                 else:
                     step = await self.host.resume.remote(result)
@@ -350,8 +361,14 @@ class RayLockstepRuntime(LocalRuntime):
         if clock != "virtual":
             raise ValueError("RayLockstepRuntime runs on the virtual clock; live mode is cluster.ray_runtime.control")
         super().__init__(
-            seed=seed, clock=clock, start_ns=start_ns, journal=journal, latency=latency,
-            record_events=record_events, strict=strict, metrics=metrics,
+            seed=seed,
+            clock=clock,
+            start_ns=start_ns,
+            journal=journal,
+            latency=latency,
+            record_events=record_events,
+            strict=strict,
+            metrics=metrics,
         )
         if not ray.is_initialized():
             ray.init(namespace=namespace or "polyagents", include_dashboard=False, log_to_driver=False)
@@ -406,12 +423,19 @@ class RayLockstepRuntime(LocalRuntime):
         """The supervision tree of the hosted agents (the design's branches)."""
         branches = []
         for branch, ids in self._branches.items():
-            kids = tuple(ChildSpec(id=i, cls=f"{self.remotes[i].agent_cls.__module__}:"
-                                   f"{self.remotes[i].agent_cls.__qualname__}") for i in ids)
-            branches.append(SupervisorSpec(
-                id=branch, strategy=BRANCH_STRATEGY.get(branch, Strategy.ONE_FOR_ONE),
-                intensity=self.intensity, period_s=self.period_s, children=kids,
-            ))
+            kids = tuple(
+                ChildSpec(id=i, cls=f"{self.remotes[i].agent_cls.__module__}:{self.remotes[i].agent_cls.__qualname__}")
+                for i in ids
+            )
+            branches.append(
+                SupervisorSpec(
+                    id=branch,
+                    strategy=BRANCH_STRATEGY.get(branch, Strategy.ONE_FOR_ONE),
+                    intensity=self.intensity,
+                    period_s=self.period_s,
+                    children=kids,
+                )
+            )
         return SupervisorSpec(id="root", intensity=self.intensity, period_s=self.period_s, children=tuple(branches))
 
     def _sup(self, path: str) -> SupervisorState:
@@ -431,11 +455,27 @@ class RayLockstepRuntime(LocalRuntime):
         ``after_calls``, right after the coordinator answered that many of the step's port calls."""
         self.remotes[agent_id].kill_requests.append(after_calls)
 
+    def agent_table(self) -> list[dict[str, Any]]:
+        """One row per hosted agent, from the coordinator's own books (no remote calls), for a
+        live display while :meth:`run` is awaited in another task."""
+        return [
+            {
+                "id": r.agent_id,
+                "role": r.role,
+                "path": r.path,
+                "state": "removed" if self._slots[a].removed else ("restarting" if r.ready is not None else "running"),
+                "restarts": r.restarts,
+                "messages": r.messages,
+                "last_message_ns": r.last_message_ns,
+                "replay_log": len(r.replay),
+            }
+            for a, r in self.remotes.items()
+        ]
+
     def pending_kills(self) -> dict[str, int]:
         """Requested kills that have not landed yet (the agent had no step since, or an armed
         crash waits for a step with enough port calls), by agent."""
-        return {a: len(r.kill_requests) + int(r.armed) for a, r in self.remotes.items()
-                if r.kill_requests or r.armed}
+        return {a: len(r.kill_requests) + int(r.armed) for a, r in self.remotes.items() if r.kill_requests or r.armed}
 
     # -- supervision -------------------------------------------------------------------------------
     async def _event(self, agent_id: str, role: str, event: Any, detail: str = "") -> None:
@@ -490,7 +530,9 @@ class RayLockstepRuntime(LocalRuntime):
             self._sups.pop(path, None)
         for r in self._agents_under(path):
             await r.respawn()
-            await self._event(r.agent_id, r.role, "restart", f"{reason}; replayed {sum(x.done for x in r.replay)} steps")
+            await self._event(
+                r.agent_id, r.role, "restart", f"{reason}; replayed {sum(x.done for x in r.replay)} steps"
+            )
             if self.reconcile_on_restart and callable(getattr(r.agent_cls, "reconcile", None)):
                 await self._reconcile(r)
 

@@ -17,9 +17,7 @@ import asyncio
 from collections import deque
 from typing import Any
 
-CONFLATING_KINDS = frozenset(
-    {"top_of_book", "reference_price", "reference_probability", "heartbeat", "agent_status"}
-)
+CONFLATING_KINDS = frozenset({"top_of_book", "reference_price", "reference_probability", "heartbeat", "agent_status"})
 DROPPABLE_KINDS = frozenset({"book_delta", "book_snapshot", "trade_print"})
 
 

@@ -50,6 +50,7 @@ class Router:
         self._out: dict[str, list[Envelope]] = defaultdict(list)
         self._busy: set[str] = set()
         self._held: dict[str, list[Envelope]] = {}
+        self._tasks: set[asyncio.Future[None]] = set()
         self.sent = 0
         self.lost_market_data = 0
         self.failures = 0
@@ -93,7 +94,9 @@ class Router:
             self._busy.discard(name)
             self._fail(name, batch, exc)
             return
-        asyncio.ensure_future(self._settle(name, ref, batch))
+        task = asyncio.ensure_future(self._settle(name, ref, batch))
+        self._tasks.add(task)  # keep a reference until it finishes (asyncio holds only weak ones)
+        task.add_done_callback(self._tasks.discard)
 
     async def _settle(self, name: str, ref: Any, batch: list[Envelope]) -> None:
         try:

@@ -14,6 +14,7 @@ so a freshly started society has something to watch and trade.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -31,7 +32,7 @@ from protocols import Envelope, MarketInfo, OrderRequest, Payload, Side, TimeInF
 log = logging.getLogger("polyagents.services")
 
 
-@ray.remote(concurrency_groups={"control": 2})
+@ray.remote(concurrency_groups={"control": 2})  # type: ignore[call-overload]
 class JournalService:
     """The journal as an actor (``protocols.JournalPort`` over Ray)."""
 
@@ -60,8 +61,16 @@ class JournalService:
 
     @ray.method(concurrency_group="control")
     def state(self) -> dict[str, Any]:
-        return {"agent": "journal", "role": "journal", "state": "running", "path": self.path,
-                "messages": 0, "mailbox": 0, "last_message_ns": None, "status": {}}
+        return {
+            "agent": "journal",
+            "role": "journal",
+            "state": "running",
+            "path": self.path,
+            "messages": 0,
+            "mailbox": 0,
+            "last_message_ns": None,
+            "status": {},
+        }
 
     def record(self, payload: Payload, *, agent: str, durable: bool = False) -> None:
         self._j().record_sync(payload, agent=agent, durable=durable)
@@ -122,7 +131,7 @@ class _Clock:
         asyncio.get_running_loop().call_later(delay, callback)
 
 
-@ray.remote(concurrency_groups={"control": 2})
+@ray.remote(concurrency_groups={"control": 2})  # type: ignore[call-overload]
 class VenueWorld:
     """The simulated exchange as a Ray actor; see the module docstring."""
 
@@ -184,14 +193,17 @@ class VenueWorld:
                 self.exchange.open_account(account, self.config.trader_cash)
             v = SimVenue(self.exchange, account)
             sender = f"venue:sim:{account}"
-            v.set_sink(lambda payload, s=sender: self._publish(s, payload))
+            v.set_sink(functools.partial(self._publish, sender))
             self.venues[account] = v
         return v
 
     def _publish(self, sender: str, payload: Payload) -> None:
         self._seq += 1
         assert self.clock is not None
-        env = Envelope.trusted(f"{sender}#{self._seq}", self.clock.now_ns(), sender, payload, None, None)
+        now = self.clock.now_ns()
+        # the id carries the tick's time, so a host down the chain can time tick-to-order from
+        # the correlation id alone
+        env = Envelope.trusted(f"{sender}#{self._seq}@{now}", now, sender, payload, None, None)
         self.published += 1
         self.router.publish(env)
 
@@ -252,19 +264,39 @@ class VenueWorld:
             bid = Decimal(str(round(f - 0.02, 2)))
             ask = Decimal(str(round(f + 0.02, 2)))
             for side, px in ((Side.BUY, bid), (Side.SELL, ask)):
-                ex.submit("crowd_mm", OrderRequest(
-                    time_ns=now, client_order_id=f"mm-{n}-{m.market}-{side.value}", account="crowd_mm",
-                    token_id=yes, market=m.market, side=side, price=px, size=Decimal(50),
-                    tick_size=m.tick_size, tif=TimeInForce.GTC,
-                ))
+                ex.submit(
+                    "crowd_mm",
+                    OrderRequest(
+                        time_ns=now,
+                        client_order_id=f"mm-{n}-{m.market}-{side.value}",
+                        account="crowd_mm",
+                        token_id=yes,
+                        market=m.market,
+                        side=side,
+                        price=px,
+                        size=Decimal(50),
+                        tick_size=m.tick_size,
+                        tif=TimeInForce.GTC,
+                    ),
+                )
             if rng.random() < 0.5:
                 side = Side.BUY if rng.random() < 0.5 else Side.SELL
                 px = ask if side is Side.BUY else bid
-                ex.submit("crowd_noise", OrderRequest(
-                    time_ns=now, client_order_id=f"noise-{n}-{m.market}", account="crowd_noise",
-                    token_id=yes, market=m.market, side=side, price=px, size=Decimal(10),
-                    tick_size=m.tick_size, tif=TimeInForce.FAK,
-                ))
+                ex.submit(
+                    "crowd_noise",
+                    OrderRequest(
+                        time_ns=now,
+                        client_order_id=f"noise-{n}-{m.market}",
+                        account="crowd_noise",
+                        token_id=yes,
+                        market=m.market,
+                        side=side,
+                        price=px,
+                        size=Decimal(10),
+                        tick_size=m.tick_size,
+                        tif=TimeInForce.FAK,
+                    ),
+                )
 
     def stop(self) -> None:
         if self._crowd_task is not None:

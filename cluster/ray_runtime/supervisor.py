@@ -88,7 +88,7 @@ def save_tree(namespace: str, tree: SupervisorSpec) -> None:
     _internal_kv_put(_kv_key(namespace), tree.model_dump_json().encode(), overwrite=True)
 
 
-@ray.remote(concurrency_groups={"control": 4})
+@ray.remote(concurrency_groups={"control": 4})  # type: ignore[call-overload]
 class SupervisorActor:
     def __init__(self, spec_json: str, path: str, parent: str | None, settings: LiveSettings) -> None:
         self.settings = settings
@@ -156,12 +156,23 @@ class SupervisorActor:
         cfg = {k: v for k, v in c.config.items() if not k.startswith("_")}
         start, wall0, speed = s.clock
         return HostSpec(
-            agent_id=c.id, role=role, path=path, namespace=s.namespace, cls=c.cls, config=cfg,
-            metrics=s.metrics, journal_name="root/services/journal",
-            venue_name=s.world_name, venue_account=c.config.get("_account"),
-            registry_name="root", checkpoint_every_n=s.checkpoint_every_n,
-            checkpoint_every_s=s.checkpoint_every_s, clock_start_ns=start, clock_wall0_ns=wall0,
-            clock_speed=speed, restarted=restarted,
+            agent_id=c.id,
+            role=role,
+            path=path,
+            namespace=s.namespace,
+            cls=c.cls,
+            config=cfg,
+            metrics=s.metrics,
+            journal_name="root/services/journal",
+            venue_name=s.world_name,
+            venue_account=c.config.get("_account"),
+            registry_name="root",
+            checkpoint_every_n=s.checkpoint_every_n,
+            checkpoint_every_s=s.checkpoint_every_s,
+            clock_start_ns=start,
+            clock_wall0_ns=wall0,
+            clock_speed=speed,
+            restarted=restarted,
         )
 
     async def _lookup(self, name: str) -> Any:
@@ -170,7 +181,7 @@ class SupervisorActor:
         except ValueError:
             return None
         try:
-            st = await asyncio.wait_for(h.ping.remote(), timeout=self.settings.ping_timeout_s)
+            st: str = await asyncio.wait_for(h.ping.remote(), timeout=self.settings.ping_timeout_s)
         except Exception:
             with contextlib.suppress(Exception):
                 ray.kill(h, no_restart=True)
@@ -199,14 +210,19 @@ class SupervisorActor:
         try:
             if isinstance(c, SupervisorSpec):
                 sopts = {**opts, **self.settings.actor_options}
-                h = await self._create(lambda: SupervisorActor.options(**sopts).remote(  # type: ignore[attr-defined]
-                    c.model_dump_json(), path, self.path, self.settings))
+                h = await self._create(
+                    lambda: SupervisorActor.options(**sopts).remote(  # type: ignore[attr-defined]
+                        c.model_dump_json(), path, self.path, self.settings
+                    )
+                )
                 child.handle = h
                 res = await h.start.remote()
             elif c.kind is ChildKind.SERVICE:
                 cls = import_object(c.cls)
                 arg = c.config.get("path", self.settings.journal_path)
-                h = await self._create(lambda: cls.options(**{**opts, **self.settings.actor_options, **c.ray_options}).remote(arg))
+                h = await self._create(
+                    lambda: cls.options(**{**opts, **self.settings.actor_options, **c.ray_options}).remote(arg)
+                )
                 child.handle = h
                 res = await h.setup.remote()
             else:
@@ -231,7 +247,8 @@ class SupervisorActor:
         """A start that failed counts as a crash (against the intensity), handled after this one."""
         child.running, child.handle = True, None
         asyncio.get_running_loop().call_soon(
-            lambda: asyncio.ensure_future(self._child_down(child, f"start failed: {child.last_error}")))
+            lambda: asyncio.ensure_future(self._child_down(child, f"start failed: {child.last_error}"))
+        )
 
     async def _stop_child(self, child: _Child) -> None:
         h, child.handle, child.running, child.ping_ref = child.handle, None, False, None
@@ -363,8 +380,12 @@ class SupervisorActor:
         if self.is_root:
             await self.ensure_started()
         out: dict[str, Any] = {
-            "path": self.path, "strategy": self.spec.strategy.value, "status": self.status,
-            "intensity": self.spec.intensity, "period_s": self.spec.period_s, "children": [],
+            "path": self.path,
+            "strategy": self.spec.strategy.value,
+            "status": self.status,
+            "intensity": self.spec.intensity,
+            "period_s": self.spec.period_s,
+            "children": [],
         }
         for cid, c in self.children.items():
             entry: dict[str, Any] = {"id": cid, "path": c.path, "restarts": c.restarts, "running": c.running}
