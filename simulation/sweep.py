@@ -16,6 +16,7 @@ import csv
 import hashlib
 import itertools
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from cluster.errors import OperationError, UserError
 from simulation.metrics import mean_ci95
 from simulation.scenario import Scenario, apply_overrides, scenario_from_data
 from simulation.society import config_problem
+
+log = logging.getLogger("polyagents.sweep")
 
 #: Metrics aggregated per parameter combination.
 AGG_METRICS: tuple[str, ...] = (
@@ -130,7 +133,6 @@ def combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def _ensure_ray(address: str | None, num_cpus: int | None) -> Any:
-    import logging
     import os
 
     # under `uv run`, Ray would start every worker through `uv run` (seconds each); this venv's
@@ -139,17 +141,25 @@ def _ensure_ray(address: str | None, num_cpus: int | None) -> Any:
     import ray
 
     if not ray.is_initialized():
+        quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
         try:
             if address:
-                ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+                ray.init(address=address, **quiet)
             else:
-                ray.init(
-                    num_cpus=num_cpus,
-                    include_dashboard=False,
-                    logging_level=logging.WARNING,
-                    log_to_driver=False,
-                    object_store_memory=200 * 1024 * 1024,
-                )
+                # ray.init's own rule: join the cluster this machine already runs (RAY_ADDRESS or
+                # `ray start`), else start a local one (every CPU unless --num-cpus)
+                joined = False
+                if os.environ.get("RAY_ADDRESS") or Path("/tmp/ray/ray_current_cluster").exists():
+                    try:
+                        ray.init(**quiet)
+                        joined = True
+                    except (ConnectionError, ValueError, RuntimeError):
+                        joined = False  # a stale record of a cluster that is gone
+                if not joined:
+                    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                             object_store_memory=200 * 1024 * 1024, **quiet)
+                elif num_cpus is not None:
+                    log.warning("--num-cpus %s ignored: joined an existing cluster", num_cpus)
         except Exception as exc:
             raise OperationError(f"cannot start or reach a Ray cluster: {str(exc).splitlines()[0]}") from None
     return ray
