@@ -236,7 +236,7 @@ class InformedGroup(_Group):
     size_min: Shares = Decimal(10)
     size_max: Shares = Decimal(100)
     reaction_s: NonNegFloat = 0.0
-    """Extra delay before an informed trader acts on a truth jump (0: next wake-up)."""
+    """How late the trader learns the truth: it acts on the truth of ``reaction_s`` ago."""
 
 
 class WhaleGroup(_Group):

@@ -186,3 +186,19 @@ async def test_a_thousand_agent_crowd_runs() -> None:
     traded = {c.venue.account for c in w.crowd if c.kind == "noise" and w.ex.trades(c.venue.account)}
     assert len(traded) > 400  # most of the thousand acted at least once in five minutes
     assert w.ex.audit()["mismatches"] == []
+
+
+async def test_informed_traders_act_on_the_truth_only_after_their_reaction_time() -> None:
+    crowd = {
+        "mm": {**MAKERS, "truth_lag_s": 10_000},  # the makers never learn: the book stays near 0.3
+        "informed": {"kind": "informed", "count": 5, "rate_per_min": 30, "noise_sd": 0.0, "edge": 0.05,
+                     "reaction_s": 60},
+    }
+    data = binary(0.3, crowd)
+    data["markets"][0]["truth"]["jumps"] = [{"at_s": 30, "to": 0.8}]
+    w = World_(data)
+    informed = [c.venue.account for c in w.crowd if c.kind == "informed"]
+    await w.run(85)  # the truth moved at 30 s, but they see it only from 90 s
+    assert sum(w.ex.shares(a, "m-YES") for a in informed) == 0
+    await w.run(150)
+    assert sum(w.ex.shares(a, "m-YES") for a in informed) > 0

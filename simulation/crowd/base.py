@@ -72,8 +72,11 @@ class CrowdAgent(Agent[C]):
         q -= q % STEP
         return max(q, m.min_size)
 
-    def noisy_truth(self, m: SimMarket, sd: float) -> float:
-        p = self.world.truth(m.id, self.ctx.now_ns())
+    def noisy_truth(self, m: SimMarket, sd: float, lag_s: float = 0.0) -> float:
+        """The truth as this participant sees it: ``lag_s`` late, with N(0, sd) noise."""
+        now = self.ctx.now_ns()
+        seen = now if lag_s <= 0 else max(self.world.start_ns, now - round(lag_s * NS_PER_S))
+        p = self.world.truth(m.id, seen)
         if sd > 0:
             p += self.ctx.rng.gauss(0.0, sd)
         return min(0.99, max(0.01, p))

@@ -28,7 +28,7 @@ class InformedTrader(CrowdAgent[InformedGroup]):
         m = markets[rng.randrange(len(markets))] if len(markets) > 1 else markets[0]
         cfg = self.config
         size = self.random_size(cfg.size_min, cfg.size_max, m)
-        trade_on_view(self, m, self.noisy_truth(m, cfg.noise_sd), cfg.edge, size)
+        trade_on_view(self, m, self.noisy_truth(m, cfg.noise_sd, cfg.reaction_s), cfg.edge, size)
 
 
 def trade_on_view(agent: CrowdAgent, m: SimMarket, est: float, edge: float, size: int) -> bool:

@@ -45,11 +45,7 @@ class MarketMaker(CrowdAgent[MarketMakerGroup]):
     def fair(self, m: SimMarket) -> float | None:
         cfg = self.config
         if cfg.fair == "truth":
-            if cfg.truth_lag_s <= 0:
-                return self.noisy_truth(m, cfg.noise_sd)
-            seen = max(self.world.start_ns, self.ctx.now_ns() - round(cfg.truth_lag_s * NS_PER_S))
-            p = self.world.truth(m.id, seen) + (self.ctx.rng.gauss(0.0, cfg.noise_sd) if cfg.noise_sd > 0 else 0.0)
-            return min(0.99, max(0.01, p))
+            return self.noisy_truth(m, cfg.noise_sd, cfg.truth_lag_s)
         # an uninformed maker follows the tape, smoothed: each requote moves its fair value a share
         # ``tape_weight`` of the way to the last trade (jumping to every print would let one
         # aggressive order drag the whole book, and noise prints would random-walk it)
