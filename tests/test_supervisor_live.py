@@ -154,6 +154,13 @@ def test_live_tree_isolates_crashes_by_strategy_and_changes_at_runtime(ray_sessi
             timeout=120,
         )
 
+        # a bad config is refused up front, the field named, and nothing is added
+        from cluster.errors import UserError
+
+        with pytest.raises(UserError, match="nope"):
+            control.add_agent("strategist", "bad", {"_cls": "ray_toy_agents:Pricer", "nope": 1}, namespace=ns)
+        assert "bad" not in {a["id"] for a in control.tree_status(ns)["agents"]}
+
         # and a second process removes it again
         code = (
             "from cluster.ray_runtime import control; "

@@ -445,6 +445,12 @@ class SupervisorActor:
         child = agent_child(role, name, {**overrides, "_role": role})
         if cls is not None:  # a custom agent class for this role (tests, plug-ins)
             child = child.model_copy(update={"cls": cls})
+        # refuse a bad config here, with the field named, rather than crash-looping the new host
+        agent_cls = import_object(child.cls)
+        try:
+            agent_cls.config_model.model_validate({k: v for k, v in overrides.items() if not k.startswith("_")})
+        except Exception as exc:
+            raise ValueError(f"invalid config for {role} {name!r}: {exc}") from None
         self.spec = tree_add(self.spec, f"root/{branch}", child)
         save_tree(self.settings.namespace, self.spec)
         sup = ray.get_actor(f"root/{branch}", namespace=self.settings.namespace)
