@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.base import Agent, AgentConfig, Subscription
 from cluster.runtime_local import LocalRuntime
@@ -202,3 +206,31 @@ async def test_informed_traders_act_on_the_truth_only_after_their_reaction_time(
     assert sum(w.ex.shares(a, "m-YES") for a in informed) == 0
     await w.run(150)
     assert sum(w.ex.shares(a, "m-YES") for a in informed) > 0
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    noise=st.integers(0, 30),
+    informed=st.integers(0, 5),
+    makers=st.integers(0, 3),
+    p0=st.floats(0.05, 0.95),
+)
+def test_any_crowd_keeps_the_exchange_books_balanced(seed: int, noise: int, informed: int, makers: int,
+                                                     p0: float) -> None:
+    crowd = {
+        "mm": {**MAKERS, "count": makers},
+        "noise": {"kind": "noise", "count": noise, "rate_per_min": 10},
+        "informed": {"kind": "informed", "count": informed, "rate_per_min": 10},
+        "whales": {"kind": "whale", "count": 1, "rate_per_min": 5, "informed": False, "size_min": 20,
+                   "size_max": 200},
+    }
+    w = World_(binary(p0, crowd), seed)
+    asyncio.run(w.run(60))
+    audit = w.ex.audit()
+    assert audit["mismatches"] == []
+    assert audit["supply"]["m-YES"] == audit["supply"]["m-NO"]  # only complete sets ever minted
+    cash_and_fees = audit["cash"] + audit["fee_pool"]
+    minted = audit["supply"]["m-YES"]  # each set minted took exactly 1 pUSD (in micro-units)
+    assert cash_and_fees + minted == audit["deposits"]
+    assert w.rt.stats.handler_errors == 0
