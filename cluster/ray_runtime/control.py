@@ -148,10 +148,10 @@ def tree_status(namespace: str = NAMESPACE) -> dict[str, Any]:
             totals["trading_state"] = st["state"]
     try:
         w = _actor(WORLD, namespace)
-        traders = [a["id"] for a in agents if a["role"] == "trader"]
-        for t in traders:
-            for p in _get(w.positions.remote(t)):
-                totals["positions"].append({"account": t, "token_id": p.token_id, "size": str(p.size)})
+        accounts = {str((a["status"] or {}).get("account") or a["id"]) for a in agents if a["role"] == "trader"}
+        for acct in sorted(accounts):
+            for p in _get(w.positions.remote(acct)):
+                totals["positions"].append({"account": acct, "token_id": p.token_id, "size": str(p.size)})
     except OperationError:
         pass
     return {"tree": tree, "agents": agents, "totals": totals}

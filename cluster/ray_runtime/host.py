@@ -620,8 +620,8 @@ class AgentHost:
             return  # on_start already did it
         await _maybe_await(reconcile())
 
-    @ray.method(concurrency_group="control")
-    def update_routes(self, table: RouteTable, version: int) -> None:
+    async def update_routes(self, table: RouteTable, version: int) -> None:
+        """On the default event loop (not the control group's): the router's sends live there."""
         if self.router is None:
             self.router = Router(self.spec.path, self.spec.namespace)
         self.router.set_table(table, version)

@@ -27,6 +27,11 @@ RouteTable = dict[str, dict[str, list[str]]]
 """payload kind → routing key (``"*"`` for all) → actor names of subscriber hosts."""
 
 
+RETAINED_KINDS = frozenset({"market_info", "trading_state_change", "top_of_book", "market_resolved"})
+"""Kinds whose latest message per routing key a publisher keeps and hands to every subscriber that
+appears later (a host started after the watcher, a restarted strategist): state, not events."""
+
+
 def subscribers(table: RouteTable, env: Envelope) -> list[str]:
     by_key = table.get(env.payload.kind)
     if not by_key:
@@ -51,6 +56,7 @@ class Router:
         self._busy: set[str] = set()
         self._held: dict[str, list[Envelope]] = {}
         self._tasks: set[asyncio.Future[None]] = set()
+        self._retained: dict[tuple[str, Any], Envelope] = {}
         self.sent = 0
         self.lost_market_data = 0
         self.failures = 0
@@ -58,7 +64,9 @@ class Router:
     def set_table(self, table: RouteTable, version: int) -> None:
         if version <= self.version:
             return
+        old = self.table
         self.table = table
+        self._send_retained(old, table)
         self.version = version
         self._handles.clear()
         names = {n for by_key in table.values() for lst in by_key.values() for n in lst}
@@ -68,7 +76,27 @@ class Router:
                 self._out[name][:0] = held
                 self._kick(name)
 
+    def _send_retained(self, old: RouteTable, new: RouteTable) -> None:
+        """Retained messages to the subscribers that are new in ``new`` (late joiners, restarts)."""
+        if not self._retained:
+            return
+        before = {(k, n) for k, by_key in old.items() for lst in by_key.values() for n in lst}
+        fresh: set[tuple[str, str]] = set()
+        for k, by_key in new.items():
+            if k in RETAINED_KINDS:
+                fresh |= {(k, n) for lst in by_key.values() for n in lst if (k, n) not in before}
+        if not fresh:
+            return
+        for env in self._retained.values():
+            for name in subscribers(new, env):
+                if (env.payload.kind, name) in fresh and name != self.own_name:
+                    self._out[name].append(env)
+        for name in {n for _, n in fresh}:
+            self._kick(name)
+
     def publish(self, env: Envelope) -> int:
+        if env.payload.kind in RETAINED_KINDS:
+            self._retained[(env.payload.kind, env.payload.routing_key)] = env
         n = 0
         for name in subscribers(self.table, env):
             if name == self.own_name:

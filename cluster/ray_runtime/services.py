@@ -25,9 +25,21 @@ from typing import Any
 import ray
 from pydantic import BaseModel, ConfigDict, Field
 
+from agents.base import Agent, AgentConfig, Subscription
 from cluster.journal import Journal
 from cluster.ray_runtime.routing import Router, RouteTable
-from protocols import Envelope, MarketInfo, OrderRequest, Payload, Side, TimeInForce
+from protocols import (
+    Envelope,
+    MarketInfo,
+    OrderRequest,
+    Payload,
+    RawNews,
+    ReferencePrice,
+    ReferenceProbability,
+    Side,
+    TimeInForce,
+    WalletTrade,
+)
 
 log = logging.getLogger("polyagents.services")
 
@@ -113,6 +125,11 @@ class WorldConfig(BaseModel):
     crowd_interval_s: float = Field(default=0.25, gt=0)
     trader_cash: Decimal = Decimal(10_000)
     crowd: bool = True
+    scenario: str | None = Field(
+        default=None,
+        description="a shipped scenario's name or a YAML path: its markets, crowd, feeds and "
+        "resolutions replace the built-in crowd, paced at `speed` virtual seconds per wall second",
+    )
 
 
 class _Clock:
@@ -147,6 +164,9 @@ class VenueWorld:
         self._crowd_task: asyncio.Task[Any] | None = None
         self._seq = 0
         self.published = 0
+        self.sim_rt: Any = None
+        self.end_ns = 0
+        self.finished = False
 
     async def setup(self) -> dict[str, Any]:
         from cluster.clock import DEFAULT_START_NS
@@ -155,6 +175,8 @@ class VenueWorld:
 
         if self.exchange is not None:  # adopted by a second `up`: keep the running world
             return {"ok": True}
+        if self.config.scenario is not None:
+            return self._setup_scenario(self.config.scenario)
         self.clock = _Clock(DEFAULT_START_NS, self.config.speed)
         self.exchange = SimExchange(SimExchangeConfig(start_ns=DEFAULT_START_NS), scheduler=self.clock)
         for i in range(self.config.markets):
@@ -170,17 +192,74 @@ class VenueWorld:
             self._crowd_task = asyncio.ensure_future(self._crowd())
         return {"ok": True, "clock": (self.clock.start_ns, self.clock.wall0_ns, self.clock.speed)}
 
+    def _setup_scenario(self, name: str) -> dict[str, Any]:
+        """The scenario's world (markets, crowd, feeds, resolutions) on a virtual clock that a
+        pacer advances with the wall clock; feeds reach our agents through a bridge agent."""
+        from cluster.runtime_local import LocalRuntime
+        from simulation.crowd import build_crowd
+        from simulation.runner import _listen_to_whales, _schedule_feeds, _schedule_resolutions, build_exchange
+        from simulation.scenario import load_scenario, resolve_scenario_path
+        from simulation.world import build_world
+
+        sc = load_scenario(resolve_scenario_path(name))
+        seed = self.config.seed or sc.seed
+        world = build_world(sc, seed)
+        rt = LocalRuntime(seed=seed, start_ns=world.start_ns)
+        exchange = build_exchange(world, rt)
+        crowd = build_crowd(sc, world, exchange, rt)
+        for c in crowd:
+            rt.add_agent(c.agent, venue=c.venue)
+        rt.add_agent(_Bridge(self, {c.agent.agent_id for c in crowd}))
+        _schedule_feeds(rt, sc, world)
+        _listen_to_whales(rt, exchange, crowd)
+        _schedule_resolutions(rt, exchange, world, seed)
+        if not exchange.has_account(sc.ours.account):
+            exchange.open_account(sc.ours.account, sc.ours.bankroll)
+        self.exchange, self.sim_rt, self.end_ns = exchange, rt, world.end_ns
+        self.clock = _Clock(world.start_ns, self.config.speed)
+        self._crowd_task = asyncio.ensure_future(self._pace())
+        return {"ok": True, "scenario": sc.name, "crowd": len(crowd), "end_ns": world.end_ns}
+
+    async def _pace(self) -> None:
+        """Advance the scenario's virtual clock with the (accelerated) wall clock."""
+        assert self.clock is not None
+        while True:
+            target = min(self.clock.now_ns(), self.end_ns)
+            try:
+                await self.sim_rt.run(until_ns=target)
+            except Exception:
+                log.exception("scenario world step failed")
+            if target >= self.end_ns:
+                self.finished = True
+                return
+            await asyncio.sleep(0.02)
+
+    def _now(self) -> int:
+        if self.sim_rt is not None:
+            return int(self.sim_rt.now_ns())
+        assert self.clock is not None
+        return self.clock.now_ns()
+
     @ray.method(concurrency_group="control")
     def ping(self) -> str:
         return "running"
+
+    @ray.method(concurrency_group="control")
+    def info(self) -> dict[str, Any]:
+        return {
+            "scenario": self.config.scenario,
+            "now_ns": self._now(),
+            "finished": self.finished,
+            "published": self.published,
+        }
 
     @ray.method(concurrency_group="control")
     def clock_params(self) -> tuple[int, int, float]:
         assert self.clock is not None
         return (self.clock.start_ns, self.clock.wall0_ns, self.clock.speed)
 
-    @ray.method(concurrency_group="control")
-    def update_routes(self, table: RouteTable, version: int) -> None:
+    async def update_routes(self, table: RouteTable, version: int) -> None:
+        """On the default event loop (not the control group's): the router's sends live there."""
         self.router.set_table(table, version)
 
     def _venue(self, account: str) -> Any:
@@ -199,8 +278,7 @@ class VenueWorld:
 
     def _publish(self, sender: str, payload: Payload) -> None:
         self._seq += 1
-        assert self.clock is not None
-        now = self.clock.now_ns()
+        now = self._now()
         # the id carries the tick's time, so a host down the chain can time tick-to-order from
         # the correlation id alone
         env = Envelope.trusted(f"{sender}#{self._seq}@{now}", now, sender, payload, None, None)
@@ -301,3 +379,25 @@ class VenueWorld:
     def stop(self) -> None:
         if self._crowd_task is not None:
             self._crowd_task.cancel()
+
+
+class _Bridge(Agent[AgentConfig]):
+    """Inside a scenario world: hands what the scenario's feeds publish (reference prices, news,
+    large wallet trades) to the live society's routing."""
+
+    role = "bridge"
+    subscriptions = (
+        Subscription(ReferencePrice),
+        Subscription(ReferenceProbability),
+        Subscription(RawNews),
+        Subscription(WalletTrade),
+    )
+
+    def __init__(self, world: Any, crowd: set[str]) -> None:
+        super().__init__("world_bridge")
+        self._world = world
+        self._crowd = crowd
+
+    def on_message(self, envelope: Envelope) -> None:
+        if envelope.sender not in self._crowd:
+            self._world._publish(envelope.sender, envelope.payload)
