@@ -22,6 +22,7 @@ import logging
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -178,7 +179,11 @@ async def run_scenario_async(
     out_dir: str | Path = "runs",
     report: bool = True,
     run_id: str | None = None,
+    on_runtime: Callable[[Any, Callable[[], Decimal | None]], None] | None = None,
 ) -> RunResult:
+    """Run one scenario. ``on_runtime(rt, equity)`` is called once every agent is added, before
+    the run — where a caller schedules its own work on the virtual clock (the demo's live table and
+    kill); ``equity()`` is our account's marked equity at the current virtual time."""
     seed = scenario.seed if seed is None else seed
     wall0 = time.perf_counter()
     run_id = run_id or make_run_id(scenario, seed)
@@ -221,6 +226,13 @@ async def run_scenario_async(
 
     if scenario.ours.enabled:
         sample()
+    if on_runtime is not None:
+
+        def equity() -> Decimal | None:
+            snap = ledger.snapshot(rt.now_ns())
+            return None if snap is None else snap.equity
+
+        on_runtime(rt, equity)
     await rt.run(until_ns=world.end_ns)
     end = world.end_ns
     if scenario.ours.enabled:
