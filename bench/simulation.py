@@ -15,7 +15,7 @@ plain CPU-bound job run in one process vs a pool of every CPU (``cpu_parallelism
 ``sweep_efficiency_vs_baseline``.
 
 The last stdout line is one JSON object. Usage:
-    uv run python bench/simulation.py [--tasks 4] [--skip-sweep]
+    uv run python bench/simulation.py [--tasks 8] [--repeats 2] [--skip-sweep]
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def sweep(out: Path, tasks: int, repeats: int) -> dict[str, float | int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tasks", type=int, default=4)
+    ap.add_argument("--tasks", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--skip-sweep", action="store_true")
     args = ap.parse_args()
