@@ -519,7 +519,9 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
             raise UserError(f"--set {key}: not a dotted path")
         node: Any = out
         for depth, part in enumerate(parts[:-1]):
-            node = _step(node, part, key, depth, create=True)
+            # agent configs are free-form mappings: any missing level under ours.agents is created
+            free = depth >= 2 and parts[0] == "ours" and parts[1] == "agents"
+            node = _step(node, part, key, depth, create=True, free=free)
         last = parts[-1]
         if isinstance(node, list):
             idx = _index(node, last, key)
@@ -540,12 +542,12 @@ def _index(node: list[Any], part: str, key: str) -> int:
     return idx
 
 
-def _step(node: Any, part: str, key: str, depth: int, *, create: bool) -> Any:
+def _step(node: Any, part: str, key: str, depth: int, *, create: bool, free: bool = False) -> Any:
     if isinstance(node, list):
         return node[_index(node, part, key)]
     if isinstance(node, dict):
         if part not in node:
-            if create and depth >= 0 and part in _CREATABLE_PARENTS:
+            if create and (free or part in _CREATABLE_PARENTS):
                 node[part] = {}
             else:
                 raise UserError(f"--set {key}: no {part!r} in the scenario")
@@ -553,10 +555,9 @@ def _step(node: Any, part: str, key: str, depth: int, *, create: bool) -> Any:
     raise UserError(f"--set {key}: cannot step into {part!r} (not a mapping or list)")
 
 
-#: Sections a --set may create when the file leaves them out (all have defaults).
-_CREATABLE_PARENTS = {"ours", "agents", "latency", "fees", "truth", "crowd", "reference",
-                      "strategist", "risk_officer", "trader", "market_watcher", "whale_tracker",
-                      "news_scout"}
+#: Sections a --set may create when the file leaves them out (all have defaults); below
+#: ``ours.agents`` every level may be created (agent configs are free-form until validated).
+_CREATABLE_PARENTS = {"ours", "agents", "latency", "fees", "truth", "reference"}
 
 
 def parse_set_options(items: list[str]) -> dict[str, list[Any]]:

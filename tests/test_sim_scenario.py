@@ -188,6 +188,13 @@ def test_bad_override_path_is_a_user_error(key: str, match: str) -> None:
         apply_overrides(yaml.safe_load(BASE), {key: 1})
 
 
+def test_overrides_create_nested_agent_configs() -> None:
+    out = apply_overrides(yaml.safe_load(BASE), {"ours.agents.strategist.strategies.whale_copy.min_trades": 2})
+    assert out["ours"]["agents"]["strategist"]["strategies"]["whale_copy"]["min_trades"] == 2
+    sc = scenario_from_data(out)
+    assert sc.ours.agents["strategist"]["strategies"]["whale_copy"]["min_trades"] == 2
+
+
 def test_parse_set_options_parses_scalars_and_refuses_garbage() -> None:
     assert parse_set_options(["a.b=1,2.5,true,x"]) == {"a.b": [1, 2.5, True, "x"]}
     for bad in ("novalue", "a.b=", "=3", "a..b=1", "a=[1"):
