@@ -291,3 +291,43 @@ def test_restarted_trader_that_cannot_reconcile_halts_instead_of_trading(ray_ses
         assert ray.get(journal.query.remote("SELECT count(*) FROM orders")) == [(0,)]
     finally:
         control.stop_tree(ns)
+
+
+@pytest.mark.slow
+def test_default_society_trades_a_scenario_live_and_a_killed_trader_neither_loses_nor_doubles(
+    ray_session: str, tmp_path: Path
+) -> None:
+    import ray
+
+    from cluster.ray_runtime import control
+
+    ns = f"{ray_session}-society"
+    control.start_tree(namespace=ns, run_dir=tmp_path, world={"scenario": "arbitrage_bursts", "speed": 5.0},
+                       settings={"ping_interval_s": 0.2, "checkpoint_every_n": 20})
+
+    def q(sql: str) -> list[tuple[Any, ...]]:
+        return ray.get(ray.get_actor("root/services/journal", namespace=ns).query.remote(sql))
+
+    try:
+        st = control.tree_status(ns)
+        assert {a["id"] for a in st["agents"]} == {
+            "journal", "market_watcher", "whale_tracker", "news_scout", "strategist", "risk_officer", "trader"}
+        wait_for("the society trades", lambda: q("SELECT count(*) FROM orders")[0][0] > 0, timeout=120)
+        control.kill_agent("trader", namespace=ns)
+        tr = wait_for("trader back and reconciled", lambda: (
+            agent(control.tree_status(ns), "trader")["restarts"] == 1
+            and agent(control.tree_status(ns), "trader")["status"].get("reconciled") is True
+            # accepting again once it has also heard the risk officer's trading state (retained)
+            and agent(control.tree_status(ns), "trader")["status"].get("accepting_intents") is True
+            and agent(control.tree_status(ns), "trader")))
+        # the restarted trader rebuilt every journalled order (none forgotten)
+        known = sum(tr["status"]["orders_by_state"].values())
+        assert known >= q(f"SELECT count(*) FROM orders WHERE time_ns <= {tr['last_message_ns']}")[0][0] > 0
+        coids = [r[0] for r in q("SELECT client_order_id FROM orders")]
+        assert len(coids) == len(set(coids))
+        world = ray.get_actor("world", namespace=ns)
+        assert set(ray.get(world.order_ids.remote("us"))) <= set(coids), "the venue holds an order never journalled"
+        assert [e for a, e in q("SELECT agent, event FROM agent_events WHERE agent = 'trader' ORDER BY rowid")][-2:] \
+            == ["crash", "restart"]
+    finally:
+        control.stop_tree(ns)
