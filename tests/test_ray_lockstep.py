@@ -130,3 +130,23 @@ async def test_handler_error_in_a_host_is_a_crash_record_not_a_host_death(ray_se
     await rt.stop()
     assert [(a, str(e)) for a, e in rt.crashes] == [("scout", "ValueError: boom")]
     assert rt.host_failures == []
+
+
+async def test_agent_removed_at_runtime_stops_in_its_host_and_gets_nothing_more(ray_session: str) -> None:
+    from cluster.ray_runtime.lockstep import RayLockstepRuntime
+
+    rt = RayLockstepRuntime(seed=1, namespace=ray_session)
+    rt.add_agent(Pricer("pricer"))
+    for k in (1, 2):
+        rt.inject(_trade(DEFAULT_START_NS + k * MS, "0.5"), sender="tape", at_ns=DEFAULT_START_NS + k * MS)
+    await rt.run(until_ns=DEFAULT_START_NS + MS)
+    host = rt.remotes["pricer"].host
+    await rt.remove_agent("pricer")
+    await rt.run()
+    await rt.stop()
+    assert "pricer" not in rt.remotes
+    assert [e.event for e in rt.lifecycle] == []  # a removal is not a crash
+    import ray
+
+    with pytest.raises(ray.exceptions.RayActorError):
+        await host.ping.remote()

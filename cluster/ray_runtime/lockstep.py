@@ -413,6 +413,16 @@ class RayLockstepRuntime(LocalRuntime):
         self._sups.pop(f"root/{branch}", None)
         super().add_agent(proxy, venue=venue)
 
+    async def remove_agent(self, agent_id: str) -> None:
+        """Stop the agent (its ``on_stop`` runs in its host), then end its host."""
+        await super().remove_agent(agent_id)
+        remote = self.remotes.pop(agent_id, None)
+        if remote is not None:
+            remote.kill()
+            branch = remote.path.split("/")[1]
+            self._branches[branch].remove(agent_id)
+            self._sups.pop(f"root/{branch}", None)
+
     @property
     def agents(self) -> dict[str, Agent[Any]]:
         out = super().agents
