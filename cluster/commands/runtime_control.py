@@ -111,44 +111,88 @@ def _load_config(path: Path | None) -> dict[str, Any]:
 
 
 def _check_venue(venue: VenueKind, live: bool, understood: bool) -> None:
-    """Paper and live need the Polymarket stack; live also needs both flags and credentials."""
-    if venue is VenueKind.sim:
-        if live:
-            raise UserError("--live trades real money and needs --venue live")
+    """Real money only on purpose: ``--live`` belongs to ``--venue live``, and live needs both
+    flags and the credentials in the environment (all that is missing named in one line)."""
+    if venue is not VenueKind.live:
+        if live or understood:
+            raise UserError("--live/--i-understand-real-money trade real money and need --venue live")
         return
     from venues.live import LiveTradingRefused, VenueSettings, check_live_gate
 
-    if venue is VenueKind.live:
-        try:
-            check_live_gate(VenueSettings(live=live, i_understand_real_money=understood))
-        except LiveTradingRefused as exc:
-            raise UserError(str(exc)) from exc
-    raise OperationError(
-        f"--venue {venue.value}: the supervised Ray tree runs against the simulated exchange only in this "
-        "version; rehearse the Polymarket stack with `polyagents loopback`"
-    )
+    try:
+        check_live_gate(VenueSettings(live=live, i_understand_real_money=understood))
+    except LiveTradingRefused as exc:
+        raise UserError(str(exc)) from exc
+
+
+#: Keys of the config's ``venue:`` section besides ``kind``, ``live`` and ``i_understand_real_money``.
+VENUE_KEYS = ("polymarket_url", "gamma_url", "clob_url", "data_url", "ws_url", "id_store_path", "paper_latency_ms")
+
+
+def _venue_world(
+    cfg: dict[str, Any], venue: VenueKind | None, live: bool, understood: bool, source: str
+) -> dict[str, Any]:
+    """The ``world`` section with the venue folded in: the flag wins over the config's
+    ``venue.kind``; ``venue.live``/``venue.i_understand_real_money`` are the flags' config
+    equivalents. Checked here, before anything starts, with the field named."""
+    from pydantic import ValidationError
+
+    from cluster.ray_runtime.services import WorldConfig
+
+    world = dict(cfg.get("world") or {})
+    section = cfg.get("venue") or {}
+    if not isinstance(section, dict):
+        raise UserError(f"{source}: venue: expected a mapping (kind, polymarket_url, ...)")
+    unknown = set(section) - {"kind", "live", "i_understand_real_money", *VENUE_KEYS}
+    if unknown:
+        raise UserError(f"{source}: venue: unknown key(s) {sorted(unknown)}")
+    raw_kind = venue.value if venue is not None else section.get("kind", world.get("venue", "sim"))
+    try:
+        kind = VenueKind(str(raw_kind))
+    except ValueError:
+        raise UserError(f"{source}: venue.kind must be sim, paper or live, got {raw_kind!r}") from None
+    live = live or section.get("live") is True
+    understood = understood or section.get("i_understand_real_money") is True
+    _check_venue(kind, live, understood)
+    world.update({k: section[k] for k in VENUE_KEYS if k in section})
+    world.update(venue=kind.value, live=live, i_understand_real_money=understood)
+    try:
+        WorldConfig.model_validate(world)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "world"
+        raise UserError(f"{source}: world.{where}: {err['msg']}") from None
+    return world
 
 
 def up(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start/join a local one).")] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with tree/world/settings sections.")] = None,
-    venue: Annotated[VenueKind, typer.Option(help="sim (default), paper or live.")] = VenueKind.sim,
+    venue: Annotated[
+        VenueKind | None, typer.Option(help="sim (default), paper or live (default: the config's venue.kind).")
+    ] = None,
     live: Annotated[bool, typer.Option("--live", help="Allow real-money trading (with --venue live).")] = False,
     understood: Annotated[bool, typer.Option("--i-understand-real-money", help="Confirm real money.")] = False,
     run_dir: Annotated[Path, typer.Option(help="Where the journal of the live tree goes.")] = Path("runs/live"),
     num_cpus: Annotated[int | None, typer.Option(help="CPUs of a local Ray head started by up.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Start the supervised tree on a Ray cluster (a local one by default)."""
-    _check_venue(venue, live, understood)
+    """Start the supervised tree on a Ray cluster (a local one by default).
+
+    Paper and live trade Polymarket (the real hosts unless the config's ``venue:`` section points
+    elsewhere, e.g. ``polymarket_url`` of ``polyagents loopback``). Live reads its credentials in
+    the Ray worker that hosts the venue world: export them before ``ray start`` (a local head that
+    ``up`` starts inherits this shell's environment).
+    """
     cfg = _load_config(config)
+    world = _venue_world(cfg, venue, live, understood, str(config) if config else "up")
     from cluster.ray_runtime import control
 
     if address is None and not _local_head_running():
         _start_local_head(num_cpus)
     with console.status("starting the supervised tree…"):
         info = control.start_tree(
-            address=address or "auto", config=cfg.get("tree"), world=cfg.get("world"),
+            address=address or "auto", config=cfg.get("tree"), world=world,
             run_dir=run_dir, settings=cfg.get("settings"),
         )
     if as_json:

@@ -65,10 +65,13 @@ def start_tree(
     namespace: str = NAMESPACE,
     run_dir: str | Path = "runs/live",
     settings: dict[str, Any] | None = None,
+    world_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Start the simulated venue world and the detached root with the default (or given) tree.
+    """Start the venue world and the detached root with the default (or given) tree.
 
     Idempotent: a tree already running in ``namespace`` is adopted, not doubled.
+    ``world_options`` are extra Ray options for the world actor alone (e.g. a ``runtime_env``
+    carrying a rehearsal's throwaway live credentials; real ones belong in the worker's env).
     """
     connect(address, namespace)
     cfg = config if isinstance(config, TreeConfig) else TreeConfig.model_validate(config or {})
@@ -83,9 +86,14 @@ def start_tree(
         lifetime="detached",
         get_if_exists=True,
         num_cpus=0,
-        **own,
+        **{**own, **(world_options or {})},
     ).remote(wcfg, namespace)
-    res = _get(w.setup.remote())
+    try:
+        res = _get(w.setup.remote())
+    except (UserError, OperationError):
+        with contextlib.suppress(Exception):
+            ray.kill(w, no_restart=True)  # a world that could not start is not left behind
+        raise
     clock = tuple(_get(w.clock_params.remote()))
     s = LiveSettings(
         namespace=namespace,

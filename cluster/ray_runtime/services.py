@@ -1,4 +1,4 @@
-"""Service actors of the live tree: the journal (one DuckDB writer) and the simulated venue world.
+"""Service actors of the live tree: the journal (one DuckDB writer) and the venue world.
 
 The journal actor is the single writer the design asks for: hosts call it for write-ahead order
 records (``durable=True`` commits before the call returns), checkpoints and reconciliation reads;
@@ -9,6 +9,16 @@ demand, serves every host's venue port (``venue_call``) and pushes what each acc
 observes straight to subscriber hosts through the same routing as agent messages. A small built-in
 crowd (a market maker quoting around a drifting fair value, and noise takers) keeps the books alive
 so a freshly started society has something to watch and trade.
+
+With ``WorldConfig(venue="paper"|"live")`` the world is Polymarket instead (see ``_PolyWorld``):
+ONE shared ``PolymarketDataFeed`` is the data side of every account (the market watcher's
+``list_markets``/``subscribe_market_data``/``get_book`` go to it, and each payload it delivers is
+published into the routing once, like the simulated exchange's), and each account that trades
+gets its own venue over that feed: a ``PaperVenue`` (fills simulated against the live book) or
+the live CLOB venue from ``venues.live.make_venue("live", ...)``. Live credentials are read from
+the environment *of the Ray worker that hosts the world* (export them before ``ray start``; a
+local head started by ``polyagents up`` inherits the shell's), never from the config, so they
+reach no log, repr, KV entry or journal row.
 """
 
 from __future__ import annotations
@@ -20,10 +30,10 @@ import random
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import ray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.base import Agent, AgentConfig, Subscription
 from cluster.journal import Journal
@@ -130,6 +140,63 @@ class WorldConfig(BaseModel):
         description="a shipped scenario's name or a YAML path: its markets, crowd, feeds and "
         "resolutions replace the built-in crowd, paced at `speed` virtual seconds per wall second",
     )
+    venue: Literal["sim", "paper", "live"] = Field(
+        default="sim",
+        description="sim: the simulated exchange above; paper: live Polymarket data with simulated "
+        "fills; live: real orders through the official SDK (needs live + i_understand_real_money "
+        "and credentials in the world worker's environment)",
+    )
+    #: One base URL for every Polymarket endpoint (a loopback rehearsal); default: the real hosts.
+    polymarket_url: str | None = None
+    gamma_url: str | None = None
+    clob_url: str | None = None
+    data_url: str | None = None
+    #: WebSocket prefix; ``/market`` (and, live, ``/user``) are appended like production's ``/ws``.
+    ws_url: str | None = None
+    live: bool = False
+    i_understand_real_money: bool = False
+    #: Live: append-only file of client order id → order hash (survives restarts of the world).
+    id_store_path: str | None = None
+    paper_latency_ms: int = Field(default=0, ge=0, description="paper: each order's flight time")
+
+    @model_validator(mode="after")
+    def _venue_fits(self) -> WorldConfig:
+        if self.venue == "sim":
+            return self
+        if self.scenario is not None:
+            raise ValueError(f"scenario: scenarios run on the simulated exchange, not venue {self.venue}")
+        if self.speed != 1.0:
+            raise ValueError(f"speed: venue {self.venue} runs on the wall clock (speed 1), got {self.speed}")
+        if self.venue == "paper" and (self.live or self.i_understand_real_money):
+            raise ValueError("live: real-money flags need venue live, not paper")
+        self.data_config()  # a bad URL is refused now, with its field named
+        return self
+
+    def ws_prefix(self) -> str | None:
+        """The WebSocket prefix (``.../ws``) when the endpoints are not production's."""
+        if self.ws_url:
+            return self.ws_url.rstrip("/")
+        if self.polymarket_url:
+            base = self.polymarket_url.rstrip("/")
+            return ("ws" + base[len("http"):] if base.startswith("http") else base) + "/ws"
+        return None
+
+    def data_config(self) -> Any:
+        """The shared data feed's ``PolymarketDataConfig`` (production unless URLs are given)."""
+        from venues.polymarket.config import PolymarketDataConfig
+
+        fields: dict[str, object] = {}
+        if self.polymarket_url:
+            base = self.polymarket_url.rstrip("/")
+            fields = {"gamma_url": base, "clob_url": base, "data_url": base}
+        for name in ("gamma_url", "clob_url", "data_url"):
+            value = getattr(self, name)
+            if value:
+                fields[name] = value
+        ws = self.ws_prefix()
+        if ws:
+            fields["market_ws_url"] = ws + "/market"
+        return PolymarketDataConfig.model_validate(fields)
 
 
 class _Clock:
@@ -167,14 +234,20 @@ class VenueWorld:
         self.sim_rt: Any = None
         self.end_ns = 0
         self.finished = False
+        self.poly: _PolyWorld | None = None  # venue paper/live
+
+    def __repr__(self) -> str:
+        return f"VenueWorld(venue={self.config.venue}, namespace={self.namespace})"
 
     async def setup(self) -> dict[str, Any]:
         from cluster.clock import DEFAULT_START_NS
         from venues.sim import SimExchange, SimExchangeConfig
         from venues.sim.testing import binary_market
 
-        if self.exchange is not None:  # adopted by a second `up`: keep the running world
+        if self.exchange is not None or self.poly is not None:  # adopted by a second `up`
             return {"ok": True}
+        if self.config.venue != "sim":
+            return self._setup_polymarket()
         if self.config.scenario is not None:
             return self._setup_scenario(self.config.scenario)
         self.clock = _Clock(DEFAULT_START_NS, self.config.speed)
@@ -220,6 +293,23 @@ class VenueWorld:
         self._crowd_task = asyncio.ensure_future(self._pace())
         return {"ok": True, "scenario": sc.name, "crowd": len(crowd), "end_ns": world.end_ns}
 
+    def _setup_polymarket(self) -> dict[str, Any]:
+        """Paper or live: the wall clock (hosts stamp what Polymarket stamps) and one data feed.
+        Live is gated here again, in the environment the venue will actually read."""
+        from venues.live import LiveTradingRefused, check_live_gate
+
+        if self.config.venue == "live":
+            try:
+                check_live_gate(_venue_settings(self.config, "trader"))
+            except LiveTradingRefused as exc:
+                # re-raised as ValueError: it crosses Ray intact and the CLI prints one line
+                raise ValueError(f"{exc} (in the environment of the Ray worker hosting the world)") from None
+        now = time.time_ns()
+        self.clock = _Clock(now, 1.0)
+        self.clock.wall0_ns = now  # virtual time is wall time
+        self.poly = _PolyWorld(self.config, self._publish)
+        return {"ok": True, "venue": self.config.venue, "clock": (now, now, 1.0)}
+
     async def _pace(self) -> None:
         """Advance the scenario's virtual clock with the (accelerated) wall clock."""
         assert self.clock is not None
@@ -248,6 +338,7 @@ class VenueWorld:
     def info(self) -> dict[str, Any]:
         return {
             "scenario": self.config.scenario,
+            "venue": self.config.venue,
             "now_ns": self._now(),
             "finished": self.finished,
             "published": self.published,
@@ -286,6 +377,8 @@ class VenueWorld:
         self.router.publish(env)
 
     async def venue_call(self, account: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.poly is not None:
+            return await self.poly.call(account, method, args, kwargs)
         fn = getattr(self._venue(account), method)
         res = fn(*args, **kwargs)
         if asyncio.iscoroutine(res):
@@ -295,6 +388,8 @@ class VenueWorld:
     def place_external_order(self, request: OrderRequest) -> Any:
         """An order on an account from outside the society (a manual trade, another client) —
         what a restarted trader must notice when it reconciles."""
+        if self.poly is not None:
+            raise ValueError(f"an external order needs the simulated exchange, not venue {self.config.venue}")
         self._venue(request.account)
         return self.exchange.submit(request.account, request)
 
@@ -304,11 +399,17 @@ class VenueWorld:
 
     @ray.method(concurrency_group="control")
     def positions(self, account: str) -> list[Any]:
+        if self.poly is not None:
+            return self.poly.on_loop(account, "positions")
         return list(self.exchange.positions(account)) if self.exchange.has_account(account) else []
 
     @ray.method(concurrency_group="control")
     def order_ids(self, account: str) -> list[str]:
         """Every client order id the exchange saw from ``account`` (open or finished)."""
+        if self.poly is not None:
+            ids = {e.client_order_id for e in self.poly.on_loop(account, "open_orders")}
+            ids |= {f.client_order_id for f in self.poly.on_loop(account, "trades")}
+            return sorted(ids)
         if not self.exchange.has_account(account):
             return []
         ids = {e.client_order_id for e in self.exchange.open_orders(account)}
@@ -317,6 +418,8 @@ class VenueWorld:
 
     @ray.method(concurrency_group="control")
     def markets(self) -> list[MarketInfo]:
+        if self.poly is not None:
+            return list(self.poly.markets.values())
         return list(self.exchange.markets())
 
     async def _crowd(self) -> None:
@@ -376,9 +479,162 @@ class VenueWorld:
                     ),
                 )
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         if self._crowd_task is not None:
             self._crowd_task.cancel()
+        if self.poly is not None:
+            await self.poly.close()
+
+
+#: What every account's venue port reads from the shared Polymarket feed rather than its own venue.
+DATA_METHODS = frozenset({"list_markets", "subscribe_market_data", "unsubscribe_market_data", "get_book"})
+
+
+def _venue_settings(config: WorldConfig, account: str) -> Any:
+    """``VenueSettings`` for one account of a paper/live world (no secret in it)."""
+    from venues.live import VenueSettings
+    from venues.paper import PaperConfig
+
+    clob = config.clob_url or config.polymarket_url
+    return VenueSettings(
+        account=account,
+        live=config.live,
+        i_understand_real_money=config.i_understand_real_money,
+        clob_url=clob.rstrip("/") if clob else None,
+        ws_url=config.ws_prefix() if clob else None,
+        id_store_path=config.id_store_path,
+        paper=PaperConfig(
+            account=account, starting_cash=config.trader_cash, order_latency_ns=config.paper_latency_ms * 1_000_000
+        ),
+    )
+
+
+class _FeedTap:
+    """One trading venue's handle on the shared feed: its data calls go to the feed, and its sink
+    is added to the feed's fan-out instead of replacing the one sink the feed has."""
+
+    def __init__(self, poly: _PolyWorld) -> None:
+        self._poly = poly
+
+    def __repr__(self) -> str:
+        return "_FeedTap()"
+
+    def set_sink(self, sink: Callable[[Payload], None]) -> None:
+        self._poly.taps.append(sink)
+
+    async def list_markets(self) -> list[MarketInfo]:
+        return await self._poly.list_markets()
+
+    async def subscribe_market_data(self, token_ids: Any) -> None:
+        await self._poly.feed.subscribe_market_data(token_ids)
+
+    async def unsubscribe_market_data(self, token_ids: Any) -> None:
+        await self._poly.feed.unsubscribe_market_data(token_ids)
+
+    async def get_book(self, token_id: str) -> Any:
+        return await self._poly.feed.get_book(token_id)
+
+    async def close(self) -> None:
+        """The feed is shared: the world closes it once."""
+
+
+class _PolyWorld:
+    """The Polymarket side of a paper/live world, living on the world actor's event loop.
+
+    Why one feed for all accounts: a market event must reach the routing exactly once (the
+    watcher cleans it; everybody else reads the watcher), and every paper venue must fill against
+    the same stream the watcher saw. So the feed's single sink publishes each payload and then
+    hands it to every trading venue; what a venue re-emits of that same payload object is dropped,
+    and only its own events (orders, fills, settlements) are published under its account.
+    """
+
+    def __init__(self, config: WorldConfig, publish: Callable[[str, Payload], None]) -> None:
+        from venues.polymarket.data import PolymarketDataFeed
+
+        self.config = config
+        self._publish = publish
+        self.feed = PolymarketDataFeed(config.data_config())
+        self.feed.set_sink(self._on_feed)
+        self.taps: list[Callable[[Payload], None]] = []
+        self.venues: dict[str, Any] = {}
+        self.markets: dict[str, MarketInfo] = {}
+        self._dispatching: Payload | None = None
+        self.loop = asyncio.get_running_loop()
+
+    def _on_feed(self, p: Payload) -> None:
+        self._dispatching = p
+        try:
+            self._publish(f"venue:polymarket:{self.config.venue}", p)
+            for tap in list(self.taps):
+                try:
+                    tap(p)
+                except Exception:
+                    log.exception("a venue failed on a %s from the feed", type(p).__name__)
+        finally:
+            self._dispatching = None
+
+    def _venue_sink(self, sender: str) -> Callable[[Payload], None]:
+        def sink(p: Payload) -> None:
+            if p is not self._dispatching:  # the market event itself went out once already
+                self._publish(sender, p)
+
+        return sink
+
+    async def list_markets(self) -> list[MarketInfo]:
+        infos = list(await self.feed.list_markets())
+        for info in infos:
+            self.markets[info.market] = info
+            for v in self.venues.values():
+                if hasattr(v, "register_market"):
+                    v.register_market(info)  # the paper venue's fee curve per market
+        return infos
+
+    def venue(self, account: str) -> Any:
+        v = self.venues.get(account)
+        if v is None:
+            from venues.live import make_venue
+
+            v = make_venue(self.config.venue, _venue_settings(self.config, account), data_feed=_FeedTap(self))
+            v.set_sink(self._venue_sink(f"venue:{self.config.venue}:{account}"))
+            for info in self.markets.values():
+                if hasattr(v, "register_market"):
+                    v.register_market(info)
+            self.venues[account] = v
+        return v
+
+    async def call(self, account: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if method in DATA_METHODS:
+            if method == "list_markets":
+                return await self.list_markets()
+            res = getattr(self.feed, method)(*args, **kwargs)
+        else:
+            res = getattr(self.venue(account), method)(*args, **kwargs)
+        if asyncio.iscoroutine(res):
+            res = await res
+        return res
+
+    def on_loop(self, account: str, method: str) -> list[Any]:
+        """A venue read from the control thread, run on the loop the venue lives on."""
+        v = self.venues.get(account)
+        if v is None:
+            return []
+        fut = asyncio.run_coroutine_threadsafe(getattr(v, method)(), self.loop)
+        try:
+            return list(fut.result(timeout=10))
+        except Exception as exc:
+            log.warning("%s of %s unavailable: %s", method, account, type(exc).__name__)
+            return []
+
+    async def close(self) -> None:
+        for v in self.venues.values():
+            try:
+                await asyncio.wait_for(v.close(), 10)
+            except Exception:
+                log.warning("closing the %s venue failed", self.config.venue)
+        try:
+            await asyncio.wait_for(self.feed.close(), 10)
+        except Exception:
+            log.warning("closing the Polymarket feed failed")
 
 
 class _Bridge(Agent[AgentConfig]):
