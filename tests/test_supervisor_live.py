@@ -313,6 +313,10 @@ def test_default_society_trades_a_scenario_live_and_a_killed_trader_neither_lose
         assert {a["id"] for a in st["agents"]} == {
             "journal", "market_watcher", "whale_tracker", "news_scout", "strategist", "risk_officer", "trader"}
         wait_for("the society trades", lambda: q("SELECT count(*) FROM orders")[0][0] > 0, timeout=120)
+        # the trader's PnL snapshots set its dashboard gauges (tagged by agent and role)
+        host = ray.get_actor(agent(st, "trader")["path"], namespace=ns)
+        wait_for("pnl and exposure gauges", lambda: {"polyagents_pnl_usd", "polyagents_exposure_usd"}
+                 <= set(ray.get(host.state.remote())["metrics"]), timeout=60)
         control.kill_agent("trader", namespace=ns)
         tr = wait_for("trader back and reconciled", lambda: (
             agent(control.tree_status(ns), "trader")["restarts"] == 1

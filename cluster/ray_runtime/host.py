@@ -47,7 +47,7 @@ from cluster.ray_runtime.lockstep_protocol import (
 )
 from cluster.ray_runtime.mailbox import Mailbox
 from cluster.ray_runtime.routing import Router, RouteTable
-from protocols import Envelope, Payload
+from protocols import Envelope, Payload, PnLSnapshot, TradingStateChange
 from supervisors.spec import import_object
 
 log = logging.getLogger("polyagents.host")
@@ -641,8 +641,11 @@ class AgentHost:
             async with self._handler_lock:
                 await self._handle(batch[0])
             return len(box)
+        lost = box.dropped + box.conflated
         for env in batch:
             await box.put(env.payload.kind, env.payload.routing_key, env)
+        if box.dropped + box.conflated > lost:  # superseded or shed market data, never orders/fills
+            self.metrics.record("polyagents_dropped_total", box.dropped + box.conflated - lost, "counter")
         self.metrics.record("polyagents_mailbox_depth", len(box))
         return len(box)
 
@@ -709,12 +712,11 @@ class AgentHost:
 
     def _observe_out(self, env: Envelope) -> None:
         p = env.payload
-        kind = p.kind
-        if kind == "pnl_snapshot":
-            self.metrics.record("polyagents_pnl_usd", float(p.equity))  # type: ignore[attr-defined]
-            self.metrics.record("polyagents_exposure_usd", float(p.exposure))  # type: ignore[attr-defined]
-        elif kind == "trading_state_change":
-            self.metrics.record("polyagents_trading_state", TRADING_STATE_VALUE.get(str(p.state), -1))  # type: ignore[attr-defined]
+        if isinstance(p, PnLSnapshot):
+            self.metrics.record("polyagents_pnl_usd", float(p.equity))
+            self.metrics.record("polyagents_exposure_usd", float(p.exposure))
+        elif isinstance(p, TradingStateChange):
+            self.metrics.record("polyagents_trading_state", TRADING_STATE_VALUE.get(p.state.value, -1))
 
     async def stop_live(self) -> None:
         """Graceful stop: final checkpoint, ``on_stop``, timers cancelled."""
