@@ -33,3 +33,10 @@ def test_ray_config_pins_feed_agents_with_a_custom_resource_and_installs_the_pro
     feed = cfg["available_node_types"]["feed"]["resources"]
     assert feed.get("feed", 0) >= 1
     assert any("uv sync --frozen" in c for c in cfg["setup_commands"])
+
+
+def test_ray_config_gives_every_node_the_auth_token_it_starts_with() -> None:
+    cfg = _config()
+    assert any(remote.endswith(".ray/auth_token") for remote in cfg["file_mounts"])
+    starts = cfg["head_start_ray_commands"] + cfg["worker_start_ray_commands"]
+    assert sum("RAY_AUTH_MODE=token ray start" in c for c in starts) == 2
