@@ -54,7 +54,10 @@ class TreeConfig(BaseModel):
         default_factory=dict, description="config overrides by agent id (or by role)"
     )
     intensity: int = Field(default=3, ge=0)
-    period_s: float = Field(default=5.0, gt=0)
+    # OTP's default window is 5 s, but a Ray actor takes ~2 s to come back (a new worker process):
+    # with 5 s a crash-looping child could never exceed 3 restarts in the window, so it would loop
+    # forever instead of escalating. 60 s makes "3 restarts" mean a real crash loop.
+    period_s: float = Field(default=60.0, gt=0)
     journal: bool = True
 
 

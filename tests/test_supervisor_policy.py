@@ -189,3 +189,18 @@ def test_adding_and_removing_an_agent_round_trips_through_json() -> None:
     assert "s2" not in agents_in(remove_agent(t2, "s2"))
     with pytest.raises(KeyError):
         remove_agent(t, "nobody")
+
+
+def test_default_tree_escalates_a_child_that_crash_loops_at_ray_restart_speed() -> None:
+    """A Ray actor takes ~2 s to come back; a child that dies on every start must still escalate."""
+    tree = default_tree(TreeConfig())
+    execution = supervisor_at(tree, "root/execution")
+    state = SupervisorState(execution)
+    now, decisions = 0.0, []
+    for _ in range(5):
+        d = state.on_exit("trader", abnormal=True, now_s=now)
+        decisions.append(d.action)
+        if d.action is Action.ESCALATE:
+            break
+        now += 2.0 + d.delay_s  # restart cost plus backoff, then it crashes again at once
+    assert decisions == [Action.RESTART] * 3 + [Action.ESCALATE]
