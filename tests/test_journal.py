@@ -120,7 +120,7 @@ def test_unknown_payload_type_is_refused(tmp_path: Path) -> None:
 
 
 def test_open_read_only_missing_file_names_the_path(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nope.duckdb"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.duckdb"):
         open_read_only(tmp_path / "nope.duckdb")
 
 

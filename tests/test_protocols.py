@@ -105,7 +105,7 @@ def test_order_price_off_the_tick_grid_is_refused_naming_price(tick: Decimal, ra
     if raw % tick == 0:
         assert OrderRequest(price=raw, **kwargs).price == raw
     else:
-        with pytest.raises(ValidationError, match="price .* off the tick grid"):
+        with pytest.raises(ValidationError, match=r"price .* off the tick grid"):
             OrderRequest(price=raw, **kwargs)
 
 
