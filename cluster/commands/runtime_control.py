@@ -160,8 +160,8 @@ def _venue_world(
         WorldConfig.model_validate(world)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "world"
-        raise UserError(f"{source}: world.{where}: {err['msg']}") from None
+        where = "".join(f".{x}" for x in err["loc"])
+        raise UserError(f"{source}: world{where}: {err['msg'].removeprefix('Value error, ')}") from None
     return world
 
 

@@ -169,7 +169,14 @@ class WorldConfig(BaseModel):
             raise ValueError(f"speed: venue {self.venue} runs on the wall clock (speed 1), got {self.speed}")
         if self.venue == "paper" and (self.live or self.i_understand_real_money):
             raise ValueError("live: real-money flags need venue live, not paper")
-        self.data_config()  # a bad URL is refused now, with its field named
+        from pydantic import ValidationError
+
+        try:
+            self.data_config()  # a bad URL is refused now, with its field named
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(x) for x in err["loc"])
+            raise ValueError(f"Polymarket URL {field}: {err['msg'].removeprefix('Value error, ')}") from None
         return self
 
     def ws_prefix(self) -> str | None:
@@ -520,7 +527,7 @@ class _FeedTap:
         return "_FeedTap()"
 
     def set_sink(self, sink: Callable[[Payload], None]) -> None:
-        self._poly.taps.append(sink)
+        self._poly.add_tap(sink)
 
     async def list_markets(self) -> list[MarketInfo]:
         return await self._poly.list_markets()
@@ -572,6 +579,20 @@ class _PolyWorld:
                     log.exception("a venue failed on a %s from the feed", type(p).__name__)
         finally:
             self._dispatching = None
+
+    def add_tap(self, tap: Callable[[Payload], None]) -> None:
+        """Join the fan-out, first catching up on every book the feed already mirrors: a venue
+        made after the watcher subscribed would otherwise have no book until the next snapshot."""
+        for token in sorted(self.feed.keeper.tracked()):
+            snap = self.feed.local_book(token)
+            if snap is None:
+                continue
+            self._dispatching = snap  # market data the routing has seen: the venue's copy is dropped
+            try:
+                tap(snap)
+            finally:
+                self._dispatching = None
+        self.taps.append(tap)
 
     def _venue_sink(self, sender: str) -> Callable[[Payload], None]:
         def sink(p: Payload) -> None:
