@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import pytest
 from loopback_society import (
@@ -215,7 +215,7 @@ def test_up_paper_trades_the_loopback_basket_through_the_ray_tree_and_nothing_re
                 ("us", t, Decimal(ASK_SIZE)) for t in tokens
             }
             world = ray.get_actor("world", namespace=ns)
-            world_info: dict[str, Any] = ray.get(world.info.remote())
+            world_info = cast(dict[str, Any], ray.get(world.info.remote()))
             assert world_info["venue"] == "paper" and world_info["published"] > 0
             assert {m.market for m in ray.get(world.markets.remote())} >= {i.market for i in infos}
             venue_coids = set(ray.get(world.order_ids.remote("us")))
