@@ -332,3 +332,52 @@ def test_up_refuses_real_money_flags_off_live_and_a_bad_venue_section_naming_the
     assert main(["up", "--config", str(cfg)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "scenario" in line and "simulated exchange" in line, line
+
+
+def test_live_world_without_credentials_in_its_worker_refuses_and_leaves_no_world_behind(
+    ray_session: str, tmp_path: Path
+) -> None:
+    """The CLI's gate reads the CLI's environment; the world reads its own worker's. A worker
+    without the key refuses at setup with the variable named, and the half-made world is gone."""
+    import ray
+
+    from cluster.errors import UserError
+    from cluster.ray_runtime import control
+
+    ns = f"{ray_session}-up-live-refused"
+    blank = {name: "" for name in (ENV_PRIVATE_KEY, ENV_API_KEY, ENV_API_SECRET, ENV_API_PASSPHRASE, ENV_FUNDER)}
+    with pytest.raises(UserError, match=ENV_PRIVATE_KEY) as refused:
+        control.start_tree(
+            namespace=ns, run_dir=tmp_path,
+            world={"venue": "live", "polymarket_url": "http://127.0.0.1:9", "live": True,
+                   "i_understand_real_money": True},
+            world_options={"runtime_env": {"env_vars": blank}},
+        )
+    assert "--live" not in str(refused.value) and len(str(refused.value).splitlines()) == 1
+    with pytest.raises(ValueError):
+        ray.get_actor("world", namespace=ns)
+    with pytest.raises(ValueError):
+        ray.get_actor("root", namespace=ns)
+
+
+def test_config_venue_section_reaches_the_world_and_the_flag_wins_over_its_kind(tmp_path: Path) -> None:
+    from cluster.commands.runtime_control import VenueKind, _load_config, _venue_world
+    from cluster.ray_runtime.services import WorldConfig
+
+    cfg_file = tmp_path / "up.yaml"
+    cfg_file.write_text(
+        "world: {trader_cash: 500}\n"
+        "venue: {kind: paper, polymarket_url: 'http://127.0.0.1:8765', paper_latency_ms: 50}\n"
+    )
+    cfg = _load_config(cfg_file)
+    world = WorldConfig.model_validate(_venue_world(cfg, None, False, False, str(cfg_file)))
+    assert (world.venue, world.trader_cash, world.paper_latency_ms) == ("paper", Decimal(500), 50)
+    data = world.data_config()
+    assert (data.gamma_url, data.clob_url, data.data_url) == ("http://127.0.0.1:8765",) * 3
+    assert data.market_ws_url == "ws://127.0.0.1:8765/ws/market"
+    # the flag wins: --venue sim on the same file is the simulated exchange
+    assert WorldConfig.model_validate(_venue_world(cfg, VenueKind.sim, False, False, "f")).venue == "sim"
+    # no URL given: the real Polymarket hosts
+    prod = WorldConfig(venue="paper").data_config()
+    assert prod.gamma_url == "https://gamma-api.polymarket.com"
+    assert prod.market_ws_url.startswith("wss://ws-subscriptions-clob.polymarket.com/")
