@@ -7,7 +7,7 @@ order it caused, in the journal and across actors.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -41,40 +41,6 @@ from protocols.numbers import TimeNs
 from protocols.risk import RiskDecision, RiskEvent, TradingStateChange
 
 SCHEMA_VERSION = 1
-
-PAYLOAD_TYPES: tuple[type[Payload], ...] = (
-    MarketInfo,
-    BookSnapshot,
-    BookDelta,
-    TradePrint,
-    TickSizeChange,
-    TopOfBook,
-    BookStale,
-    ReferencePrice,
-    ReferenceProbability,
-    MarketResolved,
-    MarketClosed,
-    WalletTrade,
-    WhaleTrade,
-    RawNews,
-    NewsItem,
-    Signal,
-    OrderIntent,
-    RiskDecision,
-    RiskEvent,
-    TradingStateChange,
-    OrderRequest,
-    OrderEvent,
-    Fill,
-    Position,
-    Balance,
-    PnLSnapshot,
-    Settlement,
-    Heartbeat,
-    AgentStatus,
-    AgentEvent,
-    Command,
-)
 
 AnyPayload = Annotated[
     Union[  # noqa: UP007 - a runtime Union is what the discriminator needs
@@ -112,6 +78,9 @@ AnyPayload = Annotated[
     ],
     Field(discriminator="kind"),
 ]
+
+#: Every payload class, in the union's order (derived from it, so the two cannot drift apart).
+PAYLOAD_TYPES: tuple[type[Payload], ...] = get_args(get_args(AnyPayload)[0])
 
 KIND_TO_TYPE: dict[str, type[Payload]] = {
     t.model_fields["kind"].default: t for t in PAYLOAD_TYPES

@@ -31,7 +31,7 @@ from protocols.numbers import TICK_SIZES, TIME_NS_MIN
 T0 = 1_767_225_600_000_000_000  # 2026-01-01 in ns
 
 ticks = st.sampled_from(sorted(TICK_SIZES))
-times = st.integers(min_value=TIME_NS_MIN, max_value=3_999_999_999_999_999_999)
+times = st.integers(min_value=TIME_NS_MIN, max_value=3_900_000_000_000_000_000)
 token_ids = st.text(alphabet="0123456789abcdef", min_size=1, max_size=20)
 sizes = st.decimals(min_value=Decimal("0.000001"), max_value=Decimal(10**9), places=6, allow_nan=False)
 
