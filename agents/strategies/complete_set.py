@@ -122,6 +122,49 @@ def _cap(view: MarketView, cfg: CompleteSetConfig) -> Decimal:
     return cap if cfg.max_sets is None else min(cap, cfg.max_sets)
 
 
+def _set_proposal(
+    strategy: str,
+    key: str,
+    walk: BasketWalk,
+    legs: Sequence[tuple[str, MarketInfo, TopOfBook]],
+    cfg: CompleteSetConfig,
+    rationale: str,
+) -> Proposal:
+    """The paired BUY legs of a set at the walk's limits. Fair value of the first leg is what the
+    set pays (1) less what the other legs cost with their fees."""
+    intent_legs = tuple(
+        IntentLeg(
+            token_id=token,
+            market=info.market,
+            side=Side.BUY,
+            price=limit,
+            size=walk.size,
+            tick_size=book.tick_size,
+            tif=cfg.tif,
+            neg_risk=info.neg_risk,
+            event_id=info.event_id,
+        )
+        for (token, info, book), limit in zip(legs, walk.limits, strict=True)
+    )
+    others = sum(
+        (limit + market_fee_per_share(info, limit) for (_, info, _), limit in zip(legs[1:], walk.limits[1:],
+                                                                                   strict=True)),
+        ZERO,
+    )
+    return Proposal(
+        strategy=strategy,
+        key=key,
+        legs=intent_legs,
+        fair_value=max(ZERO, min(ONE, ONE - others)),
+        edge=walk.profit / walk.size,
+        ev=walk.profit,
+        direction=0,
+        ttl_ns=cfg.ttl_ns,
+        paired=True,
+        rationale=rationale,
+    )
+
+
 @register
 class CompleteSetArbitrage(Strategy[CompleteSetConfig]):
     """Buy YES at a_Y and NO at a_N when 1 − (a_Y + a_N) − fee(a_Y) − fee(a_N) > min_edge."""
@@ -152,38 +195,12 @@ class CompleteSetArbitrage(Strategy[CompleteSetConfig]):
         if walk is None:
             return []
         self.seen += 1
-        legs = tuple(
-            IntentLeg(
-                token_id=tok,
-                market=info.market,
-                side=Side.BUY,
-                price=lim,
-                size=walk.size,
-                tick_size=bk.tick_size,
-                tif=cfg.tif,
-                neg_risk=info.neg_risk,
-                event_id=info.event_id,
-            )
-            for tok, lim, bk in ((info.yes_token, walk.limits[0], yb), (info.no_token, walk.limits[1], nb))
+        rationale = (
+            f"YES {walk.limits[0]} + NO {walk.limits[1]} + fees < 1; "
+            f"{walk.size} sets, worst set margin {walk.worst_margin:.6f}"
         )
-        no_net = walk.limits[1] + fee(walk.limits[1])
-        return [
-            Proposal(
-                strategy=self.name,
-                key=info.market,
-                legs=legs,
-                fair_value=max(ZERO, min(ONE, ONE - no_net)),
-                edge=walk.profit / walk.size,
-                ev=walk.profit,
-                direction=0,
-                ttl_ns=cfg.ttl_ns,
-                paired=True,
-                rationale=(
-                    f"YES {walk.limits[0]} + NO {walk.limits[1]} + fees < 1; "
-                    f"{walk.size} sets, worst set margin {walk.worst_margin:.6f}"
-                ),
-            )
-        ]
+        legs = ((info.yes_token, info, yb), (info.no_token, info, nb))
+        return [_set_proposal(self.name, info.market, walk, legs, cfg, rationale)]
 
     def status(self) -> dict[str, Any]:
         return {"opportunities": self.seen}
@@ -243,40 +260,12 @@ class NegRiskBasketArbitrage(Strategy[NegRiskBasketConfig]):
         if walk is None:
             return []
         self.seen += 1
-        legs = tuple(
-            IntentLeg(
-                token_id=m.yes_token,
-                market=m.market,
-                side=Side.BUY,
-                price=lim,
-                size=walk.size,
-                tick_size=b.tick_size,
-                tif=cfg.tif,
-                neg_risk=True,
-                event_id=m.event_id,
-            )
-            for m, lim, b in zip(members, walk.limits, bks, strict=True)
+        rationale = (
+            f"{len(members)} outcomes' YES sum {sum(walk.limits, ZERO)} + fees < 1; "
+            f"{walk.size} baskets, worst basket margin {walk.worst_margin:.6f}"
         )
-        others = sum(
-            (lim + market_fee_per_share(m, lim) for m, lim in zip(members[1:], walk.limits[1:], strict=True)), ZERO
-        )
-        return [
-            Proposal(
-                strategy=self.name,
-                key=info.event_id,
-                legs=legs,
-                fair_value=max(ZERO, min(ONE, ONE - others)),
-                edge=walk.profit / walk.size,
-                ev=walk.profit,
-                direction=0,
-                ttl_ns=cfg.ttl_ns,
-                paired=True,
-                rationale=(
-                    f"{len(members)} outcomes' YES sum {sum(walk.limits, ZERO)} + fees < 1; "
-                    f"{walk.size} baskets, worst basket margin {walk.worst_margin:.6f}"
-                ),
-            )
-        ]
+        legs = [(m.yes_token, m, b) for m, b in zip(members, bks, strict=True)]
+        return [_set_proposal(self.name, info.event_id, walk, legs, cfg, rationale)]
 
     def status(self) -> dict[str, Any]:
         return {
