@@ -43,6 +43,7 @@ from cluster.cli import main
 from cluster.journal import SCHEMA, open_read_only
 from protocols import MarketInfo, Side
 from venues.polymarket.auth import ENV_API_KEY, ENV_API_PASSPHRASE, ENV_API_SECRET, ENV_FUNDER, ENV_PRIVATE_KEY
+from venues.polymarket.execution import JsonlIdStore
 from venues.polymarket.loopback.orders import orders_state
 from venues.polymarket.loopback.server import LoopbackServer
 from venues.polymarket.loopback.testing import market, order
@@ -266,8 +267,7 @@ def test_up_live_signs_the_basket_through_the_ray_tree_and_the_exchange_equals_t
         control.start_tree(
             namespace=ns, run_dir=tmp_path,
             world={"venue": "live", "clob_url": lb.srv.base_url, "gamma_url": lb.srv.base_url,
-                   "data_url": lb.srv.base_url, "ws_url": ws, "live": True, "i_understand_real_money": True,
-                   "id_store_path": str(tmp_path / "order-ids.jsonl")},
+                   "data_url": lb.srv.base_url, "ws_url": ws, "live": True, "i_understand_real_money": True},
             settings={"ping_interval_s": 0.2},
             # a rehearsal's throwaway key reaches only the world's worker (real ones: its env)
             world_options={"runtime_env": {"env_vars": env}},
@@ -285,8 +285,11 @@ def test_up_live_signs_the_basket_through_the_ray_tree_and_the_exchange_equals_t
         # the loopback CLOB accepted exactly the journalled orders, once each, signed by the wallet
         st_orders = lb.call(orders_state, lb.srv.app)
         assert st_orders.accepted_posts == len(journalled) and st_orders.rejected == {}
-        ours = {h for h, m in st_orders.meta.items() if m.address.lower() == address.lower()}
-        assert len(ours) == len(journalled)
+        ours = {h.lower() for h, m in st_orders.meta.items() if m.address.lower() == address.lower()}
+        # each order signed once, its hash written ahead beside the journal (the default id store)
+        records = JsonlIdStore(tmp_path / "order-ids.jsonl").all()
+        assert sorted(r.client_order_id for r in records) == sorted(journalled)
+        assert {r.venue_order_id.lower() for r in records} == ours
         held = {p.token_id: p.size for p in lb.call(lb.ex.positions, address)}
         assert held == dict.fromkeys(tokens, Decimal(ASK_SIZE))
         # no secret in the journal, the status JSON or the world's info

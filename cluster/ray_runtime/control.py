@@ -79,6 +79,9 @@ def start_tree(
     spec = tree or default_tree(cfg)
     run = Path(run_dir).resolve()
     run.mkdir(parents=True, exist_ok=True)
+    if wcfg.venue == "live" and wcfg.id_store_path is None:
+        # beside the journal: an order whose submit outcome was unknown is recognised after a restart
+        wcfg = wcfg.model_copy(update={"id_store_path": str(run / "order-ids.jsonl")})
     own = dict((settings or {}).get("actor_options", {}))
     w = VenueWorld.options(  # type: ignore[attr-defined]
         name=WORLD,
