@@ -151,8 +151,8 @@ def _venue_world(
         kind = VenueKind(str(raw_kind))
     except ValueError:
         raise UserError(f"{source}: venue.kind must be sim, paper or live, got {raw_kind!r}") from None
-    live = live or section.get("live") is True
-    understood = understood or section.get("i_understand_real_money") is True
+    live = live or True in (section.get("live"), world.get("live"))
+    understood = understood or True in (section.get("i_understand_real_money"), world.get("i_understand_real_money"))
     _check_venue(kind, live, understood)
     world.update({k: section[k] for k in VENUE_KEYS if k in section})
     world.update(venue=kind.value, live=live, i_understand_real_money=understood)
@@ -198,6 +198,10 @@ def up(
     if as_json:
         typer.echo(json.dumps(info, default=str))
         return
+    running = info.get("world") or {}
+    if running.get("adopted") and running.get("venue") != world["venue"]:
+        console.print(f"[yellow]a tree was already running on venue {running.get('venue')}: adopted as is "
+                      f"(not {world['venue']}); `polyagents down` first to switch[/]")
     console.print(f"[green]tree running[/] in namespace [bold]{info['namespace']}[/]: "
                   f"{len(info['agents'])} agents, journal {info['journal']}")
     console.print("watch it: [bold]polyagents status[/]   stop it: [bold]polyagents down[/]")

@@ -252,7 +252,7 @@ class VenueWorld:
         from venues.sim.testing import binary_market
 
         if self.exchange is not None or self.poly is not None:  # adopted by a second `up`
-            return {"ok": True}
+            return {"ok": True, "adopted": True, "venue": self.config.venue}
         if self.config.venue != "sim":
             return self._setup_polymarket()
         if self.config.scenario is not None:
