@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -48,7 +48,6 @@ from protocols import (
     Balance,
     ClientMismatch,
     Fill,
-    Liquidity,
     OrderEvent,
     OrderRequest,
     OrderStatus,
@@ -60,6 +59,7 @@ from protocols import (
     VenueUnavailable,
 )
 from venues.polymarket.auth import PolymarketCredentials
+from venues.polymarket.fills import maker_fill, taker_fill
 from venues.polymarket.ratelimit import RateLimit, SlidingWindowLimiter
 from venues.polymarket.sdk_env import environment_config
 from venues.polymarket.signing import client_order_hash
@@ -825,47 +825,16 @@ class PolymarketExecution:
             ts = int(t.matched_at.timestamp() * 1_000_000_000)
             if t.trader_side == "TAKER":
                 rec = self._by_venue.get(t.taker_order_id.lower())
-                rate = (t.fee_rate_bps or Decimal(0)) / Decimal(10_000)
-                fee = _quantize(t.size * rate * t.price * (1 - t.price))
-                out.append(
-                    Fill(
-                        time_ns=ts,
-                        fill_id=f"{t.id}:{t.taker_order_id}",
-                        client_order_id=rec.client_order_id if rec else t.taker_order_id,
-                        venue_order_id=t.taker_order_id,
-                        account=self.account,
-                        token_id=str(t.asset_id),
-                        market=str(t.condition_id),
-                        side=Side(t.side),
-                        price=t.price,
-                        size=t.size,
-                        fee=fee,
-                        liquidity=Liquidity.TAKER,
-                        settlement=settlement,
-                    )
-                )
+                out.append(taker_fill(t, account=self.account, client_order_id=rec.client_order_id if rec else None,
+                                      time_ns=ts, settlement=settlement))
                 continue
             for mo in t.maker_orders:
                 if mo.maker_address.lower() != wallet and mo.owner != api_key:
                     continue
                 rec = self._by_venue.get(mo.order_id.lower())
-                out.append(
-                    Fill(
-                        time_ns=ts,
-                        fill_id=f"{t.id}:{mo.order_id}",
-                        client_order_id=rec.client_order_id if rec else mo.order_id,
-                        venue_order_id=mo.order_id,
-                        account=self.account,
-                        token_id=str(mo.asset_id),
-                        market=str(t.condition_id),
-                        side=Side(mo.side),
-                        price=mo.price,
-                        size=mo.matched_amount,
-                        fee=Decimal(0),
-                        liquidity=Liquidity.MAKER,
-                        settlement=settlement,
-                    )
-                )
+                out.append(maker_fill(t, mo, account=self.account,
+                                      client_order_id=rec.client_order_id if rec else None,
+                                      time_ns=ts, settlement=settlement))
         return out
 
     async def trades(self, since_ns: int | None = None) -> list[Fill]:
@@ -962,10 +931,6 @@ def _unknown_order(account: str, client_order_id: str, now: int) -> OrderEvent:
         reason=ReasonCode.UNKNOWN_ORDER,
         message=f"no order {client_order_id!r} on this account",
     )
-
-
-def _quantize(x: Decimal) -> Decimal:
-    return x.quantize(_MICRO, rounding=ROUND_HALF_EVEN)
 
 
 def _settlement(status: str) -> SettlementStatus:

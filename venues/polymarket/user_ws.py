@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -36,7 +36,6 @@ from pydantic import SecretStr, ValidationError
 
 from protocols import (
     Fill,
-    Liquidity,
     OrderEvent,
     OrderStatus,
     ReasonCode,
@@ -44,10 +43,10 @@ from protocols import (
     Side,
     Sink,
 )
+from venues.polymarket.fills import maker_fill, taker_fill
 
 log = logging.getLogger(__name__)
 
-_MICRO = Decimal("0.000001")
 _TERMINAL = {SettlementStatus.CONFIRMED, SettlementStatus.FAILED}
 
 
@@ -173,46 +172,15 @@ class UserStreamDecoder:
             t.trader_side == "TAKER" and (t.owner == self._api_key or (t.maker_address or "").lower() == self._wallet)
         )
         if taker_ours:
-            rate = (t.fee_rate_bps or Decimal(0)) / Decimal(10_000)
-            fills.append(
-                Fill(
-                    time_ns=ts,
-                    fill_id=f"{t.id}:{t.taker_order_id}",
-                    client_order_id=taker_coid or t.taker_order_id,
-                    venue_order_id=t.taker_order_id,
-                    account=self.account,
-                    token_id=str(t.asset_id),
-                    market=str(t.condition_id),
-                    side=Side(t.side),
-                    price=t.price,
-                    size=t.size,
-                    fee=(t.size * rate * t.price * (1 - t.price)).quantize(_MICRO, ROUND_HALF_EVEN),
-                    liquidity=Liquidity.TAKER,
-                    settlement=settlement,
-                )
-            )
+            fills.append(taker_fill(t, account=self.account, client_order_id=taker_coid, time_ns=ts,
+                                    settlement=settlement))
         for mo in t.maker_orders or ():
             coid = self._resolve(mo.order_id)
             ours = coid is not None or mo.owner == self._api_key or ((mo.maker_address or "").lower() == self._wallet)
             if not ours:
                 continue
-            fills.append(
-                Fill(
-                    time_ns=ts,
-                    fill_id=f"{t.id}:{mo.order_id}",
-                    client_order_id=coid or mo.order_id,
-                    venue_order_id=mo.order_id,
-                    account=self.account,
-                    token_id=str(mo.asset_id),
-                    market=str(t.condition_id),
-                    side=Side(mo.side),
-                    price=mo.price,
-                    size=mo.matched_amount,
-                    fee=Decimal(0),
-                    liquidity=Liquidity.MAKER,
-                    settlement=settlement,
-                )
-            )
+            fills.append(maker_fill(t, mo, account=self.account, client_order_id=coid, time_ns=ts,
+                                    settlement=settlement))
         out: list[OrderEvent | Fill] = []
         for f in fills:
             prev = self._settlement.get(f.fill_id)
