@@ -218,6 +218,12 @@ def test_up_paper_trades_the_loopback_basket_through_the_ray_tree_and_nothing_re
             world = ray.get_actor("world", namespace=ns)
             world_info = cast(dict[str, Any], ray.get(world.info.remote()))
             assert world_info["venue"] == "paper" and world_info["published"] > 0
+            # each market event reached the routing once, from the feed; the paper venue published
+            # only what it did itself (orders, fills), never its copy of the feed's payloads
+            kinds = world_info["published_kinds"]
+            assert kinds.get("venue:polymarket:paper BookSnapshot", 0) >= 2 * len(infos), kinds
+            ours = {k.split(" ")[1] for k in kinds if k.startswith("venue:paper:us ")}
+            assert ours and ours <= {"OrderEvent", "Fill", "Position", "Balance", "Settlement"}, kinds
             assert {m.market for m in ray.get(world.markets.remote())} >= {i.market for i in infos}
             venue_coids = set(ray.get(world.order_ids.remote("us")))
         finally:

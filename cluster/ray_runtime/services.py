@@ -238,6 +238,8 @@ class VenueWorld:
         self._crowd_task: asyncio.Task[Any] | None = None
         self._seq = 0
         self.published = 0
+        #: "sender kind" → count: who published what (a market event published twice shows here)
+        self.published_kinds: dict[str, int] = {}
         self.sim_rt: Any = None
         self.end_ns = 0
         self.finished = False
@@ -349,6 +351,7 @@ class VenueWorld:
             "now_ns": self._now(),
             "finished": self.finished,
             "published": self.published,
+            "published_kinds": dict(self.published_kinds),
         }
 
     @ray.method(concurrency_group="control")
@@ -381,6 +384,9 @@ class VenueWorld:
         # the correlation id alone
         env = Envelope.trusted(f"{sender}#{self._seq}@{now}", now, sender, payload, None, None)
         self.published += 1
+        if self.poly is not None:  # paper/live only: the sim's hot path stays as it was
+            key = f"{sender} {type(payload).__name__}"
+            self.published_kinds[key] = self.published_kinds.get(key, 0) + 1
         self.router.publish(env)
 
     async def venue_call(self, account: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
