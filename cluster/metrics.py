@@ -123,8 +123,27 @@ class AgentMetrics:
             log.debug("metric %s for %s not recorded", name, self.agent_id, exc_info=True)
 
 
+TRADING_STATE_VALUE = {"ACTIVE": 0.0, "REDUCING": 1.0, "HALTED": 2.0}
+
+
+def observe_published(payload: Any, record: Any) -> None:
+    """Gauges that follow what an agent publishes: PnL and exposure from its PnL snapshots, the
+    trading state from the risk officer's changes. ``record(name, value)`` is the host's recorder."""
+    kind = getattr(payload, "kind", "")
+    if kind == "pnl":
+        record("polyagents_pnl_usd", float(payload.equity))
+        record("polyagents_exposure_usd", float(payload.exposure))
+    elif kind == "trading_state":
+        record("polyagents_trading_state", TRADING_STATE_VALUE.get(str(payload.state.value), -1.0))
+
+
 class PrometheusMetricsSink:
-    """A ``cluster.runtime_local.MetricsSink`` that also exports through ``prometheus_client``."""
+    """A ``cluster.runtime_local.MetricsSink`` that also exports through ``prometheus_client``.
+
+    ``per_message`` tells the local runtime to record the per-delivery metrics an AgentHost
+    records on Ray (messages, handler time), so both runtimes show the same series."""
+
+    per_message = True
 
     def __init__(self) -> None:
         self.last: dict[tuple[str, str], float] = {}
@@ -143,8 +162,10 @@ class PrometheusMetricsSink:
         m.record(name, value, kind)
 
 
-def serve_prometheus(port: int, addr: str = "127.0.0.1") -> None:
-    """Expose the local runtime's metrics at ``http://addr:port/metrics``."""
+def serve_prometheus(port: int, addr: str = "127.0.0.1") -> int:
+    """Expose the local runtime's metrics at ``http://addr:port/metrics``; returns the bound port
+    (``port=0`` picks a free one)."""
     import prometheus_client as pc
 
-    pc.start_http_server(port, addr=addr)
+    server, _thread = pc.start_http_server(port, addr=addr)
+    return int(server.server_port)

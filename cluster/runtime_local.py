@@ -19,10 +19,12 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any, Literal
 
 from agents.base import Agent, Subscription, Timer
 from cluster.clock import DEFAULT_START_NS, wall_ns
+from cluster.metrics import observe_published
 from protocols import AgentEvent, Envelope, JournalPort, Payload, VenuePort
 
 log = logging.getLogger("polyagents.runtime")
@@ -156,7 +158,12 @@ class LocalContext:
             causation_id,
         )
         self._rt._route(env, self._agent_id)
+        if self._rt._per_message:
+            observe_published(payload, self._record)
         return env
+
+    def _record(self, name: str, value: float, kind: str = "gauge") -> None:
+        self._rt.metrics.record(self._agent_id, self._role, name, value, kind, {})
 
     def set_timer(self, name: str, delay_ns: int, data: Any = None, *, periodic: bool = False) -> None:
         if delay_ns < 0:
@@ -218,6 +225,8 @@ class LocalRuntime:
         self.latency = latency
         self.strict = strict
         self.metrics = metrics or MetricsSink()
+        # the same per-delivery series an AgentHost records on Ray, when a Prometheus sink wants them
+        self._per_message = bool(getattr(self.metrics, "per_message", False))
         self._now = (start_ns if start_ns is not None else DEFAULT_START_NS) if clock == "virtual" else wall_ns()
         self._queue: list[tuple[int, int, int, Any, Any]] = []
         self._seq = 0
@@ -412,6 +421,7 @@ class LocalRuntime:
         stats = self.stats
         pop = heapq.heappop
         record = self._record
+        per_message = self._per_message
         budget = max_events if max_events is not None else -1
         await self._start_pending()
         while queue and budget != 0:
@@ -432,6 +442,7 @@ class LocalRuntime:
                 if record:
                     self._log_delivery(target, item)
                 self._current = item
+                t_handler = perf_counter() if per_message else 0.0
                 try:
                     if target.msg_async:
                         await target.on_message(item)
@@ -440,6 +451,8 @@ class LocalRuntime:
                 except Exception as exc:
                     await self._crashed(target, exc)
                 self._current = None
+                if per_message:
+                    self._observe_delivery(target, perf_counter() - t_handler)
             elif action == _ROUTE:
                 self._route(item, None)
             elif action == _TIMER:
@@ -451,6 +464,11 @@ class LocalRuntime:
             self._now = until_ns
         stats.end_ns = self._now
         return stats
+
+    def _observe_delivery(self, slot: _Slot, handler_s: float) -> None:
+        rec = self.metrics.record
+        rec(slot.agent_id, slot.role, "polyagents_messages_total", 1, "counter", {})
+        rec(slot.agent_id, slot.role, "polyagents_handler_seconds", handler_s, "histogram", {})
 
     async def _fire_timer(self, slot: _Slot, item: tuple[Timer, int]) -> None:
         timer, gen = item

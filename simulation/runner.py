@@ -79,11 +79,11 @@ def make_run_id(scenario: Scenario, seed: int) -> str:
     return f"{scenario.name}-s{seed}-{scenario_digest(scenario)}"
 
 
-def _make_runtime(kind: str, seed: int, start_ns: int, journal: Any) -> Any:
+def _make_runtime(kind: str, seed: int, start_ns: int, journal: Any, metrics: Any = None) -> Any:
     if kind == "local":
         from cluster.runtime_local import LocalRuntime
 
-        return LocalRuntime(seed=seed, start_ns=start_ns, journal=journal)
+        return LocalRuntime(seed=seed, start_ns=start_ns, journal=journal, metrics=metrics)
     if kind == "ray":
         import os
 
@@ -180,10 +180,12 @@ async def run_scenario_async(
     report: bool = True,
     run_id: str | None = None,
     on_runtime: Callable[[Any, Callable[[], Decimal | None]], None] | None = None,
+    metrics: Any = None,
 ) -> RunResult:
     """Run one scenario. ``on_runtime(rt, equity)`` is called once every agent is added, before
     the run — where a caller schedules its own work on the virtual clock (the demo's live table and
-    kill); ``equity()`` is our account's marked equity at the current virtual time."""
+    kill); ``equity()`` is our account's marked equity at the current virtual time. ``metrics`` is the
+    local runtime's metrics sink (``cluster.metrics.PrometheusMetricsSink`` to export them)."""
     seed = scenario.seed if seed is None else seed
     wall0 = time.perf_counter()
     run_id = run_id or make_run_id(scenario, seed)
@@ -196,7 +198,7 @@ async def run_scenario_async(
 
     world = build_world(scenario, seed)
     rt_journal = _WorldFilter(journal)
-    rt = _make_runtime(runtime, seed, world.start_ns, rt_journal)
+    rt = _make_runtime(runtime, seed, world.start_ns, rt_journal, metrics)
     exchange = build_exchange(world, rt)
     monitor = ArbMonitor(world, exchange)
 
@@ -343,9 +345,11 @@ def run_scenario(
     *,
     report: bool = True,
     run_id: str | None = None,
+    metrics: Any = None,
 ) -> RunResult:
     """Run one scenario to its end (blocking). See the module docstring."""
-    coro = run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report, run_id=run_id)
+    coro = run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report, run_id=run_id,
+                              metrics=metrics)
     return asyncio.run(coro)
 
 

@@ -34,6 +34,9 @@ def run_cmd(
     out: Annotated[Path, typer.Option("--out", help="Directory for run folders (journal, report).")] = Path("runs"),
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a field: key=value (dotted path).")] = None,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip the HTML/PNG report.")] = False,
+    metrics_port: Annotated[int | None, typer.Option("--metrics-port", min=0, max=65535,
+                                                     help="Serve per-agent Prometheus metrics on "
+                                                     "127.0.0.1:PORT (local runtime).")] = None,
 ) -> None:
     """Run one scenario on a virtual clock; write the journal and the report; print a summary."""
     from simulation.report import print_summary
@@ -52,7 +55,19 @@ def run_cmd(
     path = resolve_scenario_path(scenario)
     sc = load_scenario(path, overrides)
     _quiet_logs()
-    result = run_scenario(sc, seed, runtime, out, report=not no_report)
+    sink = None
+    if metrics_port is not None:
+        if runtime != "local":
+            raise UserError("--metrics-port serves the local runtime's metrics; on Ray use the dashboard")
+        from cluster.metrics import PrometheusMetricsSink, serve_prometheus
+
+        try:
+            bound = serve_prometheus(metrics_port)
+        except OSError as exc:
+            raise UserError(f"--metrics-port {metrics_port}: {exc.strerror or exc}") from None
+        Console(stderr=True).print(f"metrics: http://127.0.0.1:{bound}/metrics")
+        sink = PrometheusMetricsSink()
+    result = run_scenario(sc, seed, runtime, out, report=not no_report, metrics=sink)
     if as_json:
         Console(stderr=True).print(f"run {result.run_id}: journal {result.journal}")
         typer.echo(json.dumps(result.summary, sort_keys=True, default=str))

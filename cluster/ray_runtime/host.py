@@ -32,7 +32,7 @@ import ray
 from ray import cloudpickle
 
 from agents.base import Agent, Subscription, Timer
-from cluster.metrics import AgentMetrics
+from cluster.metrics import AgentMetrics, observe_published
 from cluster.ray_runtime.lockstep_protocol import (
     CancelTimer,
     Metric,
@@ -47,12 +47,11 @@ from cluster.ray_runtime.lockstep_protocol import (
 )
 from cluster.ray_runtime.mailbox import Mailbox
 from cluster.ray_runtime.routing import Router, RouteTable
-from protocols import Envelope, Payload, PnLSnapshot, TradingStateChange
+from protocols import Envelope, Payload
 from supervisors.spec import import_object
 
 log = logging.getLogger("polyagents.host")
 
-TRADING_STATE_VALUE = {"ACTIVE": 0.0, "REDUCING": 1.0, "HALTED": 2.0}
 
 
 @dataclass(frozen=True)
@@ -711,12 +710,7 @@ class AgentHost:
             return False
 
     def _observe_out(self, env: Envelope) -> None:
-        p = env.payload
-        if isinstance(p, PnLSnapshot):
-            self.metrics.record("polyagents_pnl_usd", float(p.equity))
-            self.metrics.record("polyagents_exposure_usd", float(p.exposure))
-        elif isinstance(p, TradingStateChange):
-            self.metrics.record("polyagents_trading_state", TRADING_STATE_VALUE.get(p.state.value, -1))
+        observe_published(env.payload, self.metrics.record)
 
     async def stop_live(self) -> None:
         """Graceful stop: final checkpoint, ``on_stop``, timers cancelled."""
