@@ -43,7 +43,7 @@ def run(
     if kind == "ray":
         from cluster.ray_runtime.lockstep import RayLockstepRuntime
 
-        def make(_kind: str, seed: int, start_ns: int, journal: Any) -> Any:
+        def make(_kind: str, seed: int, start_ns: int, journal: Any, _metrics: Any = None) -> Any:
             rt = RayLockstepRuntime(seed=seed, start_ns=start_ns, journal=journal, namespace=namespace, **rt_kw)
             for at_s, agent_id, after in kills or []:
                 rt.call_at(start_ns + at_s * 1_000_000_000, lambda a=agent_id, n=after: rt.kill_agent(a, after_calls=n))
