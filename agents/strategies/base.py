@@ -361,6 +361,32 @@ def best_side(info: MarketInfo, q_yes: Decimal, view: MarketView, min_edge: Deci
     return None if best is None else (best[1], best[2])
 
 
+def take_best_side(
+    *,
+    strategy: str,
+    info: MarketInfo,
+    q_yes: Decimal,
+    view: MarketView,
+    cfg: StrategyConfig,
+    tif: TimeInForce,
+    rationale: str,
+) -> list[Proposal]:
+    """The directional strategies' last step: buy the side with the better net edge under
+    P(YES) = ``q_yes`` (``best_side``), sized by ``taker_buy``; nothing if no side clears the bar."""
+    pick = best_side(info, q_yes, view, cfg.min_edge)
+    if pick is None:
+        return []
+    token, win = pick
+    book = view.book(token)
+    if book is None:
+        return []
+    prop = taker_buy(
+        strategy=strategy, info=info, token=token, book=book, win_probability=win, view=view,
+        cfg=cfg, tif=tif, rationale=rationale,
+    )
+    return [] if prop is None else [prop]
+
+
 def floor_tick(price: Decimal, tick: Decimal) -> Decimal:
     return (price / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
 

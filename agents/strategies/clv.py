@@ -25,9 +25,8 @@ from agents.strategies.base import (
     Proposal,
     Strategy,
     StrategyConfig,
-    best_side,
     register,
-    taker_buy,
+    take_best_side,
 )
 from agents.strategies.pricing import to_prob, total_over_probability
 from protocols import Fill, Payload, ReferenceProbability, Side, TimeInForce, TopOfBook
@@ -93,18 +92,10 @@ class ClosingLineValue(Strategy[ClosingLineValueConfig]):
         q = self.reference(market, view)
         if info is None or q is None or not view.tradable(market):
             return []
-        pick = best_side(info, q, view, self.config.min_edge)
-        if pick is None:
-            return []
-        token, win = pick
-        book = view.book(token)
-        if book is None:
-            return []
-        prop = taker_buy(
-            strategy=self.name, info=info, token=token, book=book, win_probability=win, view=view,
-            cfg=self.config, tif=self.config.tif, rationale=f"reference P(YES)={q}",
+        return take_best_side(
+            strategy=self.name, info=info, q_yes=q, view=view, cfg=self.config, tif=self.config.tif,
+            rationale=f"reference P(YES)={q}",
         )
-        return [] if prop is None else [prop]
 
     def _record_fill(self, fill: Fill, view: MarketView) -> None:
         if fill.side is not Side.BUY:

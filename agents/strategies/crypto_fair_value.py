@@ -26,9 +26,8 @@ from agents.strategies.base import (
     Proposal,
     Strategy,
     StrategyConfig,
-    best_side,
     register,
-    taker_buy,
+    take_best_side,
 )
 from agents.strategies.pricing import DAYS_PER_YEAR, merton_up_probability, to_prob, years_between
 from protocols import MarketInfo, Payload, ReferencePrice, TimeInForce, TopOfBook
@@ -166,19 +165,10 @@ class CryptoFairValue(Strategy[CryptoFairValueConfig]):
             return []
         q = self.probability_up(ref.price, strike, now, info.end_ns)
         self.fair[market] = q
-        pick = best_side(info, q, view, self.config.min_edge)
-        if pick is None:
-            return []
-        token, win = pick
-        book = view.book(token)
-        if book is None:
-            return []
-        prop = taker_buy(
-            strategy=self.name, info=info, token=token, book=book, win_probability=win, view=view,
-            cfg=self.config, tif=self.config.tif,
+        return take_best_side(
+            strategy=self.name, info=info, q_yes=q, view=view, cfg=self.config, tif=self.config.tif,
             rationale=f"{sym} {ref.price} vs strike {strike}: P(up)={q}",
         )
-        return [] if prop is None else [prop]
 
     def snapshot(self) -> dict[str, Any]:
         return {

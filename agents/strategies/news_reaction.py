@@ -22,9 +22,8 @@ from agents.strategies.base import (
     Proposal,
     Strategy,
     StrategyConfig,
-    best_side,
     register,
-    taker_buy,
+    take_best_side,
 )
 from agents.strategies.pricing import expit, logit, to_prob
 from protocols import NewsItem, Payload, TimeInForce, TopOfBook
@@ -108,18 +107,10 @@ class NewsReaction(Strategy[NewsReactionConfig]):
         fair = self.fair_value(market, view.now_ns)
         if info is None or fair is None:
             return []
-        pick = best_side(info, fair, view, self.config.min_edge)
-        if pick is None:
-            return []
-        token, win = pick
-        book = view.book(token)
-        if book is None:
-            return []
-        prop = taker_buy(
-            strategy=self.name, info=info, token=token, book=book, win_probability=win, view=view,
-            cfg=self.config, tif=self.config.tif, rationale=why,
+        return take_best_side(
+            strategy=self.name, info=info, q_yes=fair, view=view, cfg=self.config, tif=self.config.tif,
+            rationale=why,
         )
-        return [] if prop is None else [prop]
 
     def snapshot(self) -> dict[str, Any]:
         return {"fair": {m: [str(f), t, i] for m, (f, t, i) in self.fair.items()}, "reacted": self.reacted}
