@@ -19,11 +19,12 @@ Why this shape:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -117,6 +118,21 @@ def reason_for_text(text: str) -> ReasonCode:
         if needle in low:
             return code
     return ReasonCode.VENUE_ERROR
+
+
+@contextlib.contextmanager
+def _venue_errors(refused: str, unreachable: str | None = None) -> Iterator[None]:
+    """Translate the SDK's errors for one call: a refusal that means "this client no longer matches
+    the exchange" → ``ClientMismatch``; any other refusal or a transport failure → ``VenueUnavailable``
+    (the caller then asks the venue rather than retrying blindly)."""
+    try:
+        yield
+    except RequestRejectedError as exc:
+        if is_client_mismatch(exc.status, str(exc)):
+            raise ClientMismatch(str(exc)) from None
+        raise VenueUnavailable(f"{refused}: {exc}") from None
+    except (TransportError, UnexpectedResponseError) as exc:
+        raise VenueUnavailable(f"{unreachable or refused}: {exc}") from None
 
 
 def is_client_mismatch(status: int | None, text: str) -> bool:
@@ -671,15 +687,9 @@ class PolymarketExecution:
         rec = self._by_coid.get(client_order_id)
         if rec is None:
             return _unknown_order(self.account, client_order_id, self._now())
-        try:
+        with _venue_errors(f"cancel of {client_order_id} failed", f"cancel of {client_order_id} outcome unknown"):
             await self.cancel_limiter.acquire()
             resp = await self._call(self._client.cancel_order(order_id=rec.venue_order_id))
-        except RequestRejectedError as exc:
-            if is_client_mismatch(exc.status, str(exc)):
-                raise ClientMismatch(str(exc)) from None
-            raise VenueUnavailable(f"cancel of {client_order_id} failed: {exc}") from None
-        except (TransportError, UnexpectedResponseError) as exc:
-            raise VenueUnavailable(f"cancel of {client_order_id} outcome unknown: {exc}") from None
         canceled = {c.lower() for c in resp.canceled}
         if rec.venue_order_id.lower() in canceled:
             filled = rec.last.filled if rec.last else Decimal(0)
@@ -701,18 +711,12 @@ class PolymarketExecution:
         )
 
     async def cancel_all(self, market: str | None = None) -> list[OrderEvent]:
-        try:
+        with _venue_errors("cancel-all failed", "cancel-all outcome unknown"):
             await self.cancel_limiter.acquire()
             if market is None:
                 resp = await self._call(self._client.cancel_all())
             else:
                 resp = await self._call(self._client.cancel_market_orders(market=market))
-        except RequestRejectedError as exc:
-            if is_client_mismatch(exc.status, str(exc)):
-                raise ClientMismatch(str(exc)) from None
-            raise VenueUnavailable(f"cancel-all failed: {exc}") from None
-        except (TransportError, UnexpectedResponseError) as exc:
-            raise VenueUnavailable(f"cancel-all outcome unknown: {exc}") from None
         out: list[OrderEvent] = []
         for vid in resp.canceled:
             rec = self._by_venue.get(vid.lower())
@@ -745,15 +749,9 @@ class PolymarketExecution:
 
     async def _all_trades(self, **filters: Any) -> list[ClobTrade]:
         out: list[ClobTrade] = []
-        try:
+        with _venue_errors("trades lookup failed"):
             async for page in self._client.list_account_trades(**filters):
                 out.extend(page.items)
-        except RequestRejectedError as exc:
-            if is_client_mismatch(exc.status, str(exc)):
-                raise ClientMismatch(str(exc)) from None
-            raise VenueUnavailable(f"trades lookup failed: {exc}") from None
-        except (TransportError, UnexpectedResponseError) as exc:
-            raise VenueUnavailable(f"trades lookup failed: {exc}") from None
         return out
 
     def _open_order_event(self, o: OpenOrder) -> OrderEvent:
@@ -805,15 +803,9 @@ class PolymarketExecution:
 
     async def open_orders(self) -> list[OrderEvent]:
         out: list[OrderEvent] = []
-        try:
+        with _venue_errors("open orders lookup failed"):
             async for page in self._client.list_open_orders():
                 out.extend(self._open_order_event(o) for o in page.items)
-        except RequestRejectedError as exc:
-            if is_client_mismatch(exc.status, str(exc)):
-                raise ClientMismatch(str(exc)) from None
-            raise VenueUnavailable(f"open orders lookup failed: {exc}") from None
-        except (TransportError, UnexpectedResponseError) as exc:
-            raise VenueUnavailable(f"open orders lookup failed: {exc}") from None
         return out
 
     def _fills_from(self, trades: Iterable[ClobTrade]) -> list[Fill]:
@@ -870,14 +862,8 @@ class PolymarketExecution:
         ]
 
     async def balance(self) -> Balance:
-        try:
+        with _venue_errors("balance lookup failed"):
             ba = await self._call(self._client.get_balance_allowance(asset_type="COLLATERAL"))
-        except RequestRejectedError as exc:
-            if is_client_mismatch(exc.status, str(exc)):
-                raise ClientMismatch(str(exc)) from None
-            raise VenueUnavailable(f"balance lookup failed: {exc}") from None
-        except (TransportError, UnexpectedResponseError) as exc:
-            raise VenueUnavailable(f"balance lookup failed: {exc}") from None
         cash = Decimal(ba.balance) / Decimal(1_000_000)
         reserved = Decimal(0)
         for o in await self.open_orders():
