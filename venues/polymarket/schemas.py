@@ -428,20 +428,24 @@ class DataPosition(_Wire):
     title: str = ""
 
 
+def _wallet_trade(row: DataTrade | DataActivity, side: str) -> WalletTrade:
+    return WalletTrade(
+        time_ns=row.timestamp,
+        trade_id=":".join(row.dedupe_key),
+        wallet=row.proxyWallet,
+        token_id=row.asset,
+        market=row.conditionId,
+        side=Side(side),
+        price=row.price,
+        size=row.size,
+        outcome=row.outcome,
+        tx_hash=row.transactionHash,
+    )
+
+
 def trade_to_wallet_trade(t: DataTrade) -> WalletTrade:
     """A ``/trades`` row → the whale tracker's raw input (it filters, scores and publishes)."""
-    return WalletTrade(
-        time_ns=t.timestamp,
-        trade_id=":".join(t.dedupe_key),
-        wallet=t.proxyWallet,
-        token_id=t.asset,
-        market=t.conditionId,
-        side=Side(t.side),
-        price=t.price,
-        size=t.size,
-        outcome=t.outcome,
-        tx_hash=t.transactionHash,
-    )
+    return _wallet_trade(t, t.side)
 
 
 def activity_to_wallet_trade(a: DataActivity) -> WalletTrade | None:
@@ -450,15 +454,4 @@ def activity_to_wallet_trade(a: DataActivity) -> WalletTrade | None:
         return None
     if a.side is None or a.size is None or a.price is None or not a.asset or not a.conditionId:
         raise ValueError("a TRADE activity row lacks side, size, price, asset or conditionId")
-    return WalletTrade(
-        time_ns=a.timestamp,
-        trade_id=":".join(a.dedupe_key),
-        wallet=a.proxyWallet,
-        token_id=a.asset,
-        market=a.conditionId,
-        side=Side(a.side),
-        price=a.price,
-        size=a.size,
-        outcome=a.outcome,
-        tx_hash=a.transactionHash,
-    )
+    return _wallet_trade(a, a.side)
