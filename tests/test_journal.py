@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -122,7 +121,3 @@ def test_unknown_payload_type_is_refused(tmp_path: Path) -> None:
 def test_open_read_only_missing_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nope\.duckdb"):
         open_read_only(tmp_path / "nope.duckdb")
-
-
-def test_env_is_untouched() -> None:
-    assert "POLYAGENTS_TEST_SENTINEL" not in os.environ

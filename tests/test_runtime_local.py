@@ -11,7 +11,7 @@ import pytest
 from agents.base import Agent, AgentConfig, Subscription, Timer
 from cluster.clock import DEFAULT_START_NS
 from cluster.runtime_local import LocalRuntime
-from protocols import Envelope, Payload, ReferencePrice, Side, TradePrint
+from protocols import Envelope, ReferencePrice, Side, TradePrint
 
 MS = 1_000_000
 
@@ -107,12 +107,25 @@ async def test_published_message_carries_causation_and_correlation() -> None:
             got.append(envelope)
 
     rt.add_agent(Sink("sink"))
+    class Relay(Agent[AgentConfig]):
+        """Publishes inside its handler: the new message is caused by the one being handled."""
+
+        subscriptions = (Subscription(TradePrint),)
+
+        def on_message(self, envelope: Envelope) -> None:
+            p = envelope.payload
+            self.ctx.publish(ReferencePrice(time_ns=self.ctx.now_ns(), symbol="relay", price=p.price + 2))
+
+    rt.add_agent(Relay("relay"))
     src = rt.inject(trade(DEFAULT_START_NS), sender="venue")
     await rt.run()
-    assert len(got) == 1
-    # the timer fired outside any delivery, so causality is not invented
-    assert got[0].sender == "echo" and got[0].payload.price == Decimal("1.5")
+    by_sender = {e.sender: e for e in got}
     assert src.id == "venue#1"
+    relayed = by_sender["relay"]
+    assert relayed.causation_id == src.id and relayed.correlation_id == src.id
+    # the echo published from a timer, outside any delivery: no causality is invented
+    timed = by_sender["echo"]
+    assert timed.payload.price == Decimal("1.5") and timed.causation_id is None
 
 
 async def test_timer_replaced_by_name_and_cancel_prevents_firing() -> None:
@@ -228,7 +241,3 @@ async def test_agent_added_while_running_is_started_and_routed() -> None:
     rt.inject(trade(DEFAULT_START_NS + MS), at_ns=DEFAULT_START_NS + MS)
     await rt.run()
     assert started == ["late"] and len(late.seen) == 1
-
-
-def _payload_types_are_hashable(p: Payload) -> None:  # keeps mypy honest about Payload use
-    assert hash(type(p))
