@@ -25,15 +25,23 @@ DEFAULT_IDS: tuple[str, ...] = (
     "trader",
 )
 
-#: Where each role's class lives (imported on use, so building a subset needs only its modules).
-_CLASSES: dict[str, tuple[str, str]] = {
-    "market_watcher": ("agents.market_watcher", "MarketWatcher"),
-    "whale_tracker": ("agents.whale_tracker", "WhaleTracker"),
-    "news_scout": ("agents.news_scout", "NewsScout"),
-    "strategist": ("agents.strategist", "Strategist"),
-    "risk_officer": ("agents.risk_officer", "RiskOfficer"),
-    "trader": ("agents.trader", "Trader"),
+#: Where each role's class lives, as "module:Class" (imported on use, so building a subset needs
+#: only its modules). The supervision tree's child specs use the same table.
+ROLE_CLASSES: dict[str, str] = {
+    "market_watcher": "agents.market_watcher:MarketWatcher",
+    "whale_tracker": "agents.whale_tracker:WhaleTracker",
+    "news_scout": "agents.news_scout:NewsScout",
+    "strategist": "agents.strategist:Strategist",
+    "risk_officer": "agents.risk_officer:RiskOfficer",
+    "trader": "agents.trader:Trader",
 }
+
+
+def role_class(role: str) -> type[Agent[Any]]:
+    """The agent class of one of the six roles."""
+    module, name = ROLE_CLASSES[role].split(":")
+    cls: type[Agent[Any]] = getattr(importlib.import_module(module), name)
+    return cls
 
 
 def default_configs(
@@ -77,12 +85,10 @@ def default_agents(
     configs = default_configs(bankroll, strategies, account, overrides)
     wanted = DEFAULT_IDS if only is None else only
     for agent_id in wanted:
-        if agent_id not in _CLASSES:
+        if agent_id not in ROLE_CLASSES:
             raise ValueError(f"only: unknown agent id {agent_id!r} (known: {', '.join(DEFAULT_IDS)})")
     out: list[Agent[Any]] = []
     for agent_id in DEFAULT_IDS:
         if agent_id in wanted:
-            module, name = _CLASSES[agent_id]
-            cls: type[Agent[Any]] = getattr(importlib.import_module(module), name)
-            out.append(cls(agent_id, configs[agent_id]))
+            out.append(role_class(agent_id)(agent_id, configs[agent_id]))
     return out

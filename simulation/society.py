@@ -7,7 +7,6 @@ strategist, the risk officer and the trader; the scenario's ``ours.agents`` over
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents.base import Agent
-from agents.society import _CLASSES, DEFAULT_IDS, default_agents, default_configs
+from agents.society import DEFAULT_IDS, default_agents, default_configs, role_class
 from cluster.errors import UserError
 from protocols import VenuePort
 from simulation.scenario import Scenario
@@ -48,8 +47,7 @@ def config_problem(scenario: Scenario) -> tuple[tuple[str | int, ...], str] | No
             return ("ours", "agents", agent_id), f"not an agent of the society (known: {', '.join(ROLES)})"
     configs = default_configs(Decimal(ours.bankroll), account=ours.account, overrides=ours.agents)
     for agent_id in ROLES:
-        module, name = _CLASSES[agent_id]
-        cls = getattr(importlib.import_module(module), name)
+        cls = role_class(agent_id)
         try:
             cls.config_model.model_validate(configs[agent_id])
         except ValidationError as exc:

@@ -19,16 +19,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from agents.society import ROLE_CLASSES
 from supervisors.spec import ChildKind, ChildSpec, RestartType, Strategy, SupervisorSpec
-
-ROLE_CLASSES: dict[str, str] = {
-    "market_watcher": "agents.market_watcher:MarketWatcher",
-    "whale_tracker": "agents.whale_tracker:WhaleTracker",
-    "news_scout": "agents.news_scout:NewsScout",
-    "strategist": "agents.strategist:Strategist",
-    "risk_officer": "agents.risk_officer:RiskOfficer",
-    "trader": "agents.trader:Trader",
-}
 
 #: Which branch of the default tree a role belongs to (runtime additions go there too).
 ROLE_BRANCH: dict[str, str] = {
