@@ -51,6 +51,7 @@ from protocols.market import (
 from protocols.ports import (
     ClientMismatch,
     JournalPort,
+    JournalUnavailable,
     LargeTradeFeed,
     NewsFeed,
     ReferencePriceFeed,
@@ -79,6 +80,7 @@ __all__ = [
     "Heartbeat",
     "IntentLeg",
     "JournalPort",
+    "JournalUnavailable",
     "LargeTradeFeed",
     "Level",
     "LevelChange",

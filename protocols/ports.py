@@ -135,6 +135,15 @@ class JournalPort(Protocol):
     async def flush(self) -> None: ...
 
 
+class JournalUnavailable(RuntimeError):
+    """The journal cannot be reached right now (restarting, or its actor is gone).
+
+    Why its own type: a write-ahead that cannot be made is a *pause* (the trader holds its
+    intents and sends nothing until the journal is back), never a venue failure and never a
+    reason to halt. Every journal implementation raises this, and only this, for "not reachable".
+    """
+
+
 @runtime_checkable
 class Scheduler(Protocol):
     """The runtime's clock, lent to a venue so its latencies run on simulated time.
