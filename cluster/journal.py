@@ -172,7 +172,11 @@ class Journal:
         self._fill_keys: set[tuple[str, str]] = {
             (r[0], r[1]) for r in self._con.execute("SELECT fill_id, settlement FROM fills").fetchall()
         }
-        self._checkpoint_seq = 0
+        # The checkpoint sequence is persisted: it continues from the highest one in the file, so a
+        # reopened journal (a restarted journal actor) never numbers a new checkpoint below an old
+        # one and `last_checkpoint` always returns the newest state an agent saved.
+        row = self._con.execute("SELECT COALESCE(MAX(seq), 0) FROM checkpoints").fetchone()
+        self._checkpoint_seq: int = int(row[0]) if row is not None else 0
         self.closed = False
 
     # -- writing ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cluster.journal import DuplicateClientOrderId, Journal, open_read_only
 from protocols import AgentEvent, Fill, OrderRequest, Side
@@ -95,6 +98,44 @@ async def test_checkpoint_returns_latest_state(tmp_path: Path) -> None:
     await j.checkpoint("w", T0 + 1, {"n": 2, "books": ["a"]})
     assert await j.last_checkpoint("w") == {"n": 2, "books": ["a"]}
     assert await j.last_checkpoint("nobody") is None
+    j.close()
+
+
+async def test_last_checkpoint_after_journal_reopen_returns_the_newest_not_the_highest_old_seq(
+    tmp_path: Path,
+) -> None:
+    """A restarted journal actor reopens the file: its first checkpoint must still win over the
+    many checkpoints the previous incarnation wrote (issue #20, cause 4)."""
+    path = tmp_path / "j.duckdb"
+    j = Journal(path)
+    for n in range(5):
+        await j.checkpoint("w", T0 + n, {"n": n})
+    j.close()
+    j = Journal(path)
+    await j.checkpoint("w", T0 + 100, {"n": "after restart"})
+    assert await j.last_checkpoint("w") == {"n": "after restart"}
+    j.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.sampled_from(["a", "b"])), min_size=1, max_size=30))
+def test_last_checkpoint_across_any_reopens_is_always_each_agents_latest_write(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[bool, str]],
+) -> None:
+    """Checkpoints interleaved with journal reopens (abrupt ones too: no close): a restore
+    always gets the state written last for that agent, never an older one."""
+    path = tmp_path_factory.mktemp("reopen") / "j.duckdb"
+    j = Journal(path)
+    latest: dict[str, int] = {}
+    for i, (reopen, agent) in enumerate(steps):
+        if reopen:
+            j.flush_sync()
+            j._con.close()  # as a killed actor leaves it: no CHECKPOINT, no close()
+            j = Journal(path)
+        j.checkpoint_sync(agent, T0 + i, {"i": i})
+        latest[agent] = i
+        for who, want in latest.items():
+            assert asyncio.run(j.last_checkpoint(who)) == {"i": want}
     j.close()
 
 
