@@ -37,7 +37,7 @@ FEE_QUANTUM = Decimal("0.00001")
 MICRO_QUANTUM = Decimal("0.000001")
 #: Micro-units per pUSD / per share, and micro-units per ``FEE_QUANTUM``.
 MICRO = 1_000_000
-_FEE_STEP_MICRO = 10
+FEE_STEP_MICRO = 10
 #: Enough digits that every product of on-tick prices and 6-decimal sizes is exact.
 _PREC = 200
 
@@ -191,7 +191,7 @@ class MicroFee:
     def __init__(self, num: int, den: int, exponent: int, rebate_num: int, rebate_den: int, bps: int) -> None:
         self._num = num
         self._exp = exponent
-        self._den = den * MICRO ** (2 * exponent) * _FEE_STEP_MICRO
+        self._den = den * MICRO ** (2 * exponent) * FEE_STEP_MICRO
         self._rebate_num = rebate_num
         self._rebate_den = rebate_den
         self.bps = bps
@@ -213,7 +213,7 @@ class MicroFee:
         x = price * (MICRO - price)
         if self._exp != 1:
             x = x**self._exp
-        return q * self._num * x // self._den * _FEE_STEP_MICRO
+        return q * self._num * x // self._den * FEE_STEP_MICRO
 
     def rebate(self, fee: int) -> int:
         """The maker's rebate in micro-pUSD on a fill whose taker paid ``fee`` micro-pUSD."""
@@ -222,6 +222,7 @@ class MicroFee:
 
 __all__ = [
     "FEE_QUANTUM",
+    "FEE_STEP_MICRO",
     "MAX_EXPONENT",
     "MICRO_QUANTUM",
     "FeeSchedule",
