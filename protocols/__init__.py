@@ -32,6 +32,7 @@ from protocols.execution import (
     Position,
     Settlement,
 )
+from protocols.fees import FeeSchedule
 from protocols.intel import NewsItem, RawNews, WalletScore, WalletTrade, WhaleTrade
 from protocols.market import (
     BookDelta,
@@ -76,6 +77,7 @@ __all__ = [
     "ClientMismatch",
     "Command",
     "Envelope",
+    "FeeSchedule",
     "Fill",
     "Heartbeat",
     "IntentLeg",

@@ -8,12 +8,13 @@ downstream has to remember the quirk.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from protocols.base import Payload
 from protocols.enums import Side
+from protocols.fees import FeeSchedule
 from protocols.numbers import (
     MarketId,
     Money,
@@ -27,6 +28,11 @@ from protocols.numbers import (
 )
 
 Level = tuple[Price, Size]
+
+#: A market that says nothing about fees gets a crypto-like taker-only curve (the safe side for
+#: edge estimates); every venue adapter sets the market's own schedule.
+_DEFAULT_FEES = FeeSchedule(rate=Decimal("0.07"), exponent=1)
+_FLAT_FEE_KEYS = {"fees_enabled": "enabled", "fee_rate": "rate", "fee_exponent": "exponent"}
 
 
 def _check_levels(levels: tuple[Level, ...], tick: Decimal, descending: bool, name: str) -> None:
@@ -59,13 +65,38 @@ class MarketInfo(Payload):
     event_market_count: int = Field(default=0, ge=0)
     """How many markets (outcomes) the event has, 0 = unknown. A neg-risk basket is only an
     arbitrage when every outcome is bought, so the strategist needs to know when it has seen all."""
-    fees_enabled: bool = True
-    fee_rate: Decimal = Decimal("0.07")
-    fee_exponent: int = 1
+    fees: FeeSchedule = _DEFAULT_FEES
+    """This market's fee schedule (Gamma's ``feesEnabled`` + ``feeSchedule``); see protocols.fees."""
     category: str = ""
     end_ns: TimeNs | None = None
     active: bool = True
     closed: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_fee_fields(cls, data: Any) -> Any:
+        """Accept the flat ``fees_enabled``/``fee_rate``/``fee_exponent`` of records written before
+        the schedule existed (journals replay them), folded into ``fees``; never both spellings."""
+        if isinstance(data, dict) and any(k in data for k in _FLAT_FEE_KEYS):
+            if "fees" in data:
+                raise ValueError(f"give either fees or {sorted(_FLAT_FEE_KEYS)}, not both")
+            data = dict(data)
+            flat = {_FLAT_FEE_KEYS[k]: data.pop(k) for k in list(data) if k in _FLAT_FEE_KEYS}
+            data["fees"] = FeeSchedule.model_validate({**_DEFAULT_FEES.model_dump(), **flat})
+        return data
+
+    @property
+    def fees_enabled(self) -> bool:
+        return self.fees.enabled
+
+    @property
+    def fee_rate(self) -> Decimal:
+        """The schedule's rate (0 when fees are disabled)."""
+        return self.fees.effective_rate
+
+    @property
+    def fee_exponent(self) -> int:
+        return self.fees.exponent
 
     @model_validator(mode="after")
     def _distinct_tokens(self) -> MarketInfo:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from protocols.fees import FEE_STEP_MICRO
+
 ONE = 1_000_000
 STEP = 10_000  # 0.01 share, the exchange's size step
 
@@ -38,8 +40,9 @@ def walk_sets(
     ``min_margin`` is the least profit per set (micro-pUSD per share) the marginal set must keep.
     Fees are charged per leg per chunk, rounded down as the exchange rounds each fill's fee. A
     level may be given as ``(price, size, resting orders)``: a chunk taken from it may then be
-    filled in up to that many fills, each rounded down, so up to that many micro-pUSD of fee are
-    given back — the walk counts them, which keeps its profit an upper bound of what a taker gets.
+    filled in up to that many fills, each rounded down to the chain's fee quantum, so up to that
+    many quanta (``FEE_STEP_MICRO`` micro-pUSD each) of fee are given back —
+    the walk counts them, which keeps its profit an upper bound of what a taker gets.
     """
     n = len(legs)
     if n == 0 or any(not lv for lv in legs):
@@ -60,7 +63,7 @@ def walk_sets(
         q -= q % STEP
         if q <= 0:
             break
-        slack = sum(legs[i][idx[i]][2] if len(legs[i][idx[i]]) > 2 else 0 for i in range(n))
+        slack = FEE_STEP_MICRO * sum(legs[i][idx[i]][2] if len(legs[i][idx[i]]) > 2 else 0 for i in range(n))
         cost = sum(p * q // ONE for p in prices) + sum(fees[i](prices[i], q) for i in range(n)) - slack
         gain = payout * q // ONE - cost
         if gain <= 0:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agents.base import AgentConfig
 from cluster.clock import DEFAULT_START_NS, NS_PER_S
 from cluster.errors import UserError
+from protocols.fees import MAX_EXPONENT, FeeSchedule
 from protocols.numbers import TICK_SIZES
 from simulation.yaml_lines import YamlLineError, line_of, load_with_lines
 
@@ -46,11 +47,28 @@ class _Frozen(BaseModel):
 
 
 class FeeSpec(_Frozen):
-    """Polymarket's taker fee: ``rate × (p(1 − p))^exponent`` per share; makers pay none."""
+    """A market's fee schedule in a scenario, the same fields Gamma's ``feeSchedule`` has
+    (``rate × (p(1 − p))^exponent`` per share, floored as the chain; see protocols.fees).
+
+    The defaults (0.07, taker-only, no rebate) are a crypto market's; ``schedule`` is what the
+    exchange, the strategies and the reports use.
+    """
 
     enabled: bool = True
-    rate: Decimal = Field(default=Decimal("0.07"), ge=0, le=1)
-    exponent: int = Field(default=1, ge=1, le=4)
+    rate: Decimal = Field(default=Decimal("0.07"), ge=0, lt=1)
+    exponent: int = Field(default=1, ge=1, le=MAX_EXPONENT)
+    taker_only: bool = True
+    rebate_rate: Decimal = Field(default=Decimal(0), ge=0, le=1)
+
+    @property
+    def schedule(self) -> FeeSchedule:
+        return FeeSchedule(
+            rate=self.rate,
+            exponent=self.exponent,
+            taker_only=self.taker_only,
+            rebate_rate=self.rebate_rate,
+            enabled=self.enabled,
+        )
 
 
 class LatencySpec(_Frozen):

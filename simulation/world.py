@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from protocols import MarketInfo
+from protocols.fees import MicroFee
 from simulation.reference import ReferencePath, simulate_reference
 from simulation.scenario import FeeSpec, Scenario
 from simulation.truth import TruthPath, binary_path, event_paths, news_jumps
@@ -31,9 +32,7 @@ class SimMarket:
     no: str
     tick: int  # micro-units
     min_size: int  # micro-shares
-    fee_num: int
-    fee_den: int
-    fee_exp: int
+    fee: MicroFee  # info.fees on integers: the exchange's own fee of a fill (protocols.fees)
     truth_path: TruthPath | None = None
     strike: float | None = None  # reference markets
     event_id: str | None = None
@@ -41,12 +40,7 @@ class SimMarket:
 
     def fee_micro(self, price: int, q: int) -> int:
         """The taker fee the exchange charges for ``q`` micro-shares at ``price`` (same integers)."""
-        if not self.fee_num:
-            return 0
-        x = price * (ONE - price)
-        if self.fee_exp != 1:
-            x = x**self.fee_exp
-        return q * self.fee_num * x // (self.fee_den * ONE ** (2 * self.fee_exp))
+        return self.fee.taker_fee(price, q)
 
 
 @dataclass(slots=True)
@@ -91,10 +85,6 @@ class World:
         return [self.markets[i] for i in ids]
 
 
-def _fee(spec: FeeSpec) -> tuple[bool, Decimal, int]:
-    return spec.enabled, spec.rate, spec.exponent
-
-
 def build_world(scenario: Scenario, seed: int) -> World:
     """Everything random about the world comes from ``seed`` (the crowd draws its own, per agent)."""
     start = scenario.start_ns
@@ -118,7 +108,7 @@ def build_world(scenario: Scenario, seed: int) -> World:
         augmented: bool = False,
         n_event: int = 0,
     ) -> SimMarket:
-        enabled, rate, exp = _fee(fees or scenario.fees)
+        schedule = (fees or scenario.fees).schedule
         resolve_ns = None if resolve_at_s is None else start + round(resolve_at_s * NS_PER_S)
         yes, no = token_ids(mid)
         info = MarketInfo(
@@ -133,14 +123,11 @@ def build_world(scenario: Scenario, seed: int) -> World:
             min_order_size=min_size,
             neg_risk=neg_risk,
             neg_risk_augmented=augmented,
-            fees_enabled=enabled,
-            fee_rate=rate,
-            fee_exponent=exp,
+            fees=schedule,
             category=category,
             end_ns=resolve_ns,
             event_market_count=n_event,
         )
-        num, den = rate.as_integer_ratio() if enabled else (0, 1)
         return SimMarket(
             id=mid,
             info=info,
@@ -148,9 +135,7 @@ def build_world(scenario: Scenario, seed: int) -> World:
             no=no,
             tick=int(tick * ONE),
             min_size=int(min_size * ONE),
-            fee_num=num,
-            fee_den=den,
-            fee_exp=exp,
+            fee=schedule.micro,
             event_id=event_id or None,
             resolve_ns=resolve_ns,
         )

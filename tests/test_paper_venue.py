@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -26,6 +26,7 @@ from protocols import (
     Sink,
     TimeInForce,
 )
+from protocols.fees import FEE_QUANTUM
 from venues.paper import PaperConfig, PaperVenue
 from venues.sim.exchange import SimExchange
 
@@ -193,8 +194,9 @@ async def test_marketable_order_walks_visible_levels_with_exact_fees() -> None:
     ev = await w.venue.place_order(order("p1", Side.BUY, "0.56", "12"))
     assert (ev.status, ev.filled) == (OrderStatus.FILLED, Decimal(12))
     got = [(f.price, f.size, f.fee) for f in w.fills()]
-    fee1 = (Decimal(5) * Decimal("0.07") * Decimal("0.55") * Decimal("0.45")).quantize(Decimal("0.000001"))
-    fee2 = (Decimal(7) * Decimal("0.07") * Decimal("0.56") * Decimal("0.44")).quantize(Decimal("0.000001"))
+    # the chain floors each fill's fee at the 5th decimal: 0.086625 → 0.08662, 0.120736 → 0.12073
+    fee1 = (Decimal(5) * Decimal("0.07") * Decimal("0.55") * Decimal("0.45")).quantize(FEE_QUANTUM, ROUND_FLOOR)
+    fee2 = (Decimal(7) * Decimal("0.07") * Decimal("0.56") * Decimal("0.44")).quantize(FEE_QUANTUM, ROUND_FLOOR)
     assert got == [(Decimal("0.55"), Decimal(5), fee1), (Decimal("0.56"), Decimal(7), fee2)]
     assert w.venue.cash == Decimal(1000) - Decimal("2.75") - Decimal("3.92") - fee1 - fee2
     (pos,) = await w.venue.positions()

@@ -60,7 +60,7 @@ async def test_neg_risk_event_markets_carry_event_flags_and_size(server: Loopbac
     assert all(not i.neg_risk and not i.neg_risk_augmented for i in plain)
 
 
-async def test_fee_rate_follows_category_and_fees_enabled(server: LoopbackServer) -> None:
+async def test_fee_schedule_is_read_per_market_from_gamma_fee_schedule_and_fees_enabled(server: LoopbackServer) -> None:
     feed = PolymarketDataFeed(_cfg(server))
     try:
         infos = {i.question: i for i in await feed.gamma.markets()}

@@ -42,6 +42,8 @@ GAMMA_ROW = {
     "orderMinSize": 5,
     "negRisk": False,
     "feesEnabled": True,
+    "feeType": "crypto_fees",
+    "feeSchedule": {"exponent": 1, "rate": 0.07, "takerOnly": True, "rebateRate": 0},
     "volumeNum": 1234.5,
 }
 
@@ -51,7 +53,7 @@ def test_gamma_market_with_json_encoded_strings_decodes_to_market_info() -> None
     assert m.outcomes == ["Yes", "No"]
     assert m.outcomePrices == [Decimal("0.515"), Decimal("0.485")]
     assert m.clobTokenIds == ["111", "222"]
-    info = market_to_info(m, now_ns=NOW, fee_rates={"crypto": Decimal("0.07")})
+    info = market_to_info(m, now_ns=NOW)
     assert info.token_ids == ("111", "222")
     assert info.yes_token == "111"  # index 0 of clobTokenIds is outcomes[0]
     assert info.tick_size == Decimal("0.001")

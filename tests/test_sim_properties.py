@@ -254,8 +254,9 @@ def run(ops_list: list[Any], markets: dict[str, str], event: bool) -> None:
             rate, exp_ = fees[f"{op.token.rsplit('-', 1)[0]}"]
             for f in taker:
                 assert (f.price <= op.price) if op.side == "BUY" else (f.price >= op.price), "fill worse than limit"
+                # the chain's rule: floored at the 5th decimal (was floored at the 6th)
                 expected_fee = (f.size * rate * (f.price * (1 - f.price)) ** exp_).quantize(
-                    D("0.000001"), "ROUND_FLOOR"
+                    D("0.00001"), "ROUND_FLOOR"
                 )
                 assert f.fee == expected_fee
             for f in makers:

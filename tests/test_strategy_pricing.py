@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.strategies.fees import fee_per_share, taker_fee
 from agents.strategies.kelly import kelly_buy, kelly_no, kelly_shares, kelly_yes, round_down
 from agents.strategies.pricing import (
     bs_digital_up,
@@ -20,6 +19,7 @@ from agents.strategies.pricing import (
     score_matrix,
     total_over_probability,
 )
+from protocols.fees import FeeSchedule, fee_per_share, taker_fee
 
 D = Decimal
 
@@ -112,18 +112,18 @@ def test_dixon_coles_correction_moves_low_scores_and_keeps_total_mass() -> None:
 
 
 def test_fee_curve_matches_rate_times_p_one_minus_p() -> None:
-    assert fee_per_share(D("0.5"), D("0.07")) == D("0.0175")
-    assert fee_per_share(D("0.5"), D("0.25"), 2) == D("0.015625")
-    assert fee_per_share(D("0.5"), D("0.07"), enabled=False) == 0
-    assert fee_per_share(D("0.99"), D("0.07")) == D("0.000693")
+    assert fee_per_share(FeeSchedule(rate=D("0.07")), D("0.5")) == D("0.0175")
+    assert fee_per_share(FeeSchedule(rate=D("0.25"), exponent=2), D("0.5")) == D("0.015625")
+    assert fee_per_share(FeeSchedule(rate=D("0.07"), enabled=False), D("0.5")) == 0
+    assert fee_per_share(FeeSchedule(rate=D("0.07")), D("0.99")) == D("0.000693")
 
 
-def test_taker_fee_total_rounds_up_to_a_micro() -> None:
+def test_taker_fee_total_is_floored_at_the_fifth_decimal_as_the_chain_books_it() -> None:
     from test_strategist_harness import market
 
     info = market("m1", fee_rate="0.07")
-    # 0.07·0.33·0.67 = 0.015477 per share, × 3.33 = 0.05153841 → 0.051539
-    assert taker_fee(info, D("0.33"), D("3.33")) == D("0.051539")
+    # 0.07·0.33·0.67 = 0.015477 per share, × 3.33 = 0.05153841 → 0.05153 (was ceil'd to 0.051539)
+    assert taker_fee(info.fees, D("0.33"), D("3.33")) == D("0.05153")
 
 
 def test_kelly_fractions_for_yes_and_no() -> None:
@@ -149,7 +149,7 @@ def test_kelly_fractions_for_yes_and_no() -> None:
 def test_kelly_shares_spend_at_most_the_fractional_kelly_stake_on_the_grid(
     q: Decimal, p: Decimal, fee_rate: Decimal, frac: Decimal, bankroll: Decimal
 ) -> None:
-    fee = fee_per_share(p, fee_rate)
+    fee = fee_per_share(FeeSchedule(rate=fee_rate), p)
     shares = kelly_shares(q, p, fee, bankroll=bankroll, fraction=frac, size_step=D("0.01"), min_size=D(5))
     net = p + fee
     stake = kelly_buy(q, net) * frac * bankroll

@@ -17,7 +17,6 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.strategies.fees import market_fee_per_share
 from agents.strategies.kelly import kelly_shares, round_down
 from protocols import (
     IntentLeg,
@@ -30,6 +29,7 @@ from protocols import (
     TopOfBook,
     TradingState,
 )
+from protocols.fees import fee_per_share
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -290,7 +290,7 @@ def taker_buy(
         return None
 
     def fee_fn(p: Decimal) -> Decimal:
-        return market_fee_per_share(info, p)
+        return fee_per_share(info.fees, p)
 
     best_fee = fee_fn(best_price)
     if win_probability - best_price - best_fee <= cfg.min_edge:
@@ -355,7 +355,7 @@ def best_side(info: MarketInfo, q_yes: Decimal, view: MarketView, min_edge: Deci
         book = view.book(token)
         if book is None or book.best_ask is None:
             continue
-        edge = q - book.best_ask - market_fee_per_share(info, book.best_ask)
+        edge = q - book.best_ask - fee_per_share(info.fees, book.best_ask)
         if edge > min_edge and (best is None or edge > best[0]):
             best = (edge, token, q)
     return None if best is None else (best[1], best[2])

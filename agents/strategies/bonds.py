@@ -26,8 +26,8 @@ from agents.strategies.base import (
     register,
     taker_buy,
 )
-from agents.strategies.fees import market_fee_per_share
 from protocols import Payload, TimeInForce, TopOfBook
+from protocols.fees import fee_per_share
 
 NS_PER_YEAR = Decimal(365 * 24 * 3600) * NS_PER_S
 
@@ -76,7 +76,7 @@ class HighProbabilityBonds(Strategy[BondsConfig]):
         if book is None or book.best_ask is None or book.best_ask < c.min_price or book.best_ask >= ONE:
             return []
         fair = ONE - c.tail_risk
-        fee = market_fee_per_share(info, book.best_ask)
+        fee = fee_per_share(info.fees, book.best_ask)
         ann = annualised_return(book.best_ask, fee, fair, left + c.settlement_delay_ns)
         self.last_return[info.market] = ann
         if ann < c.min_annual_return:

@@ -25,9 +25,9 @@ from agents.strategies.base import (
     ask_levels,
     register,
 )
-from agents.strategies.fees import market_fee_per_share
 from agents.strategies.kelly import round_down
 from protocols import IntentLeg, MarketInfo, Payload, Side, TimeInForce, TopOfBook
+from protocols.fees import fee_per_share
 
 Levels = Sequence[tuple[Decimal, Decimal]]
 
@@ -114,7 +114,7 @@ class CompleteSetConfig(StrategyConfig):
 
 
 def _fee_fn(info: MarketInfo) -> Callable[[Decimal], Decimal]:
-    return lambda p: market_fee_per_share(info, p)
+    return lambda p: fee_per_share(info.fees, p)
 
 
 def _cap(view: MarketView, cfg: CompleteSetConfig) -> Decimal:
@@ -147,7 +147,7 @@ def _set_proposal(
         for (token, info, book), limit in zip(legs, walk.limits, strict=True)
     )
     others = sum(
-        (limit + market_fee_per_share(info, limit) for (_, info, _), limit in zip(legs[1:], walk.limits[1:],
+        (limit + fee_per_share(info.fees, limit) for (_, info, _), limit in zip(legs[1:], walk.limits[1:],
                                                                                    strict=True)),
         ZERO,
     )

@@ -16,8 +16,8 @@ Why these rules (they decide whether paper PnL means anything):
 * **Latency.** An order or cancel reaches the "venue" ``order_latency_ns`` after it is sent; the
   book it meets is the book at arrival, not at sending (``sleep`` is injectable so tests and
   simulations control what happens in flight).
-* **Money is exact.** Decimal everywhere; taker fees ``size × rate × (p(1−p))^exponent`` rounded
-  down to the micro-unit like the venue; makers pay nothing.
+* **Money is exact.** Decimal everywhere; taker fees by the market's ``FeeSchedule`` (protocols.fees),
+  floored at the 5th decimal as the chain books them; makers pay nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +37,7 @@ from protocols import (
     BookDelta,
     BookSnapshot,
     BookStale,
+    FeeSchedule,
     Fill,
     Liquidity,
     MarketInfo,
@@ -54,6 +55,7 @@ from protocols import (
     TimeInForce,
     TradePrint,
 )
+from protocols.fees import taker_fee
 
 log = logging.getLogger(__name__)
 
@@ -351,12 +353,13 @@ class PaperVenue:
         return ev
 
     def _fee(self, token: str, price: Decimal, size: Decimal) -> Decimal:
+        """The taker fee the chain books for this fill (protocols.fees), by the market's schedule."""
         info = self._markets.get(token)
-        if info is not None and not info.fees_enabled:
-            return ZERO
-        rate = info.fee_rate if info is not None else self.config.default_fee_rate
-        exp = info.fee_exponent if info is not None else self.config.default_fee_exponent
-        return (size * rate * (price * (ONE - price)) ** exp).quantize(MICRO, rounding=ROUND_DOWN)
+        if info is not None:
+            return taker_fee(info.fees, price, size)
+        return taker_fee(
+            FeeSchedule(rate=self.config.default_fee_rate, exponent=self.config.default_fee_exponent), price, size
+        )
 
     def _free_shares(self, token: str) -> Decimal:
         h = self._holdings.get(token)

@@ -18,16 +18,6 @@ CLOB_URL = "https://clob.polymarket.com"
 DATA_URL = "https://data-api.polymarket.com"
 MARKET_WS_URL = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
 
-#: Taker fee rate per Gamma category when ``feesEnabled`` (reference: crypto 0.07, sports 0.03,
-#: politics/finance 0.04, geopolitics 0). Configuration, because Polymarket changes it.
-DEFAULT_FEE_RATES: dict[str, Decimal] = {
-    "crypto": Decimal("0.07"),
-    "sports": Decimal("0.03"),
-    "politics": Decimal("0.04"),
-    "finance": Decimal("0.04"),
-    "economics": Decimal("0.04"),
-    "geopolitics": Decimal("0"),
-}
 
 
 def _default_limits() -> dict[str, tuple[RateLimit, ...]]:
@@ -77,9 +67,9 @@ class PolymarketDataConfig(BaseModel):
     gamma_page_size: int = Field(default=100, ge=1, le=500)
     gamma_max_pages: int = Field(default=50, ge=1)
 
-    fee_rates: dict[str, Decimal] = Field(default_factory=lambda: dict(DEFAULT_FEE_RATES))
-    default_fee_rate: Decimal = Decimal("0.04")
-    fee_exponent: int = Field(default=1, ge=1, le=4)
+    #: Fees come per market from Gamma's ``feeSchedule``; this rate is only for a market that
+    #: has fees enabled but sends no rate.
+    default_fee_rate: Decimal = Field(default=Decimal("0.04"), ge=0, lt=1)
 
     rate_limits: dict[str, tuple[RateLimit, ...]] = Field(default_factory=_default_limits)
 

@@ -107,9 +107,7 @@ class GammaClient:
                 m,
                 now_ns=self._clock(),
                 event=event,
-                fee_rates=self._cfg.fee_rates,
                 default_fee_rate=self._cfg.default_fee_rate,
-                fee_exponent=self._cfg.fee_exponent,
                 category=(m.category or (event.category if event is not None else None)),
             )
         except (ValidationError, ValueError) as exc:

@@ -7,19 +7,21 @@ over REST equals the one the stream delivered (same ``fill_id``, price, size and
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
-from protocols import Fill, Liquidity, SettlementStatus, Side
+from protocols import FeeSchedule, Fill, Liquidity, SettlementStatus, Side
+from protocols.fees import taker_fee as schedule_taker_fee
 
-_MICRO = Decimal("0.000001")
 
+def taker_fee(trade: Any, schedule: FeeSchedule | None = None) -> Decimal:
+    """The taker fee the chain books for ``trade`` (protocols.fees: floored at 1e-5 pUSD).
 
-def taker_fee(trade: Any) -> Decimal:
-    """Polymarket's taker fee: size × rate × p(1 − p), rate from ``fee_rate_bps``, to 1e-6."""
-    rate = (trade.fee_rate_bps or Decimal(0)) / Decimal(10_000)
-    fee: Decimal = trade.size * rate * trade.price * (1 - trade.price)
-    return fee.quantize(_MICRO, rounding=ROUND_HALF_EVEN)
+    By the market's ``schedule`` when the caller knows it; else by the rate the trade reports
+    (``fee_rate_bps``, exponent 1)."""
+    if schedule is None:
+        schedule = FeeSchedule(rate=(trade.fee_rate_bps or Decimal(0)) / Decimal(10_000))
+    return schedule_taker_fee(schedule, trade.price, trade.size)
 
 
 def taker_fill(trade: Any, *, account: str, client_order_id: str | None, time_ns: int,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from protocols import (
     BookSnapshot,
+    FeeSchedule,
     Level,
     MarketInfo,
     Side,
@@ -292,12 +293,60 @@ class GammaMarket(_Wire):
     orderMinSize: WireDecimal | None = None
     negRisk: bool = False
     negRiskMarketID: str | None = None
-    feesEnabled: bool = False
+    feesEnabled: bool | None = None
+    feeType: str | None = None
+    feeSchedule: GammaFeeSchedule | None = None
     volumeNum: WireDecimal | None = None
     liquidityNum: WireDecimal | None = None
     bestBid: WireDecimal | None = None
     bestAsk: WireDecimal | None = None
     events: list[GammaEventRef] | None = None
+
+
+def _opt_fee_number(v: Any) -> Any:
+    """A fee field Gamma left empty (``""`` or null) is "not said", not malformed."""
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    return to_decimal(v)
+
+
+OptFeeNumber = Annotated[Decimal | None, BeforeValidator(_opt_fee_number)]
+
+
+class GammaFeeSchedule(_Wire):
+    """Gamma's per-market ``feeSchedule``; any field may be missing, empty or null."""
+
+    rate: OptFeeNumber = None
+    exponent: OptFeeNumber = None
+    takerOnly: bool | None = None
+    rebateRate: OptFeeNumber = None
+
+
+def gamma_fee_schedule(m: GammaMarket, *, default_rate: Decimal) -> FeeSchedule:
+    """The market's ``FeeSchedule`` from ``feesEnabled`` and ``feeSchedule``, as Gamma sends them.
+
+    ``feesEnabled: false`` means no fees. Fees enabled with no rate given (schedule missing, or
+    its ``rate`` empty) falls back to ``default_rate`` (configuration: the safe side for edges).
+    ``feesEnabled`` missing follows the schedule: present with a rate means fees are on.
+    Missing ``exponent``/``takerOnly``/``rebateRate`` take the venue's usual 1/true/0.
+    """
+    fee_type = m.feeType or ""
+    s = m.feeSchedule
+    enabled = m.feesEnabled if m.feesEnabled is not None else (s is not None and s.rate is not None)
+    if not enabled:
+        return FeeSchedule.free(fee_type)
+    if s is None:
+        return FeeSchedule(rate=default_rate, fee_type=fee_type)
+    exponent = s.exponent if s.exponent is not None else Decimal(1)
+    if exponent != exponent.to_integral_value():
+        raise ValueError(f"market {m.id}: feeSchedule.exponent {exponent} is not a whole number")
+    return FeeSchedule(
+        rate=s.rate if s.rate is not None else default_rate,
+        exponent=int(exponent),
+        taker_only=s.takerOnly if s.takerOnly is not None else True,
+        rebate_rate=s.rebateRate if s.rebateRate is not None else Decimal(0),
+        fee_type=fee_type,
+    )
 
 
 class GammaEvent(_Wire):
@@ -318,9 +367,7 @@ def market_to_info(
     *,
     now_ns: int,
     event: GammaEvent | GammaEventRef | None = None,
-    fee_rates: dict[str, Decimal] | None = None,
     default_fee_rate: Decimal = Decimal("0.04"),
-    fee_exponent: int = 1,
     category: str | None = None,
 ) -> MarketInfo:
     """A Gamma market → ``MarketInfo``. Raises ``ValueError`` for a market we cannot trade
@@ -333,8 +380,7 @@ def market_to_info(
     if event is None and m.events:
         event = m.events[0]
     cat = (category or m.category or "").strip()
-    rates = fee_rates or {}
-    fee_rate = rates.get(cat.lower(), default_fee_rate) if m.feesEnabled else Decimal(0)
+    fees = gamma_fee_schedule(m, default_rate=default_fee_rate)
     neg_risk = m.negRisk or bool(event is not None and (event.negRisk or event.enableNegRisk))
     augmented = bool(event is not None and event.negRiskAugmented)
     end_ns = None
@@ -354,9 +400,7 @@ def market_to_info(
         min_order_size=m.orderMinSize if m.orderMinSize is not None else Decimal(5),
         neg_risk=neg_risk,
         neg_risk_augmented=augmented,
-        fees_enabled=m.feesEnabled,
-        fee_rate=fee_rate,
-        fee_exponent=fee_exponent,
+        fees=fees,
         category=cat,
         end_ns=end_ns,
         active=m.active and m.acceptingOrders is not False,

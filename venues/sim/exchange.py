@@ -290,16 +290,11 @@ class SimExchange:
                 raise ValueError(f"token {t!r} is already listed")
         if info.tick_size not in TICK_SIZES:
             raise ValueError(f"tick_size {info.tick_size} is not a CLOB tick")
-        if not (Decimal(0) <= info.fee_rate < Decimal(1)):
-            raise ValueError(f"fee_rate must be in [0, 1), got {info.fee_rate}")
-        if not 1 <= info.fee_exponent <= 4:
-            raise ValueError(f"fee_exponent must be 1..4, got {info.fee_exponent}")
         min_size = info.min_order_size if info.min_order_size > 0 else self.config.default_min_order_size
         tick = to_micro(info.tick_size)
         ms = to_micro(min_size)
         if tick is None or ms is None:
             raise ValueError("tick_size and min_order_size must be multiples of 1e-6")
-        num, den = info.fee_rate.as_integer_ratio() if info.fees_enabled else (0, 1)
         m = MarketState(
             info=info,
             market=info.market,
@@ -307,10 +302,7 @@ class SimExchange:
             no=info.token_ids[1],
             tick=tick,
             min_size=ms,
-            fee_num=num,
-            fee_div=den * ONE ** (2 * info.fee_exponent),
-            fee_exp=info.fee_exponent,
-            fee_bps=int(info.fee_rate * 10_000) if info.fees_enabled else 0,
+            fee=info.fees.micro,
             event_id=info.event_id,
             neg_risk=info.neg_risk,
         )
@@ -813,8 +805,8 @@ class SimExchange:
             return ReasonCode.POST_ONLY_WOULD_CROSS, f"post-only order at {dec(price)} would take liquidity"
         if is_buy:
             need = price * size // ONE
-            if crosses and m.fee_num:
-                need += self._fee(m, price, size)
+            if crosses:
+                need += m.fee.taker_fee(price, size)
             if acct.cash - acct.reserved_cash < need:
                 return ReasonCode.INSUFFICIENT_BALANCE, f"needs {dec(need)} free cash"
         elif acct.shares.get(token, 0) - acct.reserved.get(token, 0) < size:
@@ -855,12 +847,6 @@ class SimExchange:
     def _on_timer(self) -> None:
         """A GTD expiry came due on the scheduler."""
         self._tick()
-
-    def _fee(self, m: MarketState, price: int, q: int) -> int:
-        x = price * (ONE - price)
-        if m.fee_exp != 1:
-            x = x**m.fee_exp
-        return q * m.fee_num * x // m.fee_div
 
     def _match(self, m: MarketState, t: Order, now: int) -> None:
         book = m.book
@@ -905,7 +891,7 @@ class SimExchange:
         mp = mk.price
         tn = tp * q // ONE
         mn = mp * q // ONE
-        fee = self._fee(m, tp, q) if m.fee_num else 0
+        fee = m.fee.taker_fee(tp, q)
         tok = t.token
         if t.is_buy:
             ta.cash -= tn + fee
@@ -958,7 +944,7 @@ class SimExchange:
                     price=dec(tp),
                     size=dec(q),
                     side=side,
-                    fee_rate_bps=m.fee_bps,
+                    fee_rate_bps=m.fee.bps,
                 ),
             )
             if mk.is_yes != t.is_yes:
@@ -972,7 +958,7 @@ class SimExchange:
                         price=dec(mp),
                         size=dec(q),
                         side=side.opposite(),
-                        fee_rate_bps=m.fee_bps,
+                        fee_rate_bps=m.fee.bps,
                     ),
                 )
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from protocols import MarketInfo, ReasonCode
+from protocols.fees import MicroFee
 from venues.sim.book import ONE, ConditionBook, Order
 from venues.sim.market_data import Published
 
@@ -51,10 +52,7 @@ class MarketState:
     no: str
     tick: int
     min_size: int
-    fee_num: int
-    fee_div: int
-    fee_exp: int
-    fee_bps: int
+    fee: MicroFee  # the market's FeeSchedule on integers (protocols.fees)
     event_id: str
     neg_risk: bool
     book: ConditionBook = field(default_factory=ConditionBook)

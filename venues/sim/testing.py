@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from protocols import MarketInfo, OrderRequest, Side, TimeInForce
+from protocols import FeeSchedule, MarketInfo, OrderRequest, Side, TimeInForce
 from venues.sim.config import DEFAULT_START_NS
 
 
@@ -30,9 +30,7 @@ def binary_market(
         token_ids=(f"{name}-yes", f"{name}-no"),
         tick_size=Decimal(tick),
         min_order_size=Decimal(min_size),
-        fee_rate=Decimal(fee_rate),
-        fee_exponent=fee_exponent,
-        fees_enabled=fees_enabled,
+        fees=FeeSchedule(rate=Decimal(fee_rate), exponent=fee_exponent, enabled=fees_enabled),
         neg_risk=neg_risk,
         event_id=event_id,
     )

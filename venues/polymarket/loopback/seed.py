@@ -9,7 +9,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from protocols import MarketInfo, OrderRequest, Side
+from protocols import FeeSchedule, MarketInfo, OrderRequest, Side
 
 QUESTIONS = (
     ("Will BTC close above $120k on Friday?", "crypto"),
@@ -38,8 +38,7 @@ def demo_market(i: int, question: str, category: str, *, event_id: str = "") -> 
         token_ids=(_token(f"yes-{i}"), _token(f"no-{i}")),
         tick_size=Decimal("0.01"),
         min_order_size=Decimal(5),
-        fees_enabled=category == "crypto",
-        fee_rate=Decimal("0.07") if category == "crypto" else Decimal(0),
+        fees=FeeSchedule(rate=Decimal("0.07"), fee_type="crypto_fees") if category == "crypto" else FeeSchedule.free(),
         category=category,
         end_ns=time.time_ns() + 7 * 86_400 * 1_000_000_000,
     )

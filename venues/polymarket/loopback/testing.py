@@ -14,7 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from protocols import MarketInfo, OrderEvent, OrderRequest, Payload, Side
+from protocols import FeeSchedule, MarketInfo, OrderEvent, OrderRequest, Payload, Side
 
 P = TypeVar("P", bound=Payload)
 
@@ -54,6 +54,14 @@ class Recorder:
             raise AssertionError(f"gave up waiting for {what}; got {len(self.items)} payloads") from None
 
 
+#: Fee schedules of the shapes Gamma sends per market (reference: crypto 0.07, sports 0.03/0.05).
+_SCHEDULES = {
+    "crypto": FeeSchedule(rate=Decimal("0.07"), fee_type="crypto_fees"),
+    "sports": FeeSchedule(rate=Decimal("0.03"), fee_type="sports_fees_v2"),
+    "politics": FeeSchedule(rate=Decimal("0.04"), rebate_rate=Decimal("0.25"), fee_type="politics_fees"),
+}
+
+
 def market(i: int, *, tick: str = "0.01", neg_risk: bool = False, event_id: str = "", category: str = "crypto",
            fees: bool = True) -> MarketInfo:
     return MarketInfo(
@@ -66,8 +74,7 @@ def market(i: int, *, tick: str = "0.01", neg_risk: bool = False, event_id: str 
         tick_size=Decimal(tick),
         min_order_size=Decimal(5),
         neg_risk=neg_risk,
-        fees_enabled=fees,
-        fee_rate=Decimal("0.07") if fees else Decimal(0),
+        fees=_SCHEDULES.get(category, _SCHEDULES["crypto"]) if fees else FeeSchedule.free(),
         category=category,
     )
 

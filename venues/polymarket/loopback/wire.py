@@ -196,6 +196,13 @@ def gamma_market_json(
         "negRisk": info.neg_risk,
         "negRiskMarketID": info.event_id if info.neg_risk else None,
         "feesEnabled": info.fees_enabled,
+        "feeType": info.fees.fee_type or None,
+        "feeSchedule": {  # JSON numbers, as Gamma sends them
+            "exponent": info.fees.exponent,
+            "rate": float(info.fees.rate),
+            "takerOnly": info.fees.taker_only,
+            "rebateRate": float(info.fees.rebate_rate),
+        },
         "volumeNum": 0,
         "liquidityNum": 0,
         "bestBid": float(best_bid) if best_bid is not None else None,
