@@ -297,6 +297,7 @@ class AgentHost:
         self.mailbox: Mailbox | None = None
         self._subs: set[tuple[str, str | None]] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timer_puts: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[Any] | None = None
         self._since_ckpt = 0
         self._last_ckpt_wall = time.monotonic()
@@ -655,8 +656,13 @@ class AgentHost:
 
         def fire() -> None:
             self._timers.pop(op.name, None)
-            if self.mailbox is not None:
-                self.mailbox.offer("_timer", op.name, timer)
+            box = self.mailbox
+            if box is not None and not box.offer("_timer", op.name, timer):
+                # a timer is a critical item (the trader's status retries ride on them): a full
+                # mailbox makes it wait for room, never drops it
+                task = loop.create_task(box.put("_timer", op.name, timer))
+                self._timer_puts.add(task)
+                task.add_done_callback(self._timer_puts.discard)
             if op.periodic:
                 self._arm_timer(op, due_ns + op.delay_ns)
 

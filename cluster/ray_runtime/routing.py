@@ -16,7 +16,6 @@ from collections import defaultdict
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError
 
 from cluster.ray_runtime.mailbox import CONFLATING_KINDS, DROPPABLE_KINDS
 from protocols import Envelope
@@ -46,8 +45,10 @@ def subscribers(table: RouteTable, env: Envelope) -> list[str]:
 class Router:
     """Outgoing side of one participant."""
 
-    def __init__(self, own_name: str, namespace: str) -> None:
+    def __init__(self, own_name: str, namespace: str, max_held: int = 10_000) -> None:
         self.own_name = own_name
+        self.max_held = max_held
+        self.held_evicted = 0
         self.namespace = namespace
         self.table: RouteTable = {}
         self.version = -1
@@ -127,14 +128,21 @@ class Router:
         task.add_done_callback(self._tasks.discard)
 
     async def _settle(self, name: str, ref: Any, batch: list[Envelope]) -> None:
+        """Wait for one batch's acknowledgement; the link is freed whatever the outcome.
+
+        Any failure (not only ``RayActorError``: a deliver that raised, a cancelled call) is a
+        failed delivery: critical messages are held for the destination's replacement. A link
+        left busy would silently swallow every later message to that host.
+        """
         try:
             await ref
             self.sent += len(batch)
-        except RayActorError as exc:
+        except Exception as exc:
             self._busy.discard(name)
             self._fail(name, batch, exc)
             return
-        self._busy.discard(name)
+        finally:
+            self._busy.discard(name)
         if self._out.get(name):
             self._kick(name)
 
@@ -147,7 +155,11 @@ class Router:
         keep.extend(e for e in rest if e.payload.kind not in skip)
         self.lost_market_data += len(batch) + len(rest) - len(keep)
         if keep:
-            self._held.setdefault(name, []).extend(keep)
+            held = self._held.setdefault(name, [])
+            held.extend(keep)
+            if len(held) > self.max_held:  # a destination that never comes back: bounded, counted
+                self.held_evicted += len(held) - self.max_held
+                del held[: len(held) - self.max_held]
         log.info("delivery to %s failed (%s); holding %d critical messages", name, exc, len(keep))
 
     def _handle(self, name: str) -> Any:
