@@ -24,12 +24,14 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from polymarket._internal.actions import account as _account
 from polymarket.clients.async_secure import AsyncSecureClient
 from polymarket.environments import PRODUCTION, Environment
 from polymarket.errors import (
@@ -41,7 +43,6 @@ from polymarket.errors import (
     UserInputError,
 )
 from polymarket.models.clob import ApiKeyCreds
-from polymarket.models.clob.account import ClobTrade, OpenOrder
 from polymarket.models.clob.order_response import AcceptedOrder, OrderResponse, RejectedOrder
 from polymarket.models.clob.orders import SignedOrder
 
@@ -64,10 +65,19 @@ from venues.polymarket.fills import maker_fill, taker_fill
 from venues.polymarket.ratelimit import RateLimit, SlidingWindowLimiter
 from venues.polymarket.sdk_env import environment_config
 from venues.polymarket.signing import client_order_hash
+from venues.polymarket.wire_account import (
+    DecodeStats,
+    WireOrder,
+    WireTrade,
+    parse_order,
+    parse_trade,
+    settlement_text,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 15
+_END_CURSOR = "LTE="
 _MICRO = Decimal("0.000001")
 _CENT = Decimal("0.01")
 
@@ -289,6 +299,9 @@ class PolymarketExecution:
         self._locks: dict[str, asyncio.Lock] = {}
         self.post_limiter = SlidingWindowLimiter(self.config.post_limits)
         self.cancel_limiter = SlidingWindowLimiter(self.config.cancel_limits)
+        #: Missing optional fields in the venue's order/trade records, and unreadable rows, counted.
+        self.decode_stats = DecodeStats()
+        self.malformed: Counter[str] = Counter()
         for rec in self._store.all():
             self._index(rec)
 
@@ -733,42 +746,90 @@ class PolymarketExecution:
 
     # -- reading ----------------------------------------------------------------------------
 
-    async def _get_open_order(self, venue_order_id: str) -> OpenOrder | None:
+    async def _get_json(self, path: str, params: dict[str, Any]) -> Any:
+        """One authenticated GET through the SDK's own transport (auth headers, retries), the body
+        returned raw so that our lenient models decode it, not the SDK's strict ones."""
+        transport = self._client._ctx.secure_clob  # the SDK's L2-signed transport
+        return await self._call(transport.get_json(path, params=params))
+
+    async def _get_open_order(self, venue_order_id: str) -> WireOrder | None:
+        """The venue's record of one order, or None when it has none. A body we cannot read is
+        *unknown* (``VenueUnavailable``), never "no such order": the caller asks again later."""
+        path, params = _account.build_get_order_request(order_id=venue_order_id)
         try:
-            return await self._call(self._client.get_order(order_id=venue_order_id))  # type: ignore[no-any-return]
+            body = await self._get_json(path, params)
         except RequestRejectedError as exc:
             if is_client_mismatch(exc.status, str(exc)):
                 raise ClientMismatch(str(exc)) from None
             if exc.status in (400, 404):
                 return None
             raise VenueUnavailable(f"order lookup failed: {exc}") from None
-        except UnexpectedResponseError:
-            return None  # the CLOB answers an unknown id with an empty body
         except TransportError as exc:
             raise VenueUnavailable(f"order lookup failed: {exc}") from None
+        if body is None or body == "" or body == {} or body == []:
+            return None  # the CLOB answers an unknown id with an empty body
+        if not isinstance(body, dict):
+            raise VenueUnavailable(f"order lookup of {venue_order_id}: unreadable answer ({type(body).__name__})")
+        try:
+            return parse_order(body, self.decode_stats)
+        except ValueError as exc:
+            raise VenueUnavailable(
+                f"order lookup of {venue_order_id}: unreadable record ({str(exc).splitlines()[0][:120]})"
+            ) from None
 
-    async def _all_trades(self, **filters: Any) -> list[ClobTrade]:
-        out: list[ClobTrade] = []
-        with _venue_errors("trades lookup failed"):
-            async for page in self._client.list_account_trades(**filters):
-                out.extend(page.items)
+    async def _pages(self, what: str, build: Callable[..., tuple[str, dict[str, Any]]],
+                     **filters: Any) -> list[dict[str, Any]]:
+        """Every row of a cursor-paginated ``{data, next_cursor}`` listing, raw."""
+        rows: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(10_000):
+            path, params = build(cursor=cursor, **filters)
+            with _venue_errors(f"{what} lookup failed"):
+                try:
+                    body = await self._get_json(path, params)
+                except TransportError as exc:
+                    raise VenueUnavailable(f"{what} lookup failed: {exc}") from None
+            if not isinstance(body, dict) or not isinstance(body.get("data", []), list | None):
+                raise VenueUnavailable(f"{what} lookup: unreadable page ({type(body).__name__})")
+            for row in body.get("data") or ():
+                if isinstance(row, dict):
+                    rows.append(row)
+                else:
+                    self.malformed[what] += 1
+            nxt = body.get("next_cursor")
+            if not nxt or nxt in (_END_CURSOR, cursor):
+                return rows
+            cursor = str(nxt)
+        raise VenueUnavailable(f"{what} lookup: the cursor never ended")
+
+    async def _all_trades(self, **filters: Any) -> list[WireTrade]:
+        out: list[WireTrade] = []
+        for row in await self._pages("trades", _account.build_list_account_trades_request, **filters):
+            try:
+                out.append(parse_trade(row, self.decode_stats))
+            except ValueError as exc:
+                # a trade row we cannot read may be one of our fills: the record is incomplete,
+                # so the caller must not conclude anything from it
+                raise VenueUnavailable(f"trades lookup: unreadable trade ({str(exc).splitlines()[0][:120]})") from None
         return out
 
-    def _open_order_event(self, o: OpenOrder) -> OrderEvent:
+    def _open_order_event(self, o: WireOrder) -> OrderEvent:
         rec = self._by_venue.get(o.id.lower())
-        status = _order_status_from_text(o.status, o.size_matched, o.original_size)
+        size = o.size_shares
+        matched = o.matched
+        status = _order_status_from_text(o.status, matched, size)
         return OrderEvent(
             time_ns=self._now(),
             client_order_id=rec.client_order_id if rec else o.id,
             venue_order_id=o.id,
             account=self.account,
-            token_id=str(o.asset_id),
-            market=str(o.condition_id),
+            token_id=o.asset_id,
+            market=o.market or (rec.request.market if rec else "UNKNOWN"),
             side=Side(o.side),
             price=o.price,
-            size=o.original_size,
+            size=size,
             status=status,
-            filled=min(o.size_matched, o.original_size),
+            filled=matched,
             reason=ReasonCode.EXPIRED if status is OrderStatus.EXPIRED else None,
         )
 
@@ -803,19 +864,24 @@ class PolymarketExecution:
 
     async def open_orders(self) -> list[OrderEvent]:
         out: list[OrderEvent] = []
-        with _venue_errors("open orders lookup failed"):
-            async for page in self._client.list_open_orders():
-                out.extend(self._open_order_event(o) for o in page.items)
+        for row in await self._pages("open orders", _account.build_list_open_orders_request):
+            try:
+                out.append(self._open_order_event(parse_order(row, self.decode_stats)))
+            except ValueError as exc:
+                # an open order we cannot read could be ours and could fill: do not pretend it is not there
+                raise VenueUnavailable(
+                    f"open orders lookup: unreadable order ({str(exc).splitlines()[0][:120]})"
+                ) from None
         return out
 
-    def _fills_from(self, trades: Iterable[ClobTrade]) -> list[Fill]:
+    def _fills_from(self, trades: Iterable[WireTrade]) -> list[Fill]:
         wallet = self.wallet.lower()
         api_key = self._client.credentials.key
         out: list[Fill] = []
         for t in trades:
             settlement = _settlement(t.status)
-            ts = int(t.matched_at.timestamp() * 1_000_000_000)
-            if t.trader_side == "TAKER":
+            ts = t.time_ns or self._now()
+            if t.trader_side.upper() == "TAKER":
                 rec = self._by_venue.get(t.taker_order_id.lower())
                 out.append(taker_fill(t, account=self.account, client_order_id=rec.client_order_id if rec else None,
                                       time_ns=ts, settlement=settlement))
@@ -824,7 +890,7 @@ class PolymarketExecution:
                 if mo.maker_address.lower() != wallet and mo.owner != api_key:
                     continue
                 rec = self._by_venue.get(mo.order_id.lower())
-                out.append(maker_fill(t, mo, account=self.account,
+                out.append(maker_fill(t, t.resolved(mo), account=self.account,
                                       client_order_id=rec.client_order_id if rec else None,
                                       time_ns=ts, settlement=settlement))
         return out
@@ -920,11 +986,8 @@ def _unknown_order(account: str, client_order_id: str, now: int) -> OrderEvent:
 
 
 def _settlement(status: str) -> SettlementStatus:
-    s = status.upper().removeprefix("TRADE_STATUS_")
-    if s == "MATCHED_NOT_BROADCASTED":
-        return SettlementStatus.MATCHED
     try:
-        return SettlementStatus(s)
+        return SettlementStatus(settlement_text(status))
     except ValueError:
         return SettlementStatus.MATCHED
 

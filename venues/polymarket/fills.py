@@ -29,7 +29,7 @@ def taker_fill(trade: Any, *, account: str, client_order_id: str | None, time_ns
     return Fill(
         time_ns=time_ns,
         fill_id=f"{trade.id}:{trade.taker_order_id}",
-        client_order_id=client_order_id or trade.taker_order_id,
+        client_order_id=client_order_id or trade.taker_order_id or trade.id,
         venue_order_id=trade.taker_order_id,
         account=account,
         token_id=str(trade.asset_id),

@@ -3,8 +3,11 @@
 Why a client of our own (aiohttp) rather than the SDK's stream: we need the frame-level control
 the rest of the stack has — count and skip a malformed frame instead of dropping the stream,
 reconnect with jittered backoff, and tell the trader about the gap so it reconciles by REST.
-Frames are still validated with the SDK's own models (``parse_user_event``), so field names and
-quirks (``matchtime``, ``TRADE_STATUS_`` prefixes, seconds-or-ms timestamps) are the SDK's.
+Frames are decoded field by field with our own lenient models (``wire_account``), not the SDK's
+strict ones: the venue sends ``size_matched: ""`` on a killed FOK and maker orders without
+``side``, and a strict model would drop the whole frame, our own kill or taker fill with it.
+Missing optional fields are counted in ``decoder.stats.missing``; only a frame lacking what
+identifies it (ids, price, size) is refused and counted in ``rejected``.
 
 A trade moves MATCHED → MINED → CONFIRMED, or through RETRYING to FAILED. Every change of a
 fill's settlement is delivered as a ``Fill`` with the same ``fill_id`` and the new
@@ -27,11 +30,6 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
-from polymarket.models.clob.user_events import (
-    UserOrderEvent,
-    UserTradeEvent,
-    parse_user_event,
-)
 from pydantic import SecretStr, ValidationError
 
 from protocols import (
@@ -44,6 +42,14 @@ from protocols import (
     Sink,
 )
 from venues.polymarket.fills import maker_fill, taker_fill
+from venues.polymarket.wire_account import (
+    DecodeStats,
+    WireOrder,
+    WireTrade,
+    parse_order,
+    parse_trade,
+    settlement_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +91,7 @@ class UserStreamDecoder:
         self._clock_ns = clock_ns
         self._settlement: dict[str, SettlementStatus] = {}
         self.rejected: Counter[str] = Counter()
+        self.stats = DecodeStats()
         self.accepted = 0
         self._logged: set[str] = set()
 
@@ -113,8 +120,10 @@ class UserStreamDecoder:
                 self._reject(f"unknown_event:{str(kind)[:40]}", str(kind)[:80])
                 continue
             try:
-                event = parse_user_event(item)
-                payloads = self._order(event) if isinstance(event, UserOrderEvent) else self._trade(event)
+                if kind == "order":
+                    payloads = self._order(parse_order(item, self.stats))
+                else:
+                    payloads = self._trade(parse_trade(item, self.stats))
             except (ValidationError, ValueError, TypeError, ArithmeticError) as exc:
                 self._reject(f"invalid_{kind}", str(exc).splitlines()[0][:120])
                 continue
@@ -122,23 +131,20 @@ class UserStreamDecoder:
             out.extend(payloads)
         return out
 
-    def _ts(self, dt: Any) -> int:
-        if dt is None:
-            return self._clock_ns()
-        ns = int(dt.timestamp() * 1_000_000_000)
-        return ns if ns > 1_000_000_000_000_000_000 else self._clock_ns()
+    def _ts(self, ns: int | None) -> int:
+        return ns if ns is not None else self._clock_ns()
 
-    def _order(self, ev: UserOrderEvent) -> list[OrderEvent | Fill]:
-        p = ev.payload
+    def _order(self, p: WireOrder) -> list[OrderEvent | Fill]:
         coid = self._resolve(p.id) or p.id
-        matched = min(p.size_matched, p.original_size)
-        status_text = str(p.status or "").upper()
+        size = p.size_shares  # a FOK/FAK BUY's original_size is pUSD on the wire
+        matched = p.matched
+        status_text = p.status.upper()
         reason = None
-        if p.order_event_type == "CANCELLATION" or status_text.startswith("CANCEL"):
+        if p.type.upper() == "CANCELLATION" or status_text.startswith("CANCEL"):
             status = OrderStatus.CANCELLED
             if status_text == "CANCELED_EXPIRED_ORDER":
                 status, reason = OrderStatus.EXPIRED, ReasonCode.EXPIRED
-        elif matched >= p.original_size > 0:
+        elif matched >= size > 0:
             status = OrderStatus.FILLED
         elif matched > 0:
             status = OrderStatus.PARTIALLY_FILLED
@@ -146,28 +152,27 @@ class UserStreamDecoder:
             status = OrderStatus.ACKNOWLEDGED
         return [
             OrderEvent(
-                time_ns=self._ts(p.timestamp),
+                time_ns=self._ts(p.timestamp or p.created_at),
                 client_order_id=coid,
                 venue_order_id=p.id,
                 account=self.account,
-                token_id=str(p.asset_id),
-                market=str(p.condition_id),
+                token_id=p.asset_id,
+                market=p.market or "UNKNOWN",
                 side=Side(p.side),
                 price=p.price,
-                size=p.original_size,
+                size=size,
                 status=status,
                 filled=matched,
                 reason=reason,
-                message=status_text,
+                message=status_text[:500],
             )
         ]
 
-    def _trade(self, ev: UserTradeEvent) -> list[OrderEvent | Fill]:
-        t = ev.payload
-        settlement = _settlement(str(t.status))
-        ts = self._ts(t.matched_at or t.timestamp)
+    def _trade(self, t: WireTrade) -> list[OrderEvent | Fill]:
+        settlement = _settlement(t.status)
+        ts = self._ts(t.time_ns)
         fills: list[Fill] = []
-        taker_coid = self._resolve(t.taker_order_id)
+        taker_coid = self._resolve(t.taker_order_id) if t.taker_order_id else None
         taker_ours = taker_coid is not None or (
             t.trader_side == "TAKER" and (t.owner == self._api_key or (t.maker_address or "").lower() == self._wallet)
         )
@@ -179,7 +184,7 @@ class UserStreamDecoder:
             ours = coid is not None or mo.owner == self._api_key or ((mo.maker_address or "").lower() == self._wallet)
             if not ours:
                 continue
-            fills.append(maker_fill(t, mo, account=self.account, client_order_id=coid, time_ns=ts,
+            fills.append(maker_fill(t, t.resolved(mo), account=self.account, client_order_id=coid, time_ns=ts,
                                     settlement=settlement))
         out: list[OrderEvent | Fill] = []
         for f in fills:
@@ -192,10 +197,11 @@ class UserStreamDecoder:
 
 
 def _settlement(status: str) -> SettlementStatus:
-    s = status.upper().removeprefix("TRADE_STATUS_")
-    if s == "MATCHED_NOT_BROADCASTED":
+    """An unknown status text is news about a match that happened: MATCHED, not a lost fill."""
+    try:
+        return SettlementStatus(settlement_text(status))
+    except ValueError:
         return SettlementStatus.MATCHED
-    return SettlementStatus(s)
 
 
 @dataclass
