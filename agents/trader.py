@@ -365,10 +365,12 @@ class Trader(Agent[TraderConfig]):
                 self._hold(order, exc)
                 return
             except Exception as exc:  # no write-ahead, no send
+                self.held.pop(req.client_order_id, None)
                 self.ctx.log.error("write-ahead of %s failed, not sending: %s", req.client_order_id, exc)
                 order.transition(OrderStatus.REJECTED, self.ctx.now_ns(), reason=ReasonCode.VENUE_ERROR)
                 await self._publish_event(order, f"write-ahead failed: {type(exc).__name__}")
                 return
+            self.held.pop(req.client_order_id, None)
         now = self.ctx.now_ns()
         order.transition(OrderStatus.SENT, now)
         order.sent_ns = now
@@ -432,10 +434,10 @@ class Trader(Agent[TraderConfig]):
                 self.held.pop(coid, None)
                 await self._cancel(order, "paired leg not sent: an earlier leg failed")
                 continue
-            self.held.pop(coid, None)
-            await self._send(order)
+            await self._send(order)  # a write-ahead that is taken releases the hold
             if coid in self.held:
-                return  # still away: _hold rescheduled
+                self._schedule_journal_retry()  # still away: ask again, later
+                return
         self._journal_attempt = 0
 
     async def _unknown(self, order: OrderState, why: str) -> None:
