@@ -14,6 +14,21 @@ States: ACTIVE (all checks apply), REDUCING (only intents that sell what we hold
 HALTED is entered by the daily loss and drawdown limits, repeated execution failures, venue latency
 and the manual kill switch; REDUCING by a soft daily loss or an operator. Each cause is kept apart,
 so lifting one (the kill switch, a new day) does not lift another.
+
+Safety under faults, and why:
+
+* **State before side effects**: a halt changes the state in memory and is published at once;
+  writing it to the journal comes after and is retried on a timer when the journal is away. A
+  journal outage can never leave the officer ACTIVE with a halt recorded nowhere.
+* **The book is rebuilt on every start**, fresh or restored: the trader's journalled orders,
+  events and fills, then the venue's own trades and positions, are folded over whatever the
+  checkpoint held (fills dedupe by id), so a stale checkpoint cannot make limits guard a book
+  smaller than the real one. ``status()["book_vs_venue"]`` shows what the rebuild had to adopt.
+* **Pending-order state is rebuilt, not trusted**: "sent, not acknowledged" times from a checkpoint
+  are dropped on start (their acknowledgement will not come again), and open reservations are
+  checked against the venue.
+* **A duplicate intent id is an error**, logged and counted (``duplicate_intents``), never decided
+  twice; the set of decided ids is bounded by age and size.
 """
 
 from __future__ import annotations
@@ -52,6 +67,8 @@ from protocols import (
     TradingState,
     TradingStateChange,
 )
+from protocols.ports import JournalUnavailable
+from protocols.retry import backoff_ns
 
 ZERO = Decimal(0)
 NS_PER_S = 1_000_000_000
@@ -107,6 +124,16 @@ class RiskOfficerConfig(AgentConfig):
     size_step: Decimal = Field(default=Decimal("0.01"), gt=0)
     default_min_order_size: Decimal = Field(default=Decimal(5), ge=0)
     daily_halt_resets: bool = True
+    decided_ttl_ns: int = Field(default=2 * NS_PER_DAY, gt=0)
+    """Decided intent ids are remembered this long (an intent older than this is long expired)."""
+    max_decided: int = Field(default=200_000, ge=1)
+    """At most this many decided ids are remembered; the oldest go first (counted)."""
+    journal_retry_ns: int = Field(default=500_000_000, gt=0)
+    journal_retry_cap_ns: int = Field(default=30 * NS_PER_S, gt=0)
+    max_unjournalled: int = Field(default=10_000, ge=1)
+    """Records kept in memory while the journal is away; past it the oldest are dropped (counted)."""
+    venue_check_interval_ns: int = Field(default=30 * NS_PER_S, ge=0)
+    """How often the book is compared with the venue's positions, when a venue port is bound (0: never)."""
 
     @field_validator("max_price_impact")
     @classmethod
@@ -164,7 +191,15 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         self.market_event: dict[str, str] = {}
         self.reservations: dict[str, _Reservation] = {}
         self.closed: set[str] = set()
-        self.decided: set[str] = set()
+        self.decided: dict[str, int] = {}
+        self.duplicate_intents = 0
+        self.decided_evicted = 0
+        self.unjournalled: deque[Payload] = deque()
+        self.journal_dropped = 0
+        self._journal_attempt = 0
+        self.book_vs_venue: dict[str, Any] = {}
+        self._rebuilt = False
+        self._rebuild_attempt = 0
         self.day = -1
         self.day_start_equity = c.bankroll
         self.peak_equity = c.bankroll
@@ -210,23 +245,118 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         }
 
     async def on_start(self) -> None:
-        journal = self.ctx.journal
-        if not self._restored and journal is not None:
-            # a fresh officer beside a trader that already traded: start from the trader's record
-            for req in await journal.orders(self.config.trader_id):
-                self.reservations.setdefault(
-                    req.client_order_id,
-                    _Reservation(req.token_id, req.market, req.side, req.price, req.size),
-                )
-                self.token_market.setdefault(req.token_id, req.market)
-            for ev in await journal.order_events(self.config.trader_id):
-                self._track_order(ev, count_failures=False)
-            for f in await journal.fills(self.config.trader_id):
-                self._apply_fill(f)
+        # whatever a checkpoint said about sends in flight, their answers will not come again
+        self.sent_at.clear()
+        await self._rebuild()
         self._roll_day(self.ctx.now_ns())
         await self._publish_state(None, "start", force=True)
         if self.config.check_interval_ns:
             self.ctx.set_timer("risk_check", self.config.check_interval_ns, periodic=True)
+        if self.config.venue_check_interval_ns and self._venue() is not None:
+            self.ctx.set_timer("venue_check", self.config.venue_check_interval_ns, periodic=True)
+
+    def _venue(self) -> Any:
+        v = self.ctx.venue
+        return v if v is not None and v.account == self.config.account else None
+
+    async def _rebuild(self) -> None:
+        """Fold the trader's journal and the venue's record over the checkpoint (see the module doc).
+
+        A journal that is away is retried on a timer; meanwhile the venue part still runs, so the
+        book is as right as what can be reached.
+        """
+        journal = self.ctx.journal
+        ok = True
+        if journal is not None:
+            try:
+                reqs = await journal.orders(self.config.trader_id)
+                events = await journal.order_events(self.config.trader_id)
+                fills = await journal.fills(self.config.trader_id)
+            except JournalUnavailable as exc:
+                ok = False
+                self.ctx.log.warning("journal away while rebuilding the book (%s): retrying", exc)
+            else:
+                now = self.ctx.now_ns()
+                for req in reqs:
+                    if req.intent_id:
+                        self.decided.setdefault(req.intent_id, now)  # sent once: never approved again
+                    if req.client_order_id not in self.closed:
+                        self.reservations.setdefault(
+                            req.client_order_id,
+                            _Reservation(req.token_id, req.market, req.side, req.price, req.size),
+                        )
+                    self.token_market.setdefault(req.token_id, req.market)
+                for ev in events:
+                    self._track_order(ev, count_failures=False)
+                for f in fills:
+                    self._apply_fill(f)
+        await self._rebuild_from_venue()
+        self._rebuilt = ok
+        if ok:
+            self._rebuild_attempt = 0
+        else:
+            self._rebuild_attempt += 1
+            c = self.config
+            self.ctx.set_timer(
+                "rebuild", backoff_ns(self._rebuild_attempt, c.journal_retry_ns, c.journal_retry_cap_ns, jitter=0.2,
+                                      rng=self.ctx.rng)
+            )
+
+    async def _rebuild_from_venue(self) -> None:
+        venue = self._venue()
+        if venue is None:
+            return
+        try:
+            trades = await venue.trades(None)
+            open_orders = await venue.open_orders()
+            open_ids = {e.client_order_id for e in open_orders}
+            for ev in open_orders:
+                if ev.client_order_id in self.reservations:
+                    self._track_order(ev, count_failures=False)
+            for coid, r in list(self.reservations.items()):
+                if not r.terminal and coid not in open_ids:
+                    st = await venue.order_status(coid)
+                    if st is not None:
+                        self._track_order(st, count_failures=False)
+            for f in trades:
+                self._apply_fill(f)
+            positions = await venue.positions()
+        except Exception as exc:  # unreachable now: the journal's book stands, compared again later
+            self.ctx.log.warning("venue unreachable while rebuilding the book: %s", exc)
+            return
+        adopted = {}
+        for tok, book, ven in self._differences(positions):
+            market = next((p.market for p in positions if p.token_id == tok), self.token_market.get(tok, ""))
+            avg = next((p.avg_price for p in positions if p.token_id == tok), ZERO)
+            self.portfolio.adopt(tok, market, ven, avg)
+            adopted[tok] = {"book": str(book), "venue": str(ven)}
+        if adopted:
+            self.ctx.log.warning("book rebuilt: adopted the venue's size for %s", adopted)
+        self.book_vs_venue = {"checked_ns": self.ctx.now_ns(), "adopted_at_start": adopted, "differences": {}}
+
+    def _differences(self, positions: list[Any]) -> list[tuple[str, Decimal, Decimal]]:
+        venue_sizes = {p.token_id: p.size for p in positions}
+        held = {t: h.size for t, h in self.portfolio.holdings.items() if h.size}
+        return [
+            (t, held.get(t, ZERO), venue_sizes.get(t, ZERO))
+            for t in sorted(set(venue_sizes) | set(held))
+            if held.get(t, ZERO) != venue_sizes.get(t, ZERO)
+        ]
+
+    async def compare_with_venue(self) -> dict[str, Any]:
+        """The book against the venue's positions, without adopting (fills may be in flight)."""
+        venue = self._venue()
+        if venue is None:
+            return self.book_vs_venue
+        try:
+            positions = await venue.positions()
+        except Exception as exc:
+            self.ctx.log.warning("venue unreachable for the book check: %s", exc)
+            return self.book_vs_venue
+        diffs = {t: {"book": str(b), "venue": str(v)} for t, b, v in self._differences(positions)}
+        self.book_vs_venue = {**self.book_vs_venue, "checked_ns": self.ctx.now_ns(), "differences": diffs}
+        self.ctx.metric("risk_book_venue_differences", float(len(diffs)))
+        return self.book_vs_venue
 
     # -- dispatch ---------------------------------------------------------------------------------
     async def on_message(self, envelope: Envelope) -> None:
@@ -280,6 +410,15 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             await self._on_command(p)
 
     async def on_timer(self, timer: Timer) -> None:
+        if timer.name == "journal_retry":
+            await self._flush_unjournalled()
+            return
+        if timer.name == "rebuild":
+            await self._rebuild()
+            return
+        if timer.name == "venue_check":
+            await self.compare_with_venue()
+            return
         if timer.name != "risk_check":
             return
         now = self.ctx.now_ns()
@@ -298,10 +437,17 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
     # -- the check --------------------------------------------------------------------------------
     async def check(self, intent: OrderIntent) -> RiskDecision | None:
         """Approve, resize or reject one intent; publish and journal the decision."""
-        if intent.intent_id in self.decided:
-            return None  # the same intent delivered twice: decided once
-        self.decided.add(intent.intent_id)
         now = self.ctx.now_ns()
+        if intent.intent_id in self.decided:
+            # the same id twice: a redelivery, or a strategist that reused an id. Either way it is
+            # decided once and never approved again; the second is an error someone must see.
+            self.duplicate_intents += 1
+            self.counts["DUPLICATE_INTENT"] = self.counts.get("DUPLICATE_INTENT", 0) + 1
+            self.ctx.metric("risk_duplicate_intents", 1, "counter")
+            self.ctx.log.error("intent id %s was already decided: ignored (duplicate #%d)",
+                               intent.intent_id, self.duplicate_intents)
+            return None
+        self._remember(intent.intent_id, now)
         if self._roll_day(now):
             await self._recompute_state(None, "new trading day")
         reasons, detail = self._gates(intent, now)
@@ -321,6 +467,18 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             return await self._decide(intent, RiskAction.REJECTED, intent, binding + binding2, detail2)
         resized = intent.model_copy(update={"legs": legs})
         return await self._approve(intent, RiskAction.RESIZED, resized, binding, detail)
+
+    def _remember(self, intent_id: str, now: int) -> None:
+        """Keep a decided id; forget the oldest past their age or the size bound (counted)."""
+        d = self.decided
+        d[intent_id] = now
+        horizon = now - self.config.decided_ttl_ns
+        while d:
+            first = next(iter(d))
+            if d[first] >= horizon and len(d) <= self.config.max_decided:
+                break
+            del d[first]
+            self.decided_evicted += 1
 
     def _gates(self, intent: OrderIntent, now: int) -> tuple[tuple[ReasonCode, ...], str]:
         """Checks that no resizing can satisfy."""
@@ -716,6 +874,9 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             else:
                 self.reduce_reasons.pop(ReasonCode.REDUCE_ONLY, None)
             await self._recompute_state(ReasonCode.REDUCE_ONLY, f"reduce_only {'on' if on else 'off'}")
+        elif cmd.name == "state_query":
+            # a (re)started trader asks for the current state before it sends anything
+            await self._publish_state(None, f"state asked by {cmd.args.get('by', 'someone')}", force=True)
         elif cmd.name == "resume":
             # an operator's explicit word lifts every cause, including drawdown and failures
             self.halt_reasons.clear()
@@ -727,9 +888,10 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             await self._recompute_state(None, "resumed by operator")
 
     async def _halt(self, code: ReasonCode, detail: str) -> None:
+        # state first, published at once; the record of it follows (and is retried if it must be)
         self.halt_reasons[code] = detail
-        await self._event(code, "CRITICAL", detail)
         await self._recompute_state(code, detail)
+        await self._event(code, "CRITICAL", detail)
 
     async def _recompute_state(self, code: ReasonCode | None, detail: str) -> None:
         new = (
@@ -769,9 +931,47 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         await self._journal(ev)
 
     async def _journal(self, payload: Payload) -> None:
+        """Record, never block a decision on it: a journal that is away gets the record later."""
         j = self.ctx.journal
-        if j is not None:
+        if j is None:
+            return
+        if self.unjournalled:
+            self._queue_record(payload)
+            return
+        try:
             await j.record(payload, agent=self.agent_id)
+        except JournalUnavailable as exc:
+            self.ctx.log.warning("journal away (%s): keeping records until it is back", exc)
+            self._queue_record(payload)
+
+    def _queue_record(self, payload: Payload) -> None:
+        if len(self.unjournalled) >= self.config.max_unjournalled:
+            self.unjournalled.popleft()
+            self.journal_dropped += 1
+            self.ctx.metric("risk_journal_dropped", 1, "counter")
+        was_empty = not self.unjournalled
+        self.unjournalled.append(payload)
+        if was_empty:
+            self._journal_attempt = 0
+            self._schedule_journal_retry()
+
+    def _schedule_journal_retry(self) -> None:
+        self._journal_attempt += 1
+        c = self.config
+        delay = backoff_ns(self._journal_attempt, c.journal_retry_ns, c.journal_retry_cap_ns,
+                           jitter=0.2, rng=self.ctx.rng)
+        self.ctx.set_timer("journal_retry", delay)
+
+    async def _flush_unjournalled(self) -> None:
+        j = self.ctx.journal
+        while self.unjournalled and j is not None:
+            try:
+                await j.record(self.unjournalled[0], agent=self.agent_id)
+            except JournalUnavailable:
+                self._schedule_journal_retry()
+                return
+            self.unjournalled.popleft()
+        self._journal_attempt = 0
 
     # -- state ------------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -794,6 +994,13 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             "cooldown_until_ns": self.cooldown_until or None,
             "recent_failures": len(self.failures),
             "decisions": dict(sorted(self.counts.items())),
+            "duplicate_intents": self.duplicate_intents,
+            "decided_remembered": len(self.decided),
+            "decided_evicted": self.decided_evicted,
+            "unjournalled": len(self.unjournalled),
+            "journal_dropped": self.journal_dropped,
+            "book_rebuilt": self._rebuilt,
+            "book_vs_venue": self.book_vs_venue,
         }
 
     def snapshot(self) -> dict[str, Any]:
@@ -804,7 +1011,9 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             "portfolio": self.portfolio.snapshot(),
             "reservations": {k: r.dump() for k, r in self.reservations.items()},
             "closed": sorted(self.closed),
-            "decided": sorted(self.decided),
+            "decided": self.decided,
+            "duplicate_intents": self.duplicate_intents,
+            "decided_evicted": self.decided_evicted,
             "day": self.day,
             "day_start_equity": str(self.day_start_equity),
             "peak_equity": str(self.peak_equity),
@@ -830,7 +1039,10 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         self.portfolio = Portfolio.from_snapshot(state["portfolio"])
         self.reservations = {k: _Reservation.load(v) for k, v in state.get("reservations", {}).items()}
         self.closed = set(state.get("closed", []))
-        self.decided = set(state.get("decided", []))
+        dec = state.get("decided", {})
+        self.decided = {str(k): int(v) for k, v in dec.items()} if isinstance(dec, dict) else dict.fromkeys(dec, 0)
+        self.duplicate_intents = int(state.get("duplicate_intents", 0))
+        self.decided_evicted = int(state.get("decided_evicted", 0))
         self.day = int(state.get("day", -1))
         self.day_start_equity = Decimal(state.get("day_start_equity", str(self.config.bankroll)))
         self.peak_equity = Decimal(state.get("peak_equity", str(self.config.bankroll)))
@@ -840,9 +1052,9 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         self.loss_counted = set(state.get("loss_counted", []))
         self.failures = deque((int(t), str(c)) for t, c in state.get("failures", []))
         self.failed_coids = set(state.get("failed_coids", []))
-        self.sent_at = {k: int(v) for k, v in state.get("sent_at", {}).items()}
+        # sent_at is not restored: an acknowledgement the old incarnation awaited will not come again
         self.acked = set(state.get("acked", []))
         self.token_market = dict(state.get("token_market", {}))
         self.market_event = dict(state.get("market_event", {}))
         self.counts = dict(state.get("counts", {}))
-        self._restored = True
+        self._restored = True  # kept for status; the book is rebuilt on every start all the same

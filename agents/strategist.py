@@ -5,8 +5,14 @@ propose the same trade twice, or buy YES in one and NO in another on the same ma
 proposal of one message is ranked by expected value; the best survives and the rest are dropped
 when they duplicate (same market, token and side already pending), conflict (opposite exposure on
 one market) or arrive inside a market's cooldown. Survivors get a deterministic intent id
-(``{prefix}{strategy}:{market or event}:{n}``) and a time-to-live (``OrderIntent.expires_ns``),
+(``{prefix}{strategy}:{market or event}:{epoch}.{n}``) and a time-to-live (``OrderIntent.expires_ns``),
 after which the trader cancels what is left of them.
+
+Why an epoch in the id: a restarted strategist restores its counter from a checkpoint that may be
+stale, so ``n`` alone would mint ids an earlier incarnation already used (and the risk officer
+would see two different intents under one id). Each start draws a new epoch from the runtime
+clock and a persisted start counter: unique across restarts, and still deterministic in a
+simulation (same scenario and seed, same ids).
 """
 
 from __future__ import annotations
@@ -51,6 +57,24 @@ log = logging.getLogger("polyagents.strategist")
 
 NS_PER_S = 1_000_000_000
 ZERO = Decimal(0)
+
+
+_B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(n: int) -> str:
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = _B36[r] + out
+        if n == 0:
+            return out
+
+
+def incarnation_epoch(start_ns: int, starts: int) -> str:
+    """The id part that tells one incarnation of a strategist from another: its start time on the
+    runtime clock (base 36) and how many times it has started, e.g. ``"1b2k3x9c0w4-3"``."""
+    return f"{_base36(max(start_ns, 0))}-{starts}"
 
 
 def _default_strategies() -> dict[str, dict[str, Any]]:
@@ -156,6 +180,12 @@ class Strategist(Agent[StrategistConfig]):
         self._fill_ids: deque[str] = deque(maxlen=4096)
         self._fill_set: set[str] = set()
         self.paused: set[str] = set()
+        self.starts = 0
+        self.epoch = ""
+
+    def on_start(self) -> None:
+        self.starts += 1
+        self.epoch = incarnation_epoch(self.ctx.now_ns(), self.starts)
 
     def initial_subscriptions(self) -> tuple[Subscription, ...]:
         key = self.config.account or None
@@ -288,7 +318,9 @@ class Strategist(Agent[StrategistConfig]):
 
     def _publish(self, prop: Proposal, now: int) -> None:
         self._n += 1
-        intent_id = f"{self.config.intent_prefix}{prop.strategy}:{prop.key}:{self._n}"
+        if not self.epoch:  # driven without a start (a bare unit harness): still unique per process
+            self.epoch = incarnation_epoch(now, self.starts)
+        intent_id = f"{self.config.intent_prefix}{prop.strategy}:{prop.key}:{self.epoch}.{self._n}"
         expires = now + prop.ttl_ns
         first = prop.legs[0]
         signal = Signal(
@@ -352,6 +384,7 @@ class Strategist(Agent[StrategistConfig]):
             "resolved": sorted(v.resolved),
             "strategies": {name: s.snapshot() for name, s in self.strategies.items()},
             "paused": sorted(self.paused),
+            "starts": self.starts,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -372,6 +405,7 @@ class Strategist(Agent[StrategistConfig]):
             v.add_market(MarketInfo.model_validate(m))
         v.resolved = set(state.get("resolved", []))
         self.paused = {p for p in state.get("paused", []) if p in self.strategies}
+        self.starts = int(state.get("starts", 0))
         for name, st in state.get("strategies", {}).items():
             if name in self.strategies:
                 self.strategies[name].restore(st)

@@ -16,6 +16,13 @@ The rules, and why:
 * **Paired legs are all-or-unwind**: if one leg of an arbitrage fails or fills short while another
   fills, the excess is sold back with a marketable order, journalled as LEG_UNWOUND.
 * **HALTED cancels everything**; REDUCING lets through only intents that sell what we hold.
+* **No intents before the risk officer's current state is heard**: a (re)started trader asks the
+  officer for it (``state_query``) and refuses intents until a ``TradingStateChange`` arrives, so a
+  halt decided while it was down is honoured before anything is sent. The kill switch command is
+  also obeyed directly, without waiting for the officer.
+* **A journal outage is a pause**: a write-ahead that raises ``JournalUnavailable`` sends nothing
+  and holds the order; it is retried on a timer with backoff and goes out once the journal is back,
+  or expires at its intent's time-to-live. A hold is never a venue failure.
 
 Venue events arrive twice (the reply and the sink) and sometimes out of order; every handler is
 idempotent (see :mod:`agents.orders`).
@@ -57,6 +64,8 @@ from protocols import (
     TradingStateChange,
     VenuePort,
 )
+from protocols.ports import JournalUnavailable
+from protocols.retry import backoff_ns
 
 ZERO = Decimal(0)
 NS_PER_S = 1_000_000_000
@@ -83,6 +92,14 @@ class TraderConfig(AgentConfig):
     size_step: Decimal = Field(default=Decimal("0.01"), gt=0)
     default_min_order_size: Decimal = Field(default=Decimal(5), ge=0)
     gtd_threshold_ns: int = Field(default=60 * NS_PER_S, ge=0)
+    await_risk_state: bool = True
+    """Refuse intents until the risk officer's current state is heard (off only for a trader alone)."""
+    risk_officer_id: str = Field(default="risk_officer", min_length=1)
+    journal_retry_ns: int = Field(default=500 * NS_PER_MS, gt=0)
+    """First wait before retrying a write-ahead (or a record) the journal could not take."""
+    journal_retry_cap_ns: int = Field(default=30 * NS_PER_S, gt=0)
+    reconcile_retry_cap_ns: int = Field(default=60 * NS_PER_S, gt=0)
+    """After ``reconcile_attempts`` failures the trader halts but keeps retrying, this far apart at most."""
     """The venue's GTD security threshold: a GTD order lives until ``expires_ns - threshold``, so
     the trader adds it to the intent's expiry (and cancels at the intent's expiry itself)."""
 
@@ -120,6 +137,12 @@ class Trader(Agent[TraderConfig]):
         self.unwound = 0
         self._last_pnl: tuple[Decimal, ...] | None = None
         self._cancel_all_pending = False
+        self.risk_state_heard = not self.config.await_risk_state
+        self.held: dict[str, None] = {}
+        """Orders whose write-ahead the journal could not take: not sent, retried on a timer."""
+        self.journal_holds = 0
+        self.unjournalled: list[Payload] = []
+        self._journal_attempt = 0
 
     def initial_subscriptions(self) -> tuple[Subscription, ...]:
         acct = self.config.account
@@ -155,6 +178,11 @@ class Trader(Agent[TraderConfig]):
             raise ValueError(
                 "TraderConfig.require_journal: no journal is bound, so orders cannot be written ahead "
                 "(bind one, or set require_journal=false for a throwaway test)"
+            )
+        if self.config.await_risk_state:
+            self.ctx.publish(
+                Command(time_ns=self.ctx.now_ns(), target=self.config.risk_officer_id, name="state_query",
+                        args={"by": self.agent_id})
             )
         if self.config.reconcile_on_start:
             await self.reconcile()
@@ -197,6 +225,8 @@ class Trader(Agent[TraderConfig]):
             await self._publish_pnl(only_if_changed=True)
         elif name == "reconcile":
             await self.reconcile()
+        elif name == "journal_retry":
+            await self._retry_journal()
         elif name == "cancel_all":
             await self.cancel_all(str(timer.data or "retry"))
         elif name.startswith("unknown:"):
@@ -217,6 +247,8 @@ class Trader(Agent[TraderConfig]):
             return code, why
         if self.risk_state is TradingState.HALTED:
             return ReasonCode.TRADING_HALTED, "the risk officer halted trading"
+        if not self.risk_state_heard:
+            return ReasonCode.TRADING_HALTED, "the risk officer's current state has not been heard yet"
         return None
 
     def free_shares(self) -> dict[str, Decimal]:
@@ -329,11 +361,16 @@ class Trader(Agent[TraderConfig]):
         if journal is not None:
             try:
                 await journal.record(req, agent=self.agent_id, durable=True)
+            except JournalUnavailable as exc:  # a pause: hold, retry, never a venue failure
+                self._hold(order, exc)
+                return
             except Exception as exc:  # no write-ahead, no send
+                self.held.pop(req.client_order_id, None)
                 self.ctx.log.error("write-ahead of %s failed, not sending: %s", req.client_order_id, exc)
                 order.transition(OrderStatus.REJECTED, self.ctx.now_ns(), reason=ReasonCode.VENUE_ERROR)
                 await self._publish_event(order, f"write-ahead failed: {type(exc).__name__}")
                 return
+            self.held.pop(req.client_order_id, None)
         now = self.ctx.now_ns()
         order.transition(OrderStatus.SENT, now)
         order.sent_ns = now
@@ -348,6 +385,60 @@ class Trader(Agent[TraderConfig]):
             await self._unknown(order, f"{type(exc).__name__}: {exc}")
             return
         await self._on_event(ev, publish=False)
+
+    def _hold(self, order: OrderState, exc: Exception) -> None:
+        coid = order.client_order_id
+        if coid not in self.held:
+            self.held[coid] = None
+            self.journal_holds += 1
+            self.ctx.metric("trader_journal_holds", 1, "counter")
+            self.ctx.log.warning("journal away (%s): %s held, not sent", exc, coid)
+        if self._journal_attempt == 0:
+            self._schedule_journal_retry()
+
+    def _schedule_journal_retry(self) -> None:
+        self._journal_attempt += 1
+        c = self.config
+        self.ctx.set_timer(
+            "journal_retry",
+            backoff_ns(self._journal_attempt, c.journal_retry_ns, c.journal_retry_cap_ns, jitter=0.2, rng=self.ctx.rng),
+        )
+
+    async def _retry_journal(self) -> None:
+        """The journal may be back: write what waited, then send held orders still worth sending."""
+        j = self.ctx.journal
+        while self.unjournalled and j is not None:
+            try:
+                await j.record(self.unjournalled[0], agent=self.agent_id)
+            except JournalUnavailable:
+                self._schedule_journal_retry()
+                return
+            self.unjournalled.pop(0)
+        now = self.ctx.now_ns()
+        for coid in list(self.held):
+            order = self.orders.get(coid)
+            if order is None or order.status is not OrderStatus.NEW:
+                self.held.pop(coid, None)  # closed meanwhile (expired, pair failed, halted)
+                continue
+            run = self.intents.get(order.request.intent_id)
+            blocked = self._blocked()
+            if blocked is not None or (run is not None and run.expires_ns is not None and run.expires_ns <= now):
+                self.held.pop(coid, None)
+                code, why = blocked or (ReasonCode.SIGNAL_EXPIRED, "intent expired while the journal was away")
+                status = OrderStatus.REJECTED if blocked else OrderStatus.EXPIRED
+                order.transition(status, now, reason=code)
+                await self._publish_event(order, why)
+                await self._after_change(order)
+                continue
+            if run is not None and run.paired and self._pair_failed(run):
+                self.held.pop(coid, None)
+                await self._cancel(order, "paired leg not sent: an earlier leg failed")
+                continue
+            await self._send(order)  # a write-ahead that is taken releases the hold
+            if coid in self.held:
+                self._schedule_journal_retry()  # still away: ask again, later
+                return
+        self._journal_attempt = 0
 
     async def _unknown(self, order: OrderState, why: str) -> None:
         self.ctx.log.warning("send of %s has an unknown outcome (%s): asking the venue", order.client_order_id, why)
@@ -591,6 +682,7 @@ class Trader(Agent[TraderConfig]):
 
     async def _on_state(self, p: TradingStateChange) -> None:
         prev, self.risk_state = self.risk_state, p.state
+        self.risk_state_heard = True
         if p.state is TradingState.HALTED and self.ctx.venue is not None:
             await self.cancel_all(f"risk officer halted trading ({p.reason.value if p.reason else 'no reason'})")
         elif p.state is TradingState.REDUCING and self.ctx.venue is not None:
@@ -628,14 +720,26 @@ class Trader(Agent[TraderConfig]):
         self.reconciled = False
         journal = self.ctx.journal
         if journal is not None:
-            for req in await journal.orders(self.agent_id):
+            try:
+                reqs = await journal.orders(self.agent_id)
+                journal_events = await journal.order_events(self.agent_id)
+                journal_fills = await journal.fills(self.agent_id)
+            except JournalUnavailable as exc:  # a pause, not a failed reconcile: ask again soon
+                self.ctx.log.warning("journal away during reconcile (%s): retrying", exc)
+                self._journal_attempt += 1
+                c = self.config
+                self.ctx.set_timer("reconcile", backoff_ns(self._journal_attempt, c.journal_retry_ns,
+                                                           c.journal_retry_cap_ns, jitter=0.2, rng=self.ctx.rng))
+                return False
+            self._journal_attempt = 0
+            for req in reqs:
                 if req.client_order_id not in self.orders:
                     self.orders[req.client_order_id] = OrderState(req, status=OrderStatus.SENT)
-            for ev in await journal.order_events(self.agent_id):
+            for ev in journal_events:
                 o = self.orders.get(ev.client_order_id)
                 if o is not None:
                     o.apply_event(ev)
-            for f in await journal.fills(self.agent_id):
+            for f in journal_fills:
                 if self.portfolio.apply_fill(f) is not None:
                     o = self.orders.get(f.client_order_id)
                     if o is not None:
@@ -649,7 +753,7 @@ class Trader(Agent[TraderConfig]):
             statuses: dict[str, OrderEvent | None] = {}
             open_ids = {e.client_order_id for e in open_orders}
             for coid, o in self.orders.items():
-                if o.is_open and coid not in open_ids:
+                if o.is_open and o.status is not OrderStatus.NEW and coid not in open_ids:
                     statuses[coid] = await venue.order_status(coid)
             positions = await venue.positions()
             balance = await venue.balance()
@@ -660,6 +764,11 @@ class Trader(Agent[TraderConfig]):
                 self.ctx.set_timer("reconcile", self.config.reconcile_retry_ns)
                 return False
             await self._reconcile_failed(f"venue unreachable after {self.reconcile_failures} attempts: {exc}")
+            # halted, but not for good: an outage that ends lifts the halt without an operator
+            c = self.config
+            delay = backoff_ns(self.reconcile_failures - c.reconcile_attempts + 1, c.reconcile_retry_ns,
+                               max(c.reconcile_retry_cap_ns, c.reconcile_retry_ns))
+            self.ctx.set_timer("reconcile", delay)
             return False
         unknown = sorted({e.client_order_id for e in open_orders if e.client_order_id not in self.orders})
         if unknown:
@@ -733,6 +842,13 @@ class Trader(Agent[TraderConfig]):
         for o in list(self.orders.values()):
             if o.is_open and o.status in (OrderStatus.UNKNOWN, OrderStatus.SENT) and o.client_order_id not in open_ids:
                 self.ctx.set_timer(f"unknown:{o.client_order_id}", self.config.status_retry_ns)
+        # orders held for the journal when the old incarnation stopped: never written, never sent
+        for o in self.orders.values():
+            if o.status is OrderStatus.NEW and o.client_order_id not in self.held:
+                self.held[o.client_order_id] = None
+        if self.held:
+            self._journal_attempt = 0
+            self._schedule_journal_retry()
         await self._resume_runs()
         return True
 
@@ -812,9 +928,19 @@ class Trader(Agent[TraderConfig]):
         await self._journal(ev)
 
     async def _journal(self, payload: Payload) -> None:
+        """Record after the fact; a journal that is away gets it later, in order."""
         j = self.ctx.journal
-        if j is not None:
+        if j is None:
+            return
+        if self.unjournalled:
+            self.unjournalled.append(payload)
+            return
+        try:
             await j.record(payload, agent=self.agent_id)
+        except JournalUnavailable:
+            self.unjournalled.append(payload)
+            if self._journal_attempt == 0:
+                self._schedule_journal_retry()
 
     # -- humans and checkpoints -------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -849,6 +975,10 @@ class Trader(Agent[TraderConfig]):
             "legs_unwound": self.unwound,
             "last_reconcile": self.last_reconcile,
             "foreign_events": self.foreign_events,
+            "risk_state_heard": self.risk_state_heard,
+            "held_for_journal": sorted(self.held)[:20],
+            "journal_holds": self.journal_holds,
+            "unjournalled": len(self.unjournalled),
         }
 
     def snapshot(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from protocols import (
     AgentEvent,
     Envelope,
     Fill,
+    JournalUnavailable,
     OrderEvent,
     OrderRequest,
     Payload,
@@ -185,6 +186,7 @@ class Journal:
         if route is None:
             raise TypeError(f"the journal has no table for {type(payload).__name__}")
         table, make_row = route
+        self._check_open()
         with self._lock:
             if isinstance(payload, OrderRequest):
                 if payload.client_order_id in self._coids:
@@ -220,6 +222,7 @@ class Journal:
                 self._flush_locked()
 
     def checkpoint_sync(self, agent: str, time_ns: int, state: dict[str, Any]) -> None:
+        self._check_open()
         with self._lock:
             self._checkpoint_seq += 1
             self._buffer.setdefault("checkpoints", []).append(
@@ -236,7 +239,12 @@ class Journal:
             self._flush_locked()
             self._con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
 
+    def _check_open(self) -> None:
+        if self.closed:  # a closed journal is one that cannot be reached: the one error for that
+            raise JournalUnavailable(f"the journal {self.path} is closed")
+
     def flush_sync(self) -> None:
+        self._check_open()
         with self._lock:
             self._flush_locked()
 

@@ -50,9 +50,9 @@ def test_default_config_builds_and_unknown_strategy_is_named() -> None:
 
 
 async def test_intent_has_deterministic_id_and_expiry_from_ttl() -> None:
-    _, col, _ = await run({"complete_set": {"ttl_ns": 3 * S}}, [market("m1"), *_arb_books()], intent_prefix="s1/")
+    strat, col, _ = await run({"complete_set": {"ttl_ns": 3 * S}}, [market("m1"), *_arb_books()], intent_prefix="s1/")
     (intent,) = col.intents
-    assert intent.intent_id == "s1/complete_set:m1:1"
+    assert strat.epoch and intent.intent_id == f"s1/complete_set:m1:{strat.epoch}.1"
     assert intent.expires_ns == T0 + 3 * S
     assert col.signals[0].ttl_ns == 3 * S
 
@@ -65,7 +65,8 @@ async def test_same_opportunity_twice_is_a_duplicate_until_it_expires() -> None:
         (3 * S, _arb_books(T0 + 3 * S)[0]),  # after the 2 s TTL: a new intent
     ]
     strat, col, _ = await run({"complete_set": {"ttl_ns": 2 * S}}, script)
-    assert [i.intent_id for i in col.intents] == ["complete_set:m1:1", "complete_set:m1:2"]
+    e = strat.epoch
+    assert [i.intent_id for i in col.intents] == [f"complete_set:m1:{e}.1", f"complete_set:m1:{e}.2"]
     assert strat.status()["dropped"] == {"DUPLICATE": 1}
 
 
@@ -157,7 +158,8 @@ async def test_snapshot_restore_keeps_markets_counter_pending_and_positions() ->
     # the restored strategist still considers the first intent pending (duplicate), then numbers on
     _, col2, _ = await run({}, [(61 * S, _arb_books(T0 + 61 * S)[0]), (61 * S, _arb_books(T0 + 61 * S)[1])],
                            strategist=fresh)
-    assert [i.intent_id for i in col2.intents] == ["complete_set:m1:2"]
+    assert fresh.epoch != strat.epoch  # a new incarnation: its ids can never repeat the old ones
+    assert [i.intent_id for i in col2.intents] == [f"complete_set:m1:{fresh.epoch}.2"]
     rt = LocalRuntime()
     dup = Strategist("strategist", strat.config)
     dup.restore(state)

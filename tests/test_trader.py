@@ -115,7 +115,7 @@ def trader_world(tmp_path: Path, venue_cls: type[SimVenue] = SimVenue, **venue_k
     w.add_market(market("m1"))
     w.crowd("m1-yes", Side.SELL, "0.50", 100)
     w.crowd("m1-yes", Side.BUY, "0.40", 100)
-    t = Trader("trader", {"pnl_interval_ns": 0})
+    t = Trader("trader", {"await_risk_state": False, "pnl_interval_ns": 0})
     venue = venue_cls(w.ex, "us", **venue_kw)
     w.rt.add_agent(t, venue=venue)
     return w, t, venue
@@ -172,7 +172,7 @@ async def test_reconcile_after_a_crash_rebuilds_state_and_never_doubles_an_order
     w.crowd("m1-yes", Side.SELL, "0.42", 10)
 
     rt2 = LocalRuntime(seed=0, journal=w.journal, start_ns=w.rt.now_ns() + NS_PER_S)
-    t2 = Trader("trader", {"pnl_interval_ns": 0})
+    t2 = Trader("trader", {"await_risk_state": False, "pnl_interval_ns": 0})
     rt2.add_agent(t2, venue=SimVenue(w.ex, "us"))
     await rt2.run(until_ns=rt2.now_ns())
     assert t2.reconciled and not rt2.crashes
@@ -199,7 +199,7 @@ async def test_order_at_the_venue_that_the_journal_never_wrote_halts_the_trader(
     w = World(tmp_path)
     w.add_market(market("m1"))
     w.crowd("m1-yes", Side.BUY, "0.40", 10, account="us")  # someone else traded on our account
-    t = Trader("trader", {"pnl_interval_ns": 0})
+    t = Trader("trader", {"await_risk_state": False, "pnl_interval_ns": 0})
     w.rt.add_agent(t, venue=SimVenue(w.ex, "us"))
     await w.run_for(0)
     assert not t.reconciled and ReasonCode.RECONCILE_FAILED in t.local_halts
@@ -210,13 +210,16 @@ async def test_order_at_the_venue_that_the_journal_never_wrote_halts_the_trader(
     assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 0  # refused, nothing sent
 
 
-async def test_unreachable_venue_is_retried_then_halts(tmp_path: Path) -> None:
+async def test_unreachable_venue_is_retried_then_halts_and_keeps_retrying(tmp_path: Path) -> None:
     w, t, _venue = trader_world(tmp_path, UnreachableVenue)
     await w.run_for(0)
     assert not t.reconciled and t.reconcile_failures == 1
     await w.run_for(10)
-    assert t.reconcile_failures == 3 and ReasonCode.RECONCILE_FAILED in t.local_halts
-    assert "unreachable after 3 attempts" in t.local_halts[ReasonCode.RECONCILE_FAILED]
+    assert t.reconcile_failures >= 3 and ReasonCode.RECONCILE_FAILED in t.local_halts
+    assert "unreachable after" in t.local_halts[ReasonCode.RECONCILE_FAILED]
+    before = t.reconcile_failures
+    await w.run_for(60)
+    assert t.reconcile_failures > before  # halted, not given up: an outage that ends lifts the halt
 
 
 async def test_client_mismatch_trips_the_kill_switch_and_refuses_orders(tmp_path: Path) -> None:
@@ -342,7 +345,7 @@ def test_trader_refuses_to_start_without_a_journal() -> None:
 
 def test_trader_refuses_a_venue_for_another_account() -> None:
     w = World(None)
-    t = Trader("trader", {"account": "us", "require_journal": False})
+    t = Trader("trader", {"account": "us", "require_journal": False, "await_risk_state": False})
     w.rt.add_agent(t, venue=SimVenue(w.ex, "crowd"))
     import asyncio
 
@@ -357,7 +360,7 @@ async def test_paired_fak_leg_that_fills_short_has_the_other_legs_excess_unwound
     w.crowd("m1-yes", Side.SELL, "0.55", 15)
     w.crowd("m1-yes", Side.BUY, "0.50", 50)  # bids to unwind into
     w.crowd("m1-no", Side.SELL, "0.48", 10)  # only 10 NO offered
-    t = Trader("trader", {"pnl_interval_ns": 0})
+    t = Trader("trader", {"await_risk_state": False, "pnl_interval_ns": 0})
     w.rt.add_agent(t, venue=SimVenue(w.ex, "us"))
     await w.run_for(0)
     d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.55", "15"), ("m1-no", Side.BUY, "0.48", "15"),
@@ -378,7 +381,7 @@ async def test_paired_legs_still_resting_at_the_timeout_are_cancelled_and_unwoun
     w.add_market(market("m1"))
     w.crowd("m1-yes", Side.SELL, "0.55", 15)
     w.crowd("m1-yes", Side.BUY, "0.50", 50)
-    t = Trader("trader", {"pnl_interval_ns": 0, "paired_timeout_ns": 5 * NS_PER_S})
+    t = Trader("trader", {"await_risk_state": False, "pnl_interval_ns": 0, "paired_timeout_ns": 5 * NS_PER_S})
     w.rt.add_agent(t, venue=SimVenue(w.ex, "us"))
     await w.run_for(0)
     d = decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.55", "15"), ("m1-no", Side.BUY, "0.40", "15"), paired=True)
@@ -397,7 +400,7 @@ async def test_trader_state_survives_snapshot_and_restore(tmp_path: Path) -> Non
     w.inject(decision(w.rt.now_ns(), ("m1-yes", Side.BUY, "0.41", "10"), post_only=True))
     await w.run_for(1)
     snap = json.loads(json.dumps(t.snapshot()))  # checkpoints travel as plain JSON
-    clone = Trader("trader", {"pnl_interval_ns": 0})
+    clone = Trader("trader", {"await_risk_state": False, "pnl_interval_ns": 0})
     clone.restore(snap)
     assert clone.snapshot() == snap
     assert clone.status()["orders_by_state"] == t.status()["orders_by_state"] == {"ACKNOWLEDGED": 1, "FILLED": 1}
@@ -422,7 +425,7 @@ async def test_old_fills_of_orders_we_never_sent_are_reported_and_positions_adop
     w.add_market(market("m1"))
     w.crowd("m1-yes", Side.SELL, "0.50", 30)
     w.crowd("m1-yes", Side.BUY, "0.50", 10, account="us")  # a manual trade on our account, filled
-    t = Trader("trader", {"pnl_interval_ns": 0})
+    t = Trader("trader", {"await_risk_state": False, "pnl_interval_ns": 0})
     w.rt.add_agent(t, venue=SimVenue(w.ex, "us"))
     await w.run_for(0)
     assert t.reconciled and t.portfolio.size("m1-yes") == 10  # adopted from the venue's positions
@@ -478,7 +481,7 @@ async def test_a_pair_half_done_at_a_crash_is_finished_by_the_restored_trader(tm
     await venue.close()  # the process dies; its timers die with it
 
     rt2 = LocalRuntime(seed=0, journal=w.journal, start_ns=w.rt.now_ns() + NS_PER_S)
-    t2 = Trader("trader", {"pnl_interval_ns": 0, "paired_timeout_ns": 5 * NS_PER_S})
+    t2 = Trader("trader", {"await_risk_state": False, "pnl_interval_ns": 0, "paired_timeout_ns": 5 * NS_PER_S})
     t2.restore(snap)
     rt2.add_agent(t2, venue=SimVenue(w.ex, "us"))
     await rt2.run(until_ns=rt2.now_ns() + 6 * NS_PER_S)
