@@ -26,7 +26,7 @@ from protocols import (
     Sink,
     TimeInForce,
 )
-from protocols.fees import FEE_QUANTUM
+from protocols.fees import FEE_QUANTUM, FeeSchedule
 from venues.paper import PaperConfig, PaperVenue
 from venues.sim.exchange import SimExchange
 
@@ -76,19 +76,18 @@ class SimFeed:
 
 
 class World:
-    def __init__(self, **cfg: object) -> None:
+    def __init__(self, fees: FeeSchedule | None = None, **cfg: object) -> None:
         self.clock = Clock()
         self.ex = SimExchange()
-        self.ex.add_market(
-            MarketInfo(
-                time_ns=T0,
-                market=M,
-                question="q",
-                token_ids=(YES, NO),
-                fee_rate=Decimal("0.07"),
-                min_order_size=Decimal(1),
-            )
+        self.info = MarketInfo(
+            time_ns=T0,
+            market=M,
+            question="q",
+            token_ids=(YES, NO),
+            fees=fees or FeeSchedule(rate=Decimal("0.07")),
+            min_order_size=Decimal(1),
         )
+        self.ex.add_market(self.info)
         self.feed = SimFeed(self.ex)
         self.in_flight: list = []
 
@@ -100,6 +99,7 @@ class World:
         self.venue = PaperVenue(self.feed, PaperConfig(**cfg), clock_ns=self.clock, sleep=sleep)  # type: ignore[arg-type]
         self.out: list[Payload] = []
         self.venue.set_sink(self.out.append)
+        self.venue.register_market(self.info)
         self.n = 0
 
     def crowd(self, who: str, side: Side, price: str, size: str, tif: TimeInForce = TimeInForce.GTC) -> None:
