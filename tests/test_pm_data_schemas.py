@@ -200,3 +200,34 @@ def test_any_book_survives_the_wire_best_last_and_back(snap: BookSnapshot) -> No
     assert [lv["price"] for lv in body["bids"]] == [wire.num(p) for p, _ in reversed(snap.bids)]
     back = book_to_snapshot(WireBook.parse(body))
     assert (back.bids, back.asks, back.tick_size, back.time_ns) == (snap.bids, snap.asks, snap.tick_size, snap.time_ns)
+
+
+# -- the shape the live venue sends for a thin book: empty ask side, ``last_trade_price: ""`` ------
+THIN_BOOK = {
+    "market": "0x9d83aa01",
+    "asset_id": "7261053235534362519929985321816170054639339032678597124754594533",
+    "timestamp": "1785734468581",
+    "hash": "d7df883ae5",
+    "bids": [{"price": "0.001", "size": "667.12"}, {"price": "0.002", "size": "6.99"}],
+    "asks": [],
+    "min_order_size": "5",
+    "tick_size": "0.001",
+    "neg_risk": True,
+    "last_trade_price": "",
+}
+
+
+def test_rest_book_with_empty_last_trade_price_and_no_asks_parses_best_first() -> None:
+    wire = WireBook.parse(THIN_BOOK)
+    assert wire.last_trade_price is None
+    snap = book_to_snapshot(wire)
+    assert snap.bids[0] == (Decimal("0.002"), Decimal("6.99"))
+    assert snap.asks == ()
+
+
+@pytest.mark.parametrize("field", ["last_trade_price", "min_order_size", "tick_size"])
+def test_rest_book_optional_number_null_or_empty_is_no_value_but_garbage_is_refused(field: str) -> None:
+    for empty in ("", "  ", None):
+        WireBook.parse({**THIN_BOOK, field: empty})  # a value, not a malformed frame
+    with pytest.raises((ValidationError, ValueError)):
+        WireBook.parse({**THIN_BOOK, field: "abc"})

@@ -75,7 +75,17 @@ def _json_list(v: Any) -> Any:
     return v
 
 
+def _blank_to_none(v: Any) -> Any:
+    """The venue sends ``""`` (or null) for an optional number it has no value for — e.g. a book's
+    ``last_trade_price`` before any trade: that is "no value", not a malformed frame."""
+    if v is None or (isinstance(v, str) and not v.strip()):
+        return None
+    return v
+
+
 WireDecimal = Annotated[Decimal, BeforeValidator(_wire_decimal)]
+OptWireDecimal = Annotated[WireDecimal | None, BeforeValidator(_blank_to_none)]
+"""An optional venue number: empty string or null is None; anything else must be a valid decimal."""
 MsTime = Annotated[int, BeforeValidator(_ms_to_ns)]
 SecTime = Annotated[int, BeforeValidator(_s_to_ns)]
 JsonStrList = Annotated[list[str], BeforeValidator(_json_list)]
@@ -107,10 +117,10 @@ class WireBook(_Wire):
     hash: str = ""
     bids: list[WireLevel] = Field(default_factory=list)
     asks: list[WireLevel] = Field(default_factory=list)
-    min_order_size: WireDecimal | None = None
-    tick_size: WireDecimal | None = None
+    min_order_size: OptWireDecimal = None
+    tick_size: OptWireDecimal = None
     neg_risk: bool | None = None
-    last_trade_price: WireDecimal | None = None
+    last_trade_price: OptWireDecimal = None
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> WireBook:
