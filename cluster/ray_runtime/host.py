@@ -30,6 +30,7 @@ from typing import Any
 
 import ray
 from ray import cloudpickle
+from ray.exceptions import RayActorError
 
 from agents.base import Agent, Subscription, Timer
 from cluster.metrics import AgentMetrics, observe_published
@@ -47,7 +48,7 @@ from cluster.ray_runtime.lockstep_protocol import (
 )
 from cluster.ray_runtime.mailbox import Mailbox
 from cluster.ray_runtime.routing import Router, RouteTable
-from protocols import Envelope, Payload
+from protocols import Envelope, JournalUnavailable, Payload
 from supervisors.spec import import_object
 
 log = logging.getLogger("polyagents.host")
@@ -303,6 +304,8 @@ class AgentHost:
         self._last_ckpt_wall = time.monotonic()
         self._venue_actor: Any = None
         self._journal_actor: Any = None
+        self.journal_unavailable = 0
+        self.checkpoint_failures = 0
         self._registry: Any = None
         self._accepting = False
         self._idle = False
@@ -344,7 +347,7 @@ class AgentHost:
             if checkpoint is not None:
                 self._restore(checkpoint)
             elif self.mode == "live" and self._journal_actor is not None:
-                saved = await self._journal_actor.last_checkpoint.remote(self.spec.agent_id)
+                saved = await self._journal_call("last_checkpoint", (self.spec.agent_id,), {})
                 if saved is not None:
                     self._restore(saved)
             subs = [(kind_of(s.type), s.key) for s in agent.initial_subscriptions()]
@@ -420,6 +423,8 @@ class AgentHost:
             "restarted": self.spec.restarted,
             "status": status,
             "error": self.setup_error,
+            "journal_unavailable": self.journal_unavailable,
+            "checkpoint_failures": self.checkpoint_failures,
             "metrics": dict(self.metrics.values),
         }
 
@@ -581,7 +586,31 @@ class AgentHost:
                 if t0 is not None:
                     self.metrics.record("polyagents_tick_to_order_ms", (self.now_ns() - t0) / 1e6, "histogram")
             return await self._venue_actor.venue_call.remote(self._account, method, args, kwargs)
-        return await getattr(self._journal_actor, method).remote(*args, **kwargs)
+        return await self._journal_call(method, args, kwargs)
+
+    async def _journal_call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call the journal found by name: a restarted journal is a new actor under the same name.
+
+        The handle looked up at start goes stale when the journal is restarted; a call that finds
+        it dead drops it, and the next call looks the name up again. While no journal answers, the
+        caller gets ``JournalUnavailable`` — a pause for the trader, never a venue failure. A failed
+        call is not retried here: whether it ran is unknown, and the caller decides (the trader
+        holds its write-ahead and tries again).
+        """
+        if self._journal_actor is None:
+            if self.spec.journal_name is None:
+                raise JournalUnavailable("this host has no journal")
+            try:
+                self._journal_actor = ray.get_actor(self.spec.journal_name, namespace=self.spec.namespace)
+            except ValueError as exc:
+                self.journal_unavailable += 1
+                raise JournalUnavailable(f"journal {self.spec.journal_name!r} is not running") from exc
+        try:
+            return await getattr(self._journal_actor, method).remote(*args, **kwargs)
+        except RayActorError as exc:
+            self._journal_actor = None
+            self.journal_unavailable += 1
+            raise JournalUnavailable(f"journal {self.spec.journal_name!r} unreachable: {type(exc).__name__}") from exc
 
     async def start_live(self) -> dict[str, Any]:
         """Register routes, run ``on_start`` (the trader reconciles there or right after), then
@@ -706,12 +735,17 @@ class AgentHost:
     async def checkpoint_now(self) -> bool:
         self._since_ckpt = 0
         self._last_ckpt_wall = time.monotonic()
-        if self._journal_actor is None or self.agent is None:
+        if self.spec.journal_name is None or self.agent is None:
             return False
         try:
-            await self._journal_actor.checkpoint.remote(self.spec.agent_id, self.now_ns(), self._checkpoint())
+            await self._journal_call("checkpoint", (self.spec.agent_id, self.now_ns(), self._checkpoint()), {})
             return True
+        except JournalUnavailable:
+            self.checkpoint_failures += 1  # retried on the next schedule, against the journal found by name
+            log.warning("agent %s: checkpoint deferred, journal unavailable", self.spec.agent_id)
+            return False
         except Exception:
+            self.checkpoint_failures += 1
             log.exception("agent %s: checkpoint failed", self.spec.agent_id)
             return False
 
