@@ -151,7 +151,7 @@ async def test_neg_risk_basket_below_one_after_fees_is_captured() -> None:
     assert sorted(leg.token_id for leg in intent.legs) == ["e0-yes", "e1-yes", "e2-yes"]
     assert all(leg.size == D(50) and leg.price == D("0.30") and leg.neg_risk for leg in intent.legs)
     assert intent.ev == D("2.795")
-    assert intent.intent_id == "neg_risk_basket:ev:1"
+    assert strat.epoch and intent.intent_id == f"neg_risk_basket:ev:{strat.epoch}.1"  # the incarnation in the id
     assert strat.status()["strategies"]["neg_risk_basket"]["opportunities"] == 1
 
 

@@ -242,7 +242,14 @@ def test_restarted_trader_that_cannot_reconcile_halts_instead_of_trading(ray_ses
             SupervisorSpec(
                 id="execution",
                 strategy=Strategy.REST_FOR_ONE,
-                children=(ChildSpec(id="trader", cls="agents.trader:Trader", config={"_role": "trader"}),),
+                # no risk officer in this tree: the trader must not wait to hear one's state
+                children=(
+                    ChildSpec(
+                        id="trader",
+                        cls="agents.trader:Trader",
+                        config={"_role": "trader", "await_risk_state": False},
+                    ),
+                ),
             ),
         ),
     )
