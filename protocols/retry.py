@@ -11,6 +11,26 @@ from __future__ import annotations
 import random
 
 
+def exponential_backoff(
+    attempt: int,
+    initial: float,
+    cap: float,
+    *,
+    multiplier: float = 2.0,
+    jitter: float = 0.0,
+    rng: random.Random | None = None,
+) -> float:
+    """The one backoff rule: ``min(cap, initial * multiplier**(attempt-1))`` for retry number
+    ``attempt`` (1-based), spread by ±``jitter`` (a fraction) drawn from ``rng`` and capped again.
+    In whatever unit the caller uses (seconds for supervisors, nanoseconds for agents' timers)."""
+    if attempt < 1:
+        raise ValueError(f"attempt is 1-based, got {attempt}")
+    base = min(cap, initial * multiplier ** (attempt - 1))
+    if not jitter or rng is None or base == 0:
+        return base
+    return min(cap, rng.uniform(base * (1 - jitter), base * (1 + jitter)))
+
+
 def backoff_ns(
     attempt: int, base_ns: int, cap_ns: int, *, jitter: float = 0.0, rng: random.Random | None = None
 ) -> int:
@@ -22,7 +42,5 @@ def backoff_ns(
         raise ValueError(f"need 0 < base_ns <= cap_ns, got base_ns={base_ns}, cap_ns={cap_ns}")
     if not 0 <= jitter < 1:
         raise ValueError(f"jitter is a fraction in [0, 1), got {jitter}")
-    delay = min(cap_ns, base_ns * 2 ** min(attempt - 1, 62))
-    if jitter and rng is not None:
-        delay = int(rng.uniform(delay * (1 - jitter), delay * (1 + jitter)))
-    return max(1, min(cap_ns, delay))
+    delay = exponential_backoff(min(attempt, 63), base_ns, cap_ns, jitter=jitter, rng=rng)
+    return max(1, min(cap_ns, int(delay)))

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from protocols.retry import exponential_backoff
 from supervisors.spec import Backoff, RestartType, Strategy, SupervisorSpec
 
 
@@ -96,13 +97,9 @@ def backoff_delay(backoff: Backoff, attempt: int, rng: random.Random) -> float:
 
     Jitter spreads restarts of many children so they do not all hit the venue at once.
     """
-    if attempt < 1:
-        raise ValueError(f"attempt is 1-based, got {attempt}")
-    base = min(backoff.max_s, backoff.initial_s * backoff.multiplier ** (attempt - 1))
-    if backoff.jitter == 0 or base == 0:
-        return base
-    lo, hi = base * (1 - backoff.jitter), base * (1 + backoff.jitter)
-    return min(backoff.max_s, rng.uniform(lo, hi))
+    return exponential_backoff(
+        attempt, backoff.initial_s, backoff.max_s, multiplier=backoff.multiplier, jitter=backoff.jitter, rng=rng
+    )
 
 
 @dataclass
