@@ -41,6 +41,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from agents.base import Agent, AgentConfig, Subscription, Timer
+from agents.journal_backlog import flush_in_order
 from agents.orders import LOCAL_REASONS, client_order_id
 from agents.portfolio import Portfolio, is_exposure_cutting
 from protocols import (
@@ -964,13 +965,9 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
 
     async def _flush_unjournalled(self) -> None:
         j = self.ctx.journal
-        while self.unjournalled and j is not None:
-            try:
-                await j.record(self.unjournalled[0], agent=self.agent_id)
-            except JournalUnavailable:
-                self._schedule_journal_retry()
-                return
-            self.unjournalled.popleft()
+        if j is not None and not await flush_in_order(j, self.unjournalled, self.agent_id):
+            self._schedule_journal_retry()
+            return
         self._journal_attempt = 0
 
     # -- state ------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from agents.base import Agent, AgentConfig, Subscription, Timer
+from agents.journal_backlog import flush_in_order
 from agents.orders import OrderState, client_order_id
 from agents.portfolio import Portfolio, is_exposure_cutting
 from protocols import (
@@ -406,14 +407,10 @@ class Trader(Agent[TraderConfig]):
 
     async def _retry_journal(self) -> None:
         """The journal may be back: write what waited, then send held orders still worth sending."""
-        j = self.ctx.journal
-        while self.unjournalled and j is not None:
-            try:
-                await j.record(self.unjournalled[0], agent=self.agent_id)
-            except JournalUnavailable:
-                self._schedule_journal_retry()
-                return
-            self.unjournalled.pop(0)
+        if self.ctx.journal is not None and not await flush_in_order(self.ctx.journal, self.unjournalled,
+                                                                     self.agent_id):
+            self._schedule_journal_retry()
+            return
         now = self.ctx.now_ns()
         for coid in list(self.held):
             order = self.orders.get(coid)
