@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,6 +22,28 @@ os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
+
+
+def _init_ray(ray: Any, namespace: str, attempts: int = 3) -> None:
+    """``ray.init`` with retries: Ray gives its raylet a fixed 30 s to register with the GCS
+    (``ray/_private/node.py``), which a loaded 2-core machine can miss; a second start then works.
+    Any other failure, or the last attempt's, is raised as is."""
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(
+                address="local",  # our own cluster, never whichever one this machine runs already
+                num_cpus=2,
+                object_store_memory=200 * 1024 * 1024,
+                include_dashboard=False,
+                namespace=namespace,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+            return
+        except Exception as exc:
+            if attempt == attempts or "timed out during startup" not in str(exc):
+                raise
+            ray.shutdown()
 
 
 @pytest.fixture(scope="session")
@@ -39,14 +62,7 @@ def ray_session() -> Iterator[str]:
     namespace = f"polyagents-test-{uuid.uuid4().hex[:8]}"
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(
-            num_cpus=2,
-            object_store_memory=200 * 1024 * 1024,
-            include_dashboard=False,
-            namespace=namespace,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+        _init_ray(ray, namespace)
     yield namespace
     if started_here:
         ray.shutdown()

@@ -19,7 +19,7 @@ import pytest
 
 from cluster.journal import open_read_only
 from supervisors.spec import ChildKind, ChildSpec, RestartType, Strategy, SupervisorSpec
-from supervisors.tree import JOURNAL_SERVICE
+from supervisors.tree import JOURNAL_SERVICE, walk
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -145,14 +145,40 @@ def test_live_tree_isolates_crashes_by_strategy_and_changes_at_runtime(ray_sessi
         assert out.stdout.strip().endswith("root/decision/pricer2")
         wait_for("pricer2 running", lambda: agent(control.tree_status(ns), "pricer2")["state"] == "running")
 
-        # the root restarts: the persisted tree (with pricer2) comes back
+        def actor_id(path: str) -> str:
+            return str(ray.get_actor(path, namespace=ns)._actor_id.hex())
+
+        def adoptions() -> int:
+            return int(q("SELECT count(*) FROM agent_events WHERE detail LIKE 'adopted root/%'")[0][0])
+
+        # the branch that got pricer2 dies: the root restarts it with today's children (pricer2
+        # included, from the persisted tree) and it adopts both running pricers, restarting neither
+        pricers = {p: actor_id(p) for p in ("root/decision/pricer", "root/decision/pricer2")}
+        seen = adoptions()
+        ray.kill(ray.get_actor("root/decision", namespace=ns), no_restart=True)
+        wait_for("decision branch back, adopting both pricers", lambda: adoptions() >= seen + 2, timeout=120)
+        st = control.tree_status(ns)
+        decision = next(c for c in st["tree"]["children"] if c["id"] == "decision")
+        assert decision["restarts"] == 1
+        assert {c["id"] for c in decision["children"]} == {"pricer", "pricer2"}
+        assert agent(st, "pricer2")["state"] == "running"
+        assert {p: actor_id(p) for p in pricers} == pricers
+
+        # the root restarts: it resumes supervising by itself (no call needed) and adopts every
+        # running child; no leaf is restarted, and the persisted tree (with pricer2) is intact
+        from cluster.ray_runtime.supervisor import load_tree
+
+        tree = load_tree(ns)
+        assert tree is not None
+        leaves = {p: actor_id(p) for p, _ in walk(tree)}
+        seen = adoptions()
         root = ray.get_actor("root", namespace=ns)
         ray.kill(root, no_restart=False)
-        wait_for(
-            "root rebuilt the persisted tree",
-            lambda: agent(control.tree_status(ns), "pricer2")["state"] == "running",
-            timeout=120,
-        )
+        # only the journal is asked (never the root) until the restarted root has adopted its
+        # four branches: nothing but the restart itself set it going
+        wait_for("restarted root adopted its branches unasked", lambda: adoptions() >= seen + 4, timeout=120)
+        assert agent(control.tree_status(ns), "pricer2")["state"] == "running"
+        assert {p: actor_id(p) for p in leaves} == leaves
 
         # a bad config is refused up front, the field named, and nothing is added
         from cluster.errors import UserError

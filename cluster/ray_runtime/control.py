@@ -228,6 +228,12 @@ def stop_tree(namespace: str = NAMESPACE) -> None:
             ray.get(root.stop_all.remote(), timeout=CALL_TIMEOUT_S)
         finally:
             ray.kill(root, no_restart=True)
+    # children are detached (they outlive a crashed supervisor): whatever a dead branch left
+    # behind is found by name and killed, so nothing of the tree survives `down`
+    for actor in ray.util.list_named_actors(all_namespaces=True):
+        if actor.get("namespace") == namespace and str(actor.get("name", "")).startswith(ROOT + "/"):
+            with contextlib.suppress(Exception):
+                ray.kill(ray.get_actor(actor["name"], namespace=namespace), no_restart=True)
     try:
         w = ray.get_actor(WORLD, namespace=namespace)
         ray.get(w.stop.remote(), timeout=30)

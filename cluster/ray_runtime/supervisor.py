@@ -31,7 +31,7 @@ from cluster.ray_runtime.routing import RouteTable
 from protocols import AgentEvent, Command
 from supervisors.policy import Action, SupervisorState
 from supervisors.spec import ChildKind, ChildSpec, SupervisorSpec, import_object
-from supervisors.tree import ROLE_BRANCH, agent_child, agents_in
+from supervisors.tree import ROLE_BRANCH, agent_child, agents_in, supervisor_at
 from supervisors.tree import add_agent as tree_add
 from supervisors.tree import remove_agent as tree_remove
 
@@ -82,6 +82,16 @@ def load_tree(namespace: str) -> SupervisorSpec | None:
     return None if raw is None else SupervisorSpec.model_validate_json(raw)
 
 
+def _persisted_branch(namespace: str, path: str) -> SupervisorSpec | None:
+    tree = load_tree(namespace)
+    if tree is None:
+        return None
+    try:
+        return supervisor_at(tree, path)
+    except KeyError:
+        return None
+
+
 def save_tree(namespace: str, tree: SupervisorSpec) -> None:
     from ray.experimental.internal_kv import _internal_kv_put
 
@@ -100,7 +110,9 @@ class SupervisorActor:
             self.spec = persisted or SupervisorSpec.model_validate_json(spec_json)
             save_tree(settings.namespace, self.spec)
         else:
-            self.spec = SupervisorSpec.model_validate_json(spec_json)
+            # the persisted tree is the one copy of the truth, runtime adds and removes included:
+            # a branch restarted by its parent (or by Ray) comes back with today's children
+            self.spec = _persisted_branch(settings.namespace, path) or SupervisorSpec.model_validate_json(spec_json)
         self.state = SupervisorState(self.spec, random.Random(path))
         self.children: dict[str, _Child] = {}
         self.status = "created"
@@ -111,6 +123,12 @@ class SupervisorActor:
         self.routes: dict[str, tuple[str, list[tuple[str, str | None]]]] = {}
         self.route_version = 0
         self.events: list[dict[str, Any]] = []
+        self._restarts_due: set[asyncio.TimerHandle] = set()
+        self._restarting: set[asyncio.Future[None]] = set()
+        if self.is_root and self.reconstructed:
+            # a root Ray restarted resumes supervising at once, not at the first call it receives:
+            # its children kept running (they are detached) and are adopted by name
+            ray.get_runtime_context().current_actor.ensure_started.remote()
 
     def __repr__(self) -> str:
         return f"Supervisor(path={self.path}, strategy={self.spec.strategy.value})"
@@ -206,7 +224,9 @@ class SupervisorActor:
             child.handle, child.running = adopted, True
             await self._journal(c.id, "", "start", f"adopted {path}")
             return True
-        opts = {"name": path, "namespace": ns, "max_restarts": 0, "num_cpus": 0}
+        # detached: a child's life is its supervisor's decision, not its creator's process's, so a
+        # crashed root or branch leaves healthy children running for its restarted self to adopt
+        opts = {"name": path, "namespace": ns, "max_restarts": 0, "num_cpus": 0, "lifetime": "detached"}
         try:
             if isinstance(c, SupervisorSpec):
                 sopts = {**opts, **self.settings.actor_options}
@@ -266,6 +286,9 @@ class SupervisorActor:
 
     async def stop_all(self) -> None:
         async with self._busy:
+            for handle in self._restarts_due:
+                handle.cancel()
+            self._restarts_due.clear()
             if self._loop is not None:
                 self._loop.cancel()
                 self._loop = None
@@ -337,16 +360,16 @@ class SupervisorActor:
             await self._journal(child.spec.id, "", "crash", why)
             decision = self.state.on_exit(child.spec.id, abnormal=True, now_s=time.monotonic())
             if decision.action is Action.RESTART:
-                await asyncio.sleep(decision.delay_s)
                 for cid in decision.stop:
                     await self._stop_child(self.children[cid])
                 for cid in decision.forget:
                     self.children.pop(cid, None)
-                for cid in decision.start:
-                    c = self.children[cid]
-                    c.restarts += 1
-                    if not await self._start_child(c, restarted=True):
-                        self._failed_start(c)
+                if decision.delay_s > 0:
+                    # the backoff is a deadline, never a sleep under the lock: meanwhile the other
+                    # children are pinged, added, removed and reported as usual
+                    self._restart_later(list(decision.start), decision.delay_s)
+                else:
+                    await self._restart(list(decision.start))
             elif decision.action is Action.ESCALATE:
                 await self._journal(self.spec.id, "supervisor", "escalate", decision.reason)
                 for cid in reversed(list(self.children)):
@@ -359,6 +382,32 @@ class SupervisorActor:
             else:
                 for cid in decision.forget:
                     self.children.pop(cid, None)
+
+    async def _restart(self, ids: list[str]) -> None:
+        """Start the named children again (caller holds the lock); one already back is left alone."""
+        for cid in ids:
+            c = self.children.get(cid)
+            if c is None or c.running or self.status != "running":
+                continue  # removed, restarted by a later decision meanwhile, or we are stopping
+            c.restarts += 1
+            if not await self._start_child(c, restarted=True):
+                self._failed_start(c)
+
+    def _restart_later(self, ids: list[str], delay_s: float) -> None:
+        loop = asyncio.get_running_loop()
+
+        async def due() -> None:
+            async with self._busy:
+                await self._restart(ids)
+
+        def fire() -> None:
+            self._restarts_due.discard(handle)
+            task = asyncio.ensure_future(due())
+            self._restarting.add(task)
+            task.add_done_callback(self._restarting.discard)
+
+        handle = loop.call_later(delay_s, fire)
+        self._restarts_due.add(handle)
 
     async def child_escalated(self, child_id: str) -> None:
         """A child supervisor gave up: it is a crashed child of ours."""
@@ -453,6 +502,7 @@ class SupervisorActor:
             raise ValueError(f"invalid config for {role} {name!r}: {exc}") from None
         self.spec = tree_add(self.spec, f"root/{branch}", child)
         save_tree(self.settings.namespace, self.spec)
+        self._refresh_child_specs()
         sup = ray.get_actor(f"root/{branch}", namespace=self.settings.namespace)
         await sup.start_new_child.remote(child.model_dump_json())
         return f"root/{branch}/{name}"
@@ -464,11 +514,18 @@ class SupervisorActor:
         path = found[0]
         self.spec = tree_remove(self.spec, name)
         save_tree(self.settings.namespace, self.spec)
+        self._refresh_child_specs()
         sup = ray.get_actor(path.rsplit("/", 1)[0], namespace=self.settings.namespace)
         await sup.remove_child.remote(name)
         self.routes.pop(path, None)
         self._broadcast()
         return path
+
+    def _refresh_child_specs(self) -> None:
+        """Our children's specs follow the tree's, so a branch we restart gets today's spec."""
+        for c in self.spec.children:
+            if c.id in self.children:
+                self.children[c.id].spec = c
 
     async def start_new_child(self, child_json: str) -> bool:
         c = ChildSpec.model_validate_json(child_json)
