@@ -119,6 +119,38 @@ class Crasher(Agent[AgentConfig]):
         raise ValueError("boom")
 
 
+class FlakyConfig(AgentConfig):
+    fail_at: int | None = None
+    """The size of the trade print that makes it raise, after updating its state (0: every print)."""
+
+
+class FlakyCounter(Agent[FlakyConfig]):
+    """Keeps the sizes of the trade prints it saw; raises on the configured one (half-updated)."""
+
+    role = "news_scout"
+    config_model = FlakyConfig
+    subscriptions = (Subscription(TradePrint),)
+
+    def __init__(self, agent_id: str = "flaky", config: Any = None) -> None:
+        super().__init__(agent_id, config)
+        self.seen: list[int] = []
+
+    def on_message(self, envelope: Envelope) -> None:
+        k = int(envelope.payload.size)
+        self.seen.append(k)
+        if self.config.fail_at in (k, 0):
+            raise ValueError(f"bad print {k}")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"seen": list(self.seen)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.seen = [int(k) for k in state.get("seen", [])]
+
+    def status(self) -> dict[str, Any]:
+        return {"role": self.role, "seen": list(self.seen)}
+
+
 class TapeWatcher(Agent[AgentConfig]):
     """Lists the venue's markets, subscribes to their data and republishes trade prints."""
 
