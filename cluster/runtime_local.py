@@ -6,6 +6,14 @@ the clock to it. Handlers run to completion one at a time (an ``await`` inside a
 simulated venue never yields to other agents), which is what makes the event log byte-identical
 from run to run. With the wall clock the loop sleeps until the next item is due or something is
 injected from outside (a websocket task, the CLI).
+
+Let it crash: a handler that raises leaves its agent half-updated, so the agent is supervised as on
+Ray — rebuilt from its last good checkpoint (taken every ``checkpoint_every_n`` handled items, only
+after a handler that returned), started again (a trader reconciles), and counted by its branch
+supervisor under :mod:`supervisors.policy`'s intensity rules, escalating to root and then to
+:class:`SupervisionFailed`. Items handled between that checkpoint and the crash are not replayed
+(as after a kill on Ray). ``add_agent(..., continue_on_error=True)`` (a simulation's crowd) instead
+counts the error and keeps the agent as it is.
 """
 
 from __future__ import annotations

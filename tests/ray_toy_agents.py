@@ -11,6 +11,7 @@ from typing import Any
 
 from agents.base import Agent, AgentConfig, Subscription, Timer
 from protocols import (
+    Command,
     Envelope,
     Fill,
     OrderEvent,
@@ -109,16 +110,6 @@ class Buyer(Agent[AgentConfig]):
         return {"role": self.role, "sent": self.sent, "filled": str(self.filled)}
 
 
-class Crasher(Agent[AgentConfig]):
-    """Raises in on_message: a handler error (not a host death)."""
-
-    role = "news_scout"
-    subscriptions = (Subscription(TradePrint),)
-
-    def on_message(self, envelope: Envelope) -> None:
-        raise ValueError("boom")
-
-
 class FlakyConfig(AgentConfig):
     fail_at: int | None = None
     """The size of the trade print that makes it raise, after updating its state (0: every print)."""
@@ -140,6 +131,40 @@ class FlakyCounter(Agent[FlakyConfig]):
         self.seen.append(k)
         if self.config.fail_at in (k, 0):
             raise ValueError(f"bad print {k}")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"seen": list(self.seen)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.seen = [int(k) for k in state.get("seen", [])]
+
+    def status(self) -> dict[str, Any]:
+        return {"role": self.role, "seen": list(self.seen)}
+
+
+class CommandCounter(Agent[FlakyConfig]):
+    """Keeps the ``k`` of each ``count`` command addressed to it; raises on ``k == fail_at`` after
+    updating its state (half-updated), and on every ``boom`` command."""
+
+    role = "news_scout"
+    config_model = FlakyConfig
+
+    def __init__(self, agent_id: str = "counter", config: Any = None) -> None:
+        super().__init__(agent_id, config)
+        self.seen: list[int] = []
+
+    def initial_subscriptions(self) -> tuple[Subscription, ...]:
+        return (Subscription(Command, self.agent_id),)
+
+    def on_message(self, envelope: Envelope) -> None:
+        cmd = envelope.payload
+        assert isinstance(cmd, Command)
+        if cmd.name == "boom":
+            raise RuntimeError("boom")
+        k = int(cmd.args["k"])
+        self.seen.append(k)
+        if k == self.config.fail_at:
+            raise ValueError(f"bad command {k}")
 
     def snapshot(self) -> dict[str, Any]:
         return {"seen": list(self.seen)}

@@ -13,8 +13,12 @@ Supervision in lockstep: when a host dies (``ActorDiedError``) or cannot be reac
 supervisor of its branch decides by OTP policy (:mod:`supervisors.policy`) which hosts to replace.
 A replacement is restored from the agent's last checkpoint and replays the steps logged since,
 answered from the log, so nothing reaches the venue twice and no state is lost; the trader then
-reconciles with the venue before the interrupted step resumes. Crashes, restarts and escalations
-go to the journal's ``agent_events``.
+reconciles with the venue before the interrupted step resumes. A handler that raises in its host
+is a crash too (``HANDLER_ERROR``): the host is replaced the same way, replaying the good steps but
+never the failing one, so its half-updated state is gone. The tree, the policy and the intensity
+are the local runtime's (:meth:`LocalRuntime._child_exited`); this runtime supplies how a hosted
+child is killed, stopped and restarted. Crashes, restarts and escalations go to the journal's
+``agent_events``.
 """
 
 from __future__ import annotations
