@@ -14,6 +14,7 @@ from protocols import (
     Command,
     Envelope,
     Fill,
+    JournalUnavailable,
     OrderEvent,
     OrderRequest,
     ReferencePrice,
@@ -60,6 +61,7 @@ class Buyer(Agent[AgentConfig]):
         self.filled = Decimal(0)
         self.fill_ids: list[str] = []
         self.events: dict[str, str] = {}
+        self.paused = 0
 
     def initial_subscriptions(self) -> tuple[Subscription, ...]:
         acct = self.ctx.venue.account if self.ctx.venue is not None else self.agent_id
@@ -93,7 +95,11 @@ class Buyer(Agent[AgentConfig]):
             tif=TimeInForce.GTC,
         )
         if self.ctx.journal is not None:
-            await self.ctx.journal.record(req, agent=self.agent_id, durable=True)
+            try:
+                await self.ctx.journal.record(req, agent=self.agent_id, durable=True)
+            except JournalUnavailable:
+                self.paused += 1  # a journal outage is a pause: no order without its write-ahead
+                return
         ev = await venue.place_order(req)
         self.events[ev.client_order_id] = ev.status.value
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ray_toy_agents import Buyer, FlakyCounter, Pricer
+from ray_toy_agents import BadStart, Buyer, FlakyCounter, Pricer
 
 from cluster.clock import DEFAULT_START_NS
 from cluster.journal import Journal
@@ -166,6 +166,27 @@ async def test_lockstep_handler_errors_past_the_intensity_escalate_to_root_and_f
             r.kill()
     assert [e.agent_id for e in rt.lifecycle if e.event == "escalate"] == ["data", "data", "root"]
     assert rt.stats.handler_errors == 4
+
+
+async def test_lockstep_host_whose_start_raises_is_started_again_until_the_intensity_then_escalates(
+    ray_session: str,
+) -> None:
+    from cluster.ray_runtime.lockstep import RayLockstepRuntime, SupervisionFailed
+
+    rt = RayLockstepRuntime(seed=1, namespace=ray_session, intensity=1)
+    rt.add_agent(BadStart("scout"))
+    try:
+        with pytest.raises(SupervisionFailed, match="INTENSITY_EXCEEDED"):
+            await rt.run()
+    finally:
+        for r in rt.remotes.values():
+            r.kill()
+    events = [(e.agent_id, e.event) for e in rt.lifecycle]
+    # as on the local runtime: the branch restarts it once, root restarts the branch once, which
+    # retries once more; every start ran on_start again and raised
+    assert events.count(("scout", "crash")) == 4 and events.count(("scout", "restart")) == 3
+    assert [a for a, e in events if e == "escalate"] == ["data", "data", "root"]
+    assert [str(e) for _, e in rt.crashes] == ["RuntimeError: cannot start"] * 4
 
 
 async def test_lockstep_crowd_agent_flagged_continue_on_error_keeps_its_state_counted(ray_session: str) -> None:

@@ -362,14 +362,16 @@ class AgentHost:
                     self._account = str(acct)
                     venue = VenueProxy(self._live_call, "sim", self._account)
                 if self.spec.journal_name is not None:
-                    self._journal_actor = ray.get_actor(self.spec.journal_name, namespace=self.spec.namespace)
+                    # found by name on first use (_journal_call): a journal being restarted is a
+                    # pause for whoever calls it, not a failed setup when a checkpoint is in hand
+                    self._journal_actor = None
                     journal = JournalProxy(self._live_call)
             ctx = HostContext(self, agent, venue, journal)
             agent.bind(ctx)
             self.agent, self.ctx = agent, ctx
             if checkpoint is not None:
                 self._restore(checkpoint)
-            elif self.mode == "live" and self._journal_actor is not None:
+            elif self.mode == "live" and self.spec.journal_name is not None:  # no journal: no restore
                 saved = await self._journal_call("last_checkpoint", (self.spec.agent_id,), {})
                 if saved is not None:
                     self._restore(saved)

@@ -120,6 +120,10 @@ class RemoteAgent(Agent[AgentConfig]):
         self.last_message_ns: int | None = None
         self.armed = False
         self.restarts = 0
+        self.needs_start = False
+        """Its ``on_start`` raised: a restart runs it again (a start is retried until the intensity)."""
+        self.restarting = False
+        self.start_error: str | None = None
         self.spawn(restarted=False)
 
     def initial_subscriptions(self) -> tuple[Subscription, ...]:
@@ -258,6 +262,11 @@ class RemoteAgent(Agent[AgentConfig]):
             return
         if rec in self.replay:
             self.replay.remove(rec)
+        if rec.kind == "start":
+            self.needs_start = True
+            if self.restarting:  # the restart's own start failed: its supervisor counts it
+                self.start_error = f"{HANDLER_ERROR}: {error}"
+                return
         await rt._child_exited(self.path, f"{HANDLER_ERROR}: {error}")
 
     async def _apply_kill_requests(self) -> None:
@@ -509,6 +518,15 @@ class RayLockstepRuntime(LocalRuntime):
         except RemoteHandlerError as exc:
             return str(exc)
         await self._event(r.agent_id, r.role, "restart", f"{reason}; replayed {sum(x.done for x in r.replay)} steps")
+        if r.needs_start:  # it never started: start it again, a failure being this restart's
+            r.restarting, r.start_error = True, None
+            try:
+                await r.run_step("start", None)
+            finally:
+                r.restarting = False
+            if r.start_error is not None:
+                return r.start_error
+            r.needs_start = False
         if self.reconcile_on_restart and callable(getattr(r.agent_cls, "reconcile", None)):
             await self._reconcile(r)
         return None
