@@ -11,6 +11,7 @@ at a time per agent, so an agent needs no locks.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import random
 from collections.abc import Awaitable
@@ -142,6 +143,27 @@ class Agent(Generic[C]):
         return None
 
     # -- state --------------------------------------------------------------------------------
+    def fresh(self) -> Agent[C]:
+        """A new, unbound instance with this one's id and config, as a restarted process builds it
+        (then :meth:`restore` loads the last good checkpoint into it).
+
+        The default calls ``type(self)(agent_id, config)``; a class whose constructor takes
+        anything else must override this, and until it does a restart of it fails loudly (a failed
+        restart counts as a crash) rather than building a wrong agent.
+        """
+        params = list(inspect.signature(type(self).__init__).parameters.values())[1:]
+        ok = (
+            len(params) >= 2
+            and params[0].name == "agent_id"
+            and params[1].name == "config"
+            and all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params[2:])
+        )
+        if not ok:
+            raise TypeError(
+                f"{type(self).__qualname__}.__init__ is not (agent_id, config): override fresh() to rebuild it"
+            )
+        return type(self)(self.agent_id, self.config)  # type: ignore[call-arg]
+
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state to checkpoint. Default: nothing worth keeping."""
         return {}

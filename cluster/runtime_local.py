@@ -6,17 +6,28 @@ the clock to it. Handlers run to completion one at a time (an ``await`` inside a
 simulated venue never yields to other agents), which is what makes the event log byte-identical
 from run to run. With the wall clock the loop sleeps until the next item is due or something is
 injected from outside (a websocket task, the CLI).
+
+Let it crash: a handler that raises leaves its agent half-updated, so the agent is supervised as on
+Ray — rebuilt from its last good checkpoint (taken every ``checkpoint_every_n`` handled items, only
+after a handler that returned), started again (a trader reconciles), and counted by its branch
+supervisor under :mod:`supervisors.policy`'s intensity rules, escalating to root and then to
+:class:`SupervisionFailed`. Items handled between that checkpoint and the crash are not replayed
+(as after a kill on Ray). ``add_agent(..., continue_on_error=True)`` (a simulation's crowd) instead
+counts the error and keeps the agent as it is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hashlib
 import heapq
 import inspect
 import logging
 import random
+import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -26,6 +37,9 @@ from agents.base import Agent, Subscription, Timer
 from cluster.clock import DEFAULT_START_NS, wall_ns
 from cluster.metrics import observe_published
 from protocols import AgentEvent, Envelope, JournalPort, Payload, VenuePort
+from supervisors.policy import Action, SupervisorState
+from supervisors.spec import ChildSpec, Strategy, SupervisorSpec, class_path
+from supervisors.tree import ROLE_BRANCH
 
 log = logging.getLogger("polyagents.runtime")
 
@@ -34,6 +48,23 @@ LatencyHook = Callable[[str, str, Payload], int]
 fast one can see the same book at different times."""
 
 _DELIVER, _TIMER, _CALL, _ROUTE = 0, 1, 2, 3
+
+HANDLER_ERROR = "HANDLER_ERROR"
+"""The crash reason of an agent whose handler raised (status, agent events, supervisor counters)."""
+
+#: The branch supervisors' strategies (the design's tree: the trader restarts after its risk officer).
+BRANCH_STRATEGY = {
+    "data": Strategy.ONE_FOR_ONE,
+    "decision": Strategy.ONE_FOR_ONE,
+    "execution": Strategy.REST_FOR_ONE,
+    "other": Strategy.ONE_FOR_ONE,
+}
+
+_CLASS_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class SupervisionFailed(Exception):
+    """The root supervisor exceeded its intensity: the run cannot continue."""
 
 
 class MetricsSink:
@@ -68,29 +99,47 @@ class _Slot:
     __slots__ = (
         "agent",
         "agent_id",
+        "checkpoint",
+        "continue_on_error",
         "ctx",
+        "errors_continued",
+        "last_crash",
         "msg_async",
         "on_message",
         "on_timer",
+        "path",
         "removed",
+        "restarts",
         "role",
+        "since_ckpt",
         "subs",
         "timer_async",
         "timer_gen",
     )
 
-    def __init__(self, agent: Agent[Any], ctx: LocalContext) -> None:
-        self.agent = agent
+    def __init__(self, agent: Agent[Any], ctx: LocalContext, *, continue_on_error: bool = False) -> None:
         self.agent_id = agent.agent_id
         self.role = agent.role
         self.ctx = ctx
+        self.set_agent(agent)
+        self.timer_gen: dict[str, int] = {}
+        self.subs: set[tuple[type[Payload], str | None]] = set()
+        self.removed = False
+        self.path = f"root/{ROLE_BRANCH.get(agent.role, 'other')}/{agent.agent_id}"
+        self.continue_on_error = continue_on_error
+        self.checkpoint: dict[str, Any] | None = None
+        """The last good checkpoint: taken after a handler that returned, never after one that raised."""
+        self.since_ckpt = 0
+        self.restarts = 0
+        self.last_crash: str | None = None
+        self.errors_continued = 0
+
+    def set_agent(self, agent: Agent[Any]) -> None:
+        self.agent = agent
         self.on_message = agent.on_message
         self.on_timer = agent.on_timer
         self.msg_async = inspect.iscoroutinefunction(agent.on_message)
         self.timer_async = inspect.iscoroutinefunction(agent.on_timer)
-        self.timer_gen: dict[str, int] = {}
-        self.subs: set[tuple[type[Payload], str | None]] = set()
-        self.removed = False
 
 
 class LocalContext:
@@ -216,6 +265,10 @@ class LocalRuntime:
         record_events: bool = False,
         strict: bool = False,
         metrics: MetricsSink | None = None,
+        intensity: int = 10,
+        period_s: float = 60.0,
+        checkpoint_every_n: int = 50,
+        checkpoint_every_ns: int = 60 * 1_000_000_000,
     ) -> None:
         if clock not in ("virtual", "wall"):
             raise ValueError(f"clock must be 'virtual' or 'wall', got {clock!r}")
@@ -243,6 +296,16 @@ class LocalRuntime:
         self.stats = RunStats(start_ns=self._now, end_ns=self._now)
         self.crashes: list[tuple[str, BaseException]] = []
         self._pending_starts: list[_Slot] = []
+        if checkpoint_every_n < 1:
+            raise ValueError(f"checkpoint_every_n must be at least 1, got {checkpoint_every_n}")
+        self.intensity = intensity
+        self.period_s = period_s
+        self.checkpoint_every_n = checkpoint_every_n
+        self.checkpoint_every_ns = checkpoint_every_ns
+        self.lifecycle: list[AgentEvent] = []
+        self._order: list[str] = []
+        """Every supervised agent id in the order it was added (the tree's child order)."""
+        self._sups: dict[str, SupervisorState] = {}
 
     # -- Scheduler (lent to venues) --------------------------------------------------------------
     def now_ns(self) -> int:
@@ -258,16 +321,26 @@ class LocalRuntime:
     def agents(self) -> dict[str, Agent[Any]]:
         return {k: s.agent for k, s in self._slots.items()}
 
-    def add_agent(self, agent: Agent[Any], *, venue: VenuePort | None = None) -> None:
-        """Host an agent. Its venue's sink is wired to this runtime under the venue's name."""
+    def add_agent(
+        self, agent: Agent[Any], *, venue: VenuePort | None = None, continue_on_error: bool = False
+    ) -> None:
+        """Host an agent. Its venue's sink is wired to this runtime under the venue's name.
+
+        A handler that raises is a crash: the agent is rebuilt from its last good checkpoint,
+        started again (a trader reconciles) and counted against its supervisor's intensity (see
+        :meth:`_child_exited`). ``continue_on_error`` (crowd agents of a simulation) keeps the
+        agent running as it is instead; each such error is counted (``errors_continued``).
+        """
         if agent.agent_id in self._slots:
             raise ValueError(f"an agent with id {agent.agent_id!r} is already running")
         rng = random.Random(f"{self.seed}:{agent.agent_id}")
         ctx = LocalContext(self, agent, venue, rng)
-        slot = _Slot(agent, ctx)
+        slot = _Slot(agent, ctx, continue_on_error=continue_on_error)
         ctx.slot = slot
         agent.bind(ctx)
         self._slots[agent.agent_id] = slot
+        if not continue_on_error:
+            self._supervise(slot)
         for sub in agent.initial_subscriptions():
             self._subscribe(slot, sub)
         if venue is not None:
@@ -285,6 +358,7 @@ class LocalRuntime:
         if slot is None:
             raise KeyError(f"no agent {agent_id!r}")
         slot.removed = True
+        self._unsupervise(slot)
         for typ, key in list(slot.subs):
             self._unsubscribe(slot, Subscription(typ, key))
         await self._call(slot, slot.agent.on_stop)
@@ -393,6 +467,13 @@ class LocalRuntime:
             ev = AgentEvent(time_ns=self.now_ns(), agent_id=slot.agent_id, role=slot.role, event=event, detail=detail)
             await self.journal.record(ev, agent=slot.agent_id)
 
+    async def _event(self, agent_id: str, role: str, event: Any, detail: str = "") -> None:
+        """A supervision event (crash, restart, escalate, remove): kept and journalled."""
+        ev = AgentEvent(time_ns=self.now_ns(), agent_id=agent_id, role=role, event=event, detail=detail[:500])
+        self.lifecycle.append(ev)
+        if self.journal is not None:
+            await self.journal.record(ev, agent=agent_id)
+
     async def _call(self, slot: _Slot, fn: Callable[..., Any], *args: Any) -> None:
         try:
             res = fn(*args)
@@ -402,12 +483,231 @@ class LocalRuntime:
             await self._crashed(slot, exc)
 
     async def _crashed(self, slot: _Slot, exc: Exception) -> None:
+        """A handler raised: a crash. Restart from the last good checkpoint (or continue, counted)."""
+        if isinstance(exc, SupervisionFailed):
+            raise exc  # the tree gave up (e.g. a remote agent's root escalated): the run ends
         self.stats.handler_errors += 1
         self.crashes.append((slot.agent_id, exc))
         log.exception("agent %s failed in a handler", slot.agent_id, exc_info=exc)
-        await self._lifecycle(slot, "crash", f"{type(exc).__name__}: {exc}")
         if self.strict:
+            await self._lifecycle(slot, "crash", f"{type(exc).__name__}: {exc}")
             raise exc
+        if slot.continue_on_error or slot.removed or self._stopped:
+            slot.errors_continued += 1
+            await self._lifecycle(slot, "crash", f"{type(exc).__name__}: {exc}; continuing (continue_on_error)")
+            return
+        reason = f"{HANDLER_ERROR}: {type(exc).__name__}: {exc}"
+        await self._child_exited(slot.path, reason)
+
+    # -- checkpoints and supervision ------------------------------------------------------------
+    def _handled(self, slot: _Slot) -> None:
+        """A handler returned: the agent's state is good; checkpoint it when due."""
+        if slot.continue_on_error:
+            return
+        slot.since_ckpt += 1
+        if slot.since_ckpt >= self.checkpoint_every_n or (
+            slot.checkpoint is not None and self._now - slot.checkpoint["time_ns"] >= self.checkpoint_every_ns
+        ):
+            self._take_checkpoint(slot)
+
+    def _take_checkpoint(self, slot: _Slot) -> None:
+        slot.since_ckpt = 0
+        slot.checkpoint = {
+            "time_ns": self._now,
+            # a copy: the snapshot may share lists and dicts the agent goes on mutating
+            "state": copy.deepcopy(slot.agent.snapshot()),
+            "rng": slot.ctx.rng.getstate(),
+        }
+
+    def agent_status(self, agent_id: str) -> dict[str, Any]:
+        """Supervision view of one agent: restarts, last crash reason, checkpoint age, errors continued."""
+        slot = self._slots[agent_id]
+        ck = slot.checkpoint
+        return {
+            "path": slot.path,
+            "restarts": slot.restarts,
+            "last_crash": slot.last_crash,
+            "checkpoint_age_ns": None if ck is None else self._now - ck["time_ns"],
+            "errors_continued": slot.errors_continued,
+            "continue_on_error": slot.continue_on_error,
+        }
+
+    def _supervise(self, slot: _Slot) -> None:
+        self._order.append(slot.agent_id)
+        parent = slot.path.rsplit("/", 1)[0]
+        st = self._sups.get(parent)
+        if st is not None:
+            st.add(slot.agent_id)
+        elif "root" in self._sups and parent.rsplit("/", 1)[1] not in self._sups["root"].order:
+            self._sups["root"].add(parent.rsplit("/", 1)[1])
+
+    def _unsupervise(self, slot: _Slot) -> None:
+        if slot.agent_id not in self._order:
+            return
+        self._order.remove(slot.agent_id)
+        st = self._sups.get(slot.path.rsplit("/", 1)[0])
+        if st is not None and slot.agent_id in st.restart_types:
+            st.remove(slot.agent_id)
+
+    def _supervised_paths(self) -> list[str]:
+        return [self._slots[a].path for a in self._order if a in self._slots]
+
+    def tree(self) -> SupervisorSpec:
+        """The supervision tree of the supervised agents: the design's branches under root."""
+        branches: dict[str, list[ChildSpec]] = {}
+        for a in self._order:
+            slot = self._slots.get(a)
+            if slot is None:
+                continue
+            cls = class_path(type(slot.agent))
+            if not _CLASS_PATH.match(cls):  # a class defined in a function: the spec only names it
+                cls = "agents.base:Agent"
+            branches.setdefault(slot.path.split("/")[1], []).append(ChildSpec(id=a, cls=cls))
+        return SupervisorSpec(
+            id="root",
+            intensity=self.intensity,
+            period_s=self.period_s,
+            children=tuple(
+                SupervisorSpec(
+                    id=b,
+                    strategy=BRANCH_STRATEGY.get(b, Strategy.ONE_FOR_ONE),
+                    intensity=self.intensity,
+                    period_s=self.period_s,
+                    children=tuple(kids),
+                )
+                for b, kids in branches.items()
+            ),
+        )
+
+    def _sup(self, path: str) -> SupervisorState:
+        st = self._sups.get(path)
+        if st is None:
+            tree = self.tree()
+            spec = tree if path == "root" else tree.child(path.split("/", 1)[1])
+            assert isinstance(spec, SupervisorSpec)
+            st = SupervisorState(spec, random.Random(f"{self.seed}:{path}"))
+            self._sups[path] = st
+        return st
+
+    def _agents_under(self, path: str) -> list[str]:
+        return [p.rsplit("/", 1)[1] for p in self._supervised_paths() if p == path or p.startswith(path + "/")]
+
+    async def _child_exited(self, path: str, reason: str) -> None:
+        """A supervised child crashed: its supervisor's policy (:mod:`supervisors.policy`) decides.
+
+        Restarts happen at once, in the queue's order (virtual time: a backoff would only shift
+        the run); a restart whose start fails is the next crash, handled here in turn rather than
+        by recursion, until the intensity is exceeded and the branch escalates to root; root
+        exceeding its own raises :class:`SupervisionFailed`.
+        """
+        pending: deque[tuple[str, str]] = deque([(path, reason)])
+        while pending:
+            path, reason = pending.popleft()
+            parent, child = path.rsplit("/", 1)
+            if path.count("/") == 2:
+                aid = child
+                if aid not in self._slots:
+                    continue
+                self._slots[aid].last_crash = reason[:300]
+                await self._event(aid, self._slots[aid].role, "crash", reason)
+                await self._kill_child(aid)
+            sup = self._sup(parent)
+            decision = sup.on_exit(child, abnormal=True, now_s=self._now / 1e9)
+            if decision.action is Action.RESTART:
+                for cid in decision.stop:
+                    for aid in self._agents_under(f"{parent}/{cid}"):
+                        await self._stop_child(aid)
+                for cid in decision.start:
+                    sub = f"{parent}/{cid}"
+                    if sub.count("/") == 1:  # a branch restarted by root: fresh supervisor state
+                        self._sups.pop(sub, None)
+                    for aid in self._agents_under(sub):
+                        failed = await self._restart_child(aid, decision.reason)
+                        if failed is not None:
+                            pending.append((self._slots[aid].path, f"START_FAILED: {failed}"))
+            elif decision.action is Action.ESCALATE:
+                sup_id = parent.rsplit("/", 1)[-1]
+                await self._event(sup_id, "supervisor", "escalate", decision.reason)
+                for aid in reversed(self._agents_under(parent)):
+                    if aid != child:  # the crashed one is already gone; its siblings stop cleanly
+                        await self._stop_child(aid)
+                if parent == "root":
+                    raise SupervisionFailed(decision.reason)
+                self._sups.pop(parent, None)
+                pending.append((parent, f"ESCALATED: {decision.reason}"))
+            else:
+                for cid in decision.forget:
+                    slot = self._slots.get(cid)
+                    if slot is not None:
+                        await self._kill_child(cid)
+                        slot.removed = True
+                        await self._event(cid, slot.role, "remove", decision.reason)
+
+    async def _kill_child(self, agent_id: str) -> None:
+        """The agent is gone as a killed process is: its pending timers die with it."""
+        slot = self._slots[agent_id]
+        for name in slot.timer_gen:
+            slot.timer_gen[name] += 1
+
+    async def _stop_child(self, agent_id: str) -> None:
+        """A sibling stopped by its supervisor's strategy: its state is good, so it is checkpointed
+        first (it comes back as it was), then ``on_stop`` runs."""
+        slot = self._slots[agent_id]
+        self._take_checkpoint(slot)
+        try:
+            res = slot.agent.on_stop()
+            if inspect.isawaitable(res):
+                await res
+        except Exception:
+            log.exception("agent %s: on_stop failed while its supervisor restarted it", agent_id)
+        await self._kill_child(agent_id)
+
+    async def _restart_child(self, agent_id: str, reason: str) -> str | None:
+        """A fresh agent object from the last good checkpoint, started again; a trader reconciles.
+        Returns the error when the restart itself failed (counted by the caller as a crash)."""
+        slot = self._slots[agent_id]
+        slot.restarts += 1
+        old = slot.agent
+        ck = slot.checkpoint
+        try:
+            agent = old.fresh()
+            agent.bind(slot.ctx)
+            if ck is not None:
+                agent.restore(copy.deepcopy(ck["state"]))
+                slot.ctx.rng.setstate(ck["rng"])
+        except Exception as exc:
+            log.exception("agent %s: could not be rebuilt", agent_id)
+            return f"{type(exc).__name__}: {exc}"
+        slot.set_agent(agent)
+        slot.since_ckpt = 0
+        for typ, key in list(slot.subs):
+            self._unsubscribe(slot, Subscription(typ, key))
+        for sub in agent.initial_subscriptions():
+            self._subscribe(slot, sub)
+        await self._event(
+            agent_id, slot.role, "restart", f"{reason}; from {'checkpoint' if ck is not None else 'initial state'}"
+        )
+        try:
+            for fn in (agent.on_start, self._reconcile_fn(agent)):
+                if fn is None:
+                    continue
+                res = fn()
+                if inspect.isawaitable(res):
+                    await res
+        except Exception as exc:
+            self.stats.handler_errors += 1
+            self.crashes.append((agent_id, exc))
+            log.exception("agent %s failed to start again", agent_id)
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    @staticmethod
+    def _reconcile_fn(agent: Agent[Any]) -> Callable[[], Any] | None:
+        """A trader reconciles after a restart, as after a kill (unless its ``on_start`` does)."""
+        fn = getattr(agent, "reconcile", None)
+        if not callable(fn) or getattr(getattr(agent, "config", None), "reconcile_on_start", False):
+            return None
+        return fn  # type: ignore[no-any-return]
 
     async def run(self, until_ns: int | None = None, *, max_events: int | None = None) -> RunStats:
         """Process the queue until it is empty, ``until_ns`` is reached, or ``max_events`` ran.
@@ -449,7 +749,10 @@ class LocalRuntime:
                     else:
                         target.on_message(item)
                 except Exception as exc:
+                    self._current = None
                     await self._crashed(target, exc)
+                else:
+                    self._handled(target)
                 self._current = None
                 if per_message:
                     self._observe_delivery(target, perf_counter() - t_handler)
@@ -486,6 +789,8 @@ class LocalRuntime:
                 await res  # type: ignore[misc]
         except Exception as exc:
             await self._crashed(slot, exc)
+        else:
+            self._handled(slot)
 
     async def _run_wall(self, until_ns: int | None, max_events: int | None) -> RunStats:
         self._wake = asyncio.Event()

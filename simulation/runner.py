@@ -208,7 +208,7 @@ async def run_scenario_async(
     for m in members:
         rt.add_agent(m.agent, venue=m.venue)
     for c in crowd:
-        rt.add_agent(c.agent, venue=c.venue)
+        rt.add_agent(c.agent, venue=c.venue, continue_on_error=True)  # the crowd is the world: counted, not restarted
 
     _schedule_feeds(rt, scenario, world)
     _listen_to_whales(rt, exchange, crowd)

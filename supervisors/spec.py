@@ -65,6 +65,11 @@ class ChildSpec(BaseModel):
     restart: RestartType = RestartType.PERMANENT
     shutdown_timeout_s: float = Field(default=5.0, gt=0.0)
     kind: ChildKind = ChildKind.AGENT
+    continue_on_error: bool = Field(
+        default=False,
+        description="a handler error is logged and counted and the agent goes on (crowd agents in a "
+        "simulation); by default it is a crash: restart from the last good checkpoint",
+    )
     ray_options: dict[str, Any] = Field(
         default_factory=dict,
         description="extra actor options, e.g. {'resources': {'feed': 0.01}} to pin a feed agent",

@@ -11,8 +11,10 @@ from typing import Any
 
 from agents.base import Agent, AgentConfig, Subscription, Timer
 from protocols import (
+    Command,
     Envelope,
     Fill,
+    JournalUnavailable,
     OrderEvent,
     OrderRequest,
     ReferencePrice,
@@ -59,6 +61,7 @@ class Buyer(Agent[AgentConfig]):
         self.filled = Decimal(0)
         self.fill_ids: list[str] = []
         self.events: dict[str, str] = {}
+        self.paused = 0
 
     def initial_subscriptions(self) -> tuple[Subscription, ...]:
         acct = self.ctx.venue.account if self.ctx.venue is not None else self.agent_id
@@ -92,7 +95,11 @@ class Buyer(Agent[AgentConfig]):
             tif=TimeInForce.GTC,
         )
         if self.ctx.journal is not None:
-            await self.ctx.journal.record(req, agent=self.agent_id, durable=True)
+            try:
+                await self.ctx.journal.record(req, agent=self.agent_id, durable=True)
+            except JournalUnavailable:
+                self.paused += 1  # a journal outage is a pause: no order without its write-ahead
+                return
         ev = await venue.place_order(req)
         self.events[ev.client_order_id] = ev.status.value
 
@@ -109,14 +116,70 @@ class Buyer(Agent[AgentConfig]):
         return {"role": self.role, "sent": self.sent, "filled": str(self.filled)}
 
 
-class Crasher(Agent[AgentConfig]):
-    """Raises in on_message: a handler error (not a host death)."""
+class FlakyConfig(AgentConfig):
+    fail_at: int | None = None
+    """The size of the trade print that makes it raise, after updating its state (0: every print)."""
+
+
+class FlakyCounter(Agent[FlakyConfig]):
+    """Keeps the sizes of the trade prints it saw; raises on the configured one (half-updated)."""
 
     role = "news_scout"
+    config_model = FlakyConfig
     subscriptions = (Subscription(TradePrint),)
 
+    def __init__(self, agent_id: str = "flaky", config: Any = None) -> None:
+        super().__init__(agent_id, config)
+        self.seen: list[int] = []
+
     def on_message(self, envelope: Envelope) -> None:
-        raise ValueError("boom")
+        k = int(envelope.payload.size)
+        self.seen.append(k)
+        if self.config.fail_at in (k, 0):
+            raise ValueError(f"bad print {k}")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"seen": list(self.seen)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.seen = [int(k) for k in state.get("seen", [])]
+
+    def status(self) -> dict[str, Any]:
+        return {"role": self.role, "seen": list(self.seen)}
+
+
+class CommandCounter(Agent[FlakyConfig]):
+    """Keeps the ``k`` of each ``count`` command addressed to it; raises on ``k == fail_at`` after
+    updating its state (half-updated), and on every ``boom`` command."""
+
+    role = "news_scout"
+    config_model = FlakyConfig
+
+    def __init__(self, agent_id: str = "counter", config: Any = None) -> None:
+        super().__init__(agent_id, config)
+        self.seen: list[int] = []
+
+    def initial_subscriptions(self) -> tuple[Subscription, ...]:
+        return (Subscription(Command, self.agent_id),)
+
+    def on_message(self, envelope: Envelope) -> None:
+        cmd = envelope.payload
+        assert isinstance(cmd, Command)
+        if cmd.name == "boom":
+            raise RuntimeError("boom")
+        k = int(cmd.args["k"])
+        self.seen.append(k)
+        if k == self.config.fail_at:
+            raise ValueError(f"bad command {k}")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"seen": list(self.seen)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.seen = [int(k) for k in state.get("seen", [])]
+
+    def status(self) -> dict[str, Any]:
+        return {"role": self.role, "seen": list(self.seen)}
 
 
 class TapeWatcher(Agent[AgentConfig]):

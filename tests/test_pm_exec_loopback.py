@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import time
 from decimal import Decimal
@@ -362,3 +363,41 @@ async def test_every_post_and_cancel_passes_the_client_side_rate_limiter(lb, ex)
     await ex.cancel_order("r-0")
     await ex.cancel_all()
     assert (ex.post_limiter.acquired, ex.cancel_limiter.acquired) == (4, 2)
+
+
+async def test_per_order_locks_are_dropped_once_each_place_order_returns(lb, ex) -> None:
+    import asyncio
+
+    lb.maker("mm", Side.SELL, "0.55", "100")
+    evs = await asyncio.gather(
+        *(ex.place_order(request(f"c-lock-{i}", Side.BUY, "0.40", "5")) for i in range(6)),
+        ex.place_order(request("c-lock-0", Side.BUY, "0.40", "5")),  # the same id twice, at once
+    )
+    assert all(e.status is not None for e in evs)
+    assert len(ex._locks) == 0  # the map holds only orders being placed now, not every order ever
+
+
+async def test_keyed_locks_serialise_one_key_and_forget_it_when_nobody_holds_it() -> None:
+    import asyncio
+
+    from venues.polymarket.execution import KeyedLocks
+
+    locks = KeyedLocks()
+    inside: list[str] = []
+    order: list[str] = []
+
+    async def use(key: str, tag: str) -> None:
+        async with locks.hold(key):
+            assert key not in inside, "two holders of one key at once"
+            inside.append(key)
+            await asyncio.sleep(0)
+            order.append(tag)
+            inside.remove(key)
+
+    await asyncio.gather(use("a", "a1"), use("a", "a2"), use("b", "b1"), use("a", "a3"))
+    assert [t for t in order if t.startswith("a")] == ["a1", "a2", "a3"]
+    assert len(locks) == 0
+    with contextlib.suppress(RuntimeError):
+        async with locks.hold("c"):
+            raise RuntimeError("the holder fails")
+    assert len(locks) == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ray_toy_agents import Buyer, Crasher, Pricer
+from ray_toy_agents import BadStart, Buyer, FlakyCounter, Pricer
 
 from cluster.clock import DEFAULT_START_NS
 from cluster.journal import Journal
@@ -120,16 +120,87 @@ async def test_killed_hosts_are_replaced_and_the_run_is_unchanged(ray_session: s
     ]
 
 
-async def test_handler_error_in_a_host_is_a_crash_record_not_a_host_death(ray_session: str) -> None:
+def _sized(k: int) -> TradePrint:
+    t = DEFAULT_START_NS + k * MS
+    return TradePrint(time_ns=t, token_id="m1-yes", market="m1", price=Decimal("0.5"), size=Decimal(k), side=Side.BUY)
+
+
+@pytest.mark.parametrize("mode", ["image", "snapshot"])
+async def test_lockstep_handler_error_replaces_the_host_from_its_last_good_checkpoint_without_the_failing_step(
+    ray_session: str, mode: str
+) -> None:
     from cluster.ray_runtime.lockstep import RayLockstepRuntime
 
-    rt = RayLockstepRuntime(seed=1, namespace=ray_session)
-    rt.add_agent(Crasher("scout"))
-    rt.inject(_trade(DEFAULT_START_NS + MS, "0.5"), sender="tape", at_ns=DEFAULT_START_NS + MS)
+    rt = RayLockstepRuntime(seed=1, namespace=ray_session, checkpoint_every_n=3, checkpoint_mode=mode)  # type: ignore[arg-type]
+    rt.add_agent(FlakyCounter("scout", {"fail_at": 5}))
+    for k in range(1, 9):
+        rt.inject(_sized(k), sender="tape", at_ns=DEFAULT_START_NS + k * MS)
+    await rt.run()
+    first_host = rt.remotes["scout"].generation
+    await rt.stop()
+    # the half-updated state (print 5 kept) is gone: the last good checkpoint plus the good steps
+    # after it (replayed from the log) plus the prints after the crash
+    assert rt.agents["scout"].seen == [1, 2, 3, 4, 6, 7, 8]  # type: ignore[attr-defined]
+    assert [(a, str(e)) for a, e in rt.crashes] == [("scout", "ValueError: bad print 5")]
+    assert rt.host_failures == []  # no host died: the handler raised, and its host was replaced
+    assert first_host == 2
+    st = rt.agent_status("scout")
+    assert st["restarts"] == 1 and st["last_crash"] == "HANDLER_ERROR: ValueError: bad print 5"
+    assert [(e.agent_id, e.event) for e in rt.lifecycle] == [("scout", "crash"), ("scout", "restart")]
+    replayed = int(rt.lifecycle[1].detail.rsplit("replayed ", 1)[1].split()[0])
+    assert replayed < 4  # from a checkpoint taken after print 3 at the latest, not from the start
+
+
+async def test_lockstep_handler_errors_past_the_intensity_escalate_to_root_and_fail_the_run(ray_session: str) -> None:
+    from cluster.ray_runtime.lockstep import RayLockstepRuntime, SupervisionFailed
+
+    rt = RayLockstepRuntime(seed=1, namespace=ray_session, intensity=1)
+    rt.add_agent(FlakyCounter("scout", {"fail_at": 0}))
+    for k in range(1, 20):
+        rt.inject(_sized(k), sender="tape", at_ns=DEFAULT_START_NS + k * MS)
+    try:
+        with pytest.raises(SupervisionFailed, match="INTENSITY_EXCEEDED"):
+            await rt.run()
+    finally:
+        for r in rt.remotes.values():
+            r.kill()
+    assert [e.agent_id for e in rt.lifecycle if e.event == "escalate"] == ["data", "data", "root"]
+    assert rt.stats.handler_errors == 4
+
+
+async def test_lockstep_host_whose_start_raises_is_started_again_until_the_intensity_then_escalates(
+    ray_session: str,
+) -> None:
+    from cluster.ray_runtime.lockstep import RayLockstepRuntime, SupervisionFailed
+
+    rt = RayLockstepRuntime(seed=1, namespace=ray_session, intensity=1)
+    rt.add_agent(BadStart("scout"))
+    try:
+        with pytest.raises(SupervisionFailed, match="INTENSITY_EXCEEDED"):
+            await rt.run()
+    finally:
+        for r in rt.remotes.values():
+            r.kill()
+    events = [(e.agent_id, e.event) for e in rt.lifecycle]
+    # as on the local runtime: the branch restarts it once, root restarts the branch once, which
+    # retries once more; every start ran on_start again and raised
+    assert events.count(("scout", "crash")) == 4 and events.count(("scout", "restart")) == 3
+    assert [a for a, e in events if e == "escalate"] == ["data", "data", "root"]
+    assert [str(e) for _, e in rt.crashes] == ["RuntimeError: cannot start"] * 4
+
+
+async def test_lockstep_crowd_agent_flagged_continue_on_error_keeps_its_state_counted(ray_session: str) -> None:
+    from cluster.ray_runtime.lockstep import RayLockstepRuntime
+
+    rt = RayLockstepRuntime(seed=1, namespace=ray_session, intensity=0)
+    rt.add_agent(FlakyCounter("scout", {"fail_at": 2}), continue_on_error=True)
+    for k in range(1, 4):
+        rt.inject(_sized(k), sender="tape", at_ns=DEFAULT_START_NS + k * MS)
     await rt.run()
     await rt.stop()
-    assert [(a, str(e)) for a, e in rt.crashes] == [("scout", "ValueError: boom")]
-    assert rt.host_failures == []
+    assert rt.agents["scout"].seen == [1, 2, 3]  # type: ignore[attr-defined]
+    assert rt.agent_status("scout")["errors_continued"] == 1
+    assert rt.lifecycle == [] and rt.remotes["scout"].generation == 1
 
 
 async def test_agent_removed_at_runtime_stops_in_its_host_and_gets_nothing_more(ray_session: str) -> None:

@@ -74,3 +74,16 @@ def test_critical_messages_keep_order_and_none_is_lost(items: list[tuple[str, st
                 assert ("top_of_book", key, tops[-1]) in got
 
     asyncio.run(go())
+
+
+async def test_timer_put_critical_into_a_full_box_is_enqueued_past_capacity_and_counted() -> None:
+    box = Mailbox(2)
+    box.offer("order_intent", None, "i1")
+    box.offer("order_intent", None, "i2")
+    assert box.offer("_timer", "retry", "t-refused") is False  # a plain offer would have lost it
+    box.put_critical("_timer", "retry", "t1")
+    box.put_critical("_timer", "retry", "t2")
+    assert box.over_capacity == 2
+    assert await drain(box) == ["i1", "i2", "t1", "t2"]
+    with pytest.raises(ValueError, match="not a critical kind"):
+        box.put_critical("book_delta", None, "x")

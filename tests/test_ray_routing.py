@@ -83,3 +83,29 @@ async def test_router_holds_at_most_max_held_messages_for_a_destination_that_nev
     assert len(r._held["trader"]) == 5
     assert r.held_evicted == 12 - 5
     assert [e.id for e in r._held["trader"]] == [f"m{i}" for i in range(7, 12)]
+
+
+async def test_router_drops_and_counts_held_messages_of_a_destination_that_left_the_route_table() -> None:
+    handle = _Handle([RuntimeError("gone")] * 10)
+    r = _router(handle)
+    for i in range(3):
+        r.publish(command(i))
+        await _settled(r)
+    assert len(r._held["trader"]) == 3
+    # the trader was removed from the tree: the next table has no route to it
+    r.set_table({"command": {"*": ["other"]}}, 2)
+    await _settled(r)
+    assert r._held == {} and r.held_evicted == 3
+    assert r.pending() == 0
+
+
+async def test_router_link_whose_deliver_was_cancelled_is_freed_for_the_next_batch() -> None:
+    handle = _Handle([asyncio.CancelledError()])
+    r = _router(handle)
+    r.publish(command(1))
+    await _settled(r)
+    assert "trader" not in r._busy
+    r.set_table({"command": {"*": ["trader"]}}, 2)
+    r.publish(command(2))
+    await _settled(r)
+    assert [e.id for b in handle.deliver.batches[1:] for e in b] == ["m1", "m2"]

@@ -230,3 +230,26 @@ async def run(stream: list[tuple[Any, ...]]) -> None:
 @given(st.lists(ops, min_size=5, max_size=60))
 def test_positions_plus_open_orders_never_exceed_any_limit(stream: list[tuple[Any, ...]]) -> None:
     asyncio.run(run(stream))
+
+
+@given(
+    steps=st.lists(st.tuples(st.integers(0, 30), st.integers(0, 5_000)), min_size=1, max_size=200),
+    max_decided=st.integers(1, 20),
+    ttl=st.integers(1, 20_000),
+)
+@settings(max_examples=200, deadline=None)
+def test_decided_intent_ids_stay_within_their_size_and_age_bounds(
+    steps: list[tuple[int, int]], max_decided: int, ttl: int
+) -> None:
+    ro = RiskOfficer("risk_officer", {"max_decided": max_decided, "decided_ttl_ns": ttl})
+    now = 1_700_000_000_000_000_000
+    remembered: set[str] = set()
+    for n, (i, dt) in enumerate(steps):
+        now += dt
+        iid = f"i{i}:{n}"  # the officer remembers an id once (a duplicate is refused before this)
+        ro._remember(iid, now)
+        remembered.add(iid)
+        assert len(ro.decided) <= max_decided
+        assert all(t >= now - ttl for t in ro.decided.values())
+        assert iid in ro.decided  # the id just decided is always kept
+        assert ro.decided_evicted + len(ro.decided) == len(remembered)  # every eviction counted

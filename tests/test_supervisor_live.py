@@ -368,3 +368,89 @@ def test_default_society_trades_a_scenario_live_and_a_killed_trader_neither_lose
             == ["crash", "restart"]
     finally:
         control.stop_tree(ns)
+
+
+@pytest.mark.slow
+def test_live_handler_error_restarts_the_agent_in_its_host_from_the_last_good_checkpoint_then_escalates(
+    ray_session: str, tmp_path: Path
+) -> None:
+    import ray
+
+    from cluster.ray_runtime import control
+    from protocols import Command
+
+    ns = f"{ray_session}-handler"
+    tree = SupervisorSpec(
+        id="root",
+        intensity=0,
+        period_s=60,
+        children=(
+            SupervisorSpec(
+                id="services",
+                strategy=Strategy.ONE_FOR_ALL,
+                children=(ChildSpec(id="journal", cls=JOURNAL_SERVICE, kind=ChildKind.SERVICE),),
+            ),
+            SupervisorSpec(
+                id="data",
+                intensity=1,
+                period_s=600,
+                children=(
+                    ChildSpec(
+                        id="counter",
+                        cls="ray_toy_agents:CommandCounter",
+                        config={"_role": "news_scout", "fail_at": 5},
+                    ),
+                ),
+            ),
+        ),
+    )
+    control.start_tree(
+        tree=tree,
+        namespace=ns,
+        run_dir=tmp_path,
+        world={"markets": 1, "crowd": False},
+        settings={"ping_interval_s": 0.2, "checkpoint_every_n": 3, "checkpoint_every_s": 600.0},
+    )
+
+    def counter() -> dict[str, Any]:
+        return agent(control.tree_status(ns), "counter")
+
+    def send(name: str, **args: str) -> None:
+        world = ray.get_actor("world", namespace=ns)
+        ray.get(world.inject.remote(Command(time_ns=time.time_ns(), target="counter", name=name, args=args)))
+
+    def host_state() -> dict[str, Any]:
+        return ray.get(ray.get_actor("root/data/counter", namespace=ns).state.remote(), timeout=30)
+
+    try:
+        wait_for("counter running", lambda: counter()["state"] == "running")
+        before = host_state()
+        for k in range(1, 9):
+            send("count", k=str(k))
+        # 5 raised after updating the state: the host restored the checkpoint taken after 3 (the last
+        # good one; none was taken after 5), and went on with what its mailbox held
+        after = wait_for(
+            "counter restarted from its checkpoint and caught up",
+            lambda: counter()["status"].get("seen") == [1, 2, 3, 6, 7, 8] and counter(),
+        )
+        assert after["restarts"] == 1
+        assert after["last_crash"] == "HANDLER_ERROR: ValueError: bad command 5"
+        assert after["state"] == "running"
+        host = host_state()
+        assert host["pid"] == before["pid"] and host["restarts_in_place"] == 1  # no process restart
+        assert host["handler_errors"] == 1
+
+        # a second crash within the period exceeds the branch's intensity: it escalates, and root
+        # (intensity 0) gives up too
+        send("boom")
+        wait_for("the root gives up", lambda: control.tree_status(ns)["tree"]["status"] == "escalated")
+        con = open_read_only(tmp_path / "journal.duckdb")
+        rows = con.execute("SELECT agent, event, detail FROM agent_events ORDER BY rowid").fetchall()
+        con.close()
+        crashes = [d for a, e, d in rows if a == "counter" and e == "crash"]
+        assert crashes == ["HANDLER_ERROR: ValueError: bad command 5", "HANDLER_ERROR: RuntimeError: boom"]
+        assert [e for a, e, _ in rows if a == "counter"].count("restart") == 1
+        events_ = [(a, e) for a, e, _ in rows]
+        assert events_.index(("data", "escalate")) < events_.index(("root", "escalate"))
+    finally:
+        control.stop_tree(ns)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 from test_society_world import NS_PER_S, T0, World, market
 
 from agents.base import Agent, Subscription
@@ -334,22 +335,28 @@ async def test_client_order_ids_are_deterministic_sanitised_and_bounded() -> Non
     assert len(long) <= 128 and long != client_order_id("x" * 299 + "y", 2)
 
 
-def test_trader_refuses_to_start_without_a_journal() -> None:
+def test_trader_refuses_to_start_without_a_journal_and_its_supervisors_give_up() -> None:
     import asyncio
+
+    from cluster.runtime_local import SupervisionFailed
 
     w = World(None)
     w.rt.add_agent(Trader("trader"), venue=SimVenue(w.ex, "us"))
-    asyncio.run(w.rt.run(until_ns=w.rt.now_ns()))
+    with pytest.raises(SupervisionFailed, match="INTENSITY_EXCEEDED"):  # a start that always fails escalates
+        asyncio.run(w.rt.run(until_ns=w.rt.now_ns()))
     assert w.rt.crashes and "require_journal" in str(w.rt.crashes[0][1])
 
 
-def test_trader_refuses_a_venue_for_another_account() -> None:
+def test_trader_refuses_a_venue_for_another_account_and_its_supervisors_give_up() -> None:
+    from cluster.runtime_local import SupervisionFailed
+
     w = World(None)
     t = Trader("trader", {"account": "us", "require_journal": False, "await_risk_state": False})
     w.rt.add_agent(t, venue=SimVenue(w.ex, "crowd"))
     import asyncio
 
-    asyncio.run(w.rt.run(until_ns=w.rt.now_ns()))
+    with pytest.raises(SupervisionFailed, match="INTENSITY_EXCEEDED"):
+        asyncio.run(w.rt.run(until_ns=w.rt.now_ns()))
     assert w.rt.crashes and "TraderConfig.account" in str(w.rt.crashes[0][1])
 
 

@@ -239,11 +239,12 @@ def _print_tree(st: dict[str, Any]) -> None:
 
     walk(st.get("tree", {}), root)
     console.print(root)
-    table = Table("agent", "role", "state", "restarts", "mailbox", "messages", "last message", title="agents")
+    table = Table("agent", "role", "state", "restarts", "last crash", "mailbox", "messages", "last message",
+                  title="agents")
     for a in st["agents"]:
         last = a.get("last_message_ns")
-        table.add_row(a["id"], a["role"], str(a["state"]), str(a["restarts"]), str(a["mailbox"]),
-                      str(a.get("messages", 0)), iso(last) if last else "-")
+        table.add_row(a["id"], a["role"], str(a["state"]), str(a["restarts"]), str(a.get("last_crash") or "-")[:60],
+                      str(a["mailbox"]), str(a.get("messages", 0)), iso(last) if last else "-")
     console.print(table)
     t = st.get("totals", {})
     console.print(f"trading state: [bold]{t.get('trading_state')}[/]   pnl: [bold]{t.get('pnl')}[/]   "

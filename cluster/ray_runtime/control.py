@@ -139,6 +139,7 @@ def tree_status(namespace: str = NAMESPACE) -> dict[str, Any]:
                         "role": c.get("role", ""),
                         "state": c.get("state"),
                         "restarts": c.get("restarts", 0),
+                        "last_crash": c.get("last_crash"),
                         "mailbox": c.get("mailbox", 0),
                         "messages": c.get("messages", 0),
                         "last_message_ns": c.get("last_message_ns"),

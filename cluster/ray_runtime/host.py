@@ -81,6 +81,21 @@ class HostSpec:
     clock_speed: float = 1.0
     restarted: bool = False
     reconcile_on_restart: bool = True
+    continue_on_error: bool = False
+    """A handler error is logged and counted and the agent keeps its state (crowd agents in a
+    simulation); otherwise it is a crash (see ``AgentHost._handle``)."""
+
+
+HANDLER_ERROR = "HANDLER_ERROR"
+
+
+@dataclass(frozen=True, slots=True)
+class _TimerItem:
+    """A fired timer in the mailbox, tagged with the agent incarnation that armed it: a timer of an
+    incarnation that crashed dies with it, as it would with its process."""
+
+    incarnation: int
+    timer: Timer
 
 
 def build_agent(spec: HostSpec) -> Agent[Any]:
@@ -298,8 +313,16 @@ class AgentHost:
         self.mailbox: Mailbox | None = None
         self._subs: set[tuple[str, str | None]] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._timer_puts: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[Any] | None = None
+        self._incarnation = 0
+        self._stash: deque[Any] = deque()
+        """Items taken from the mailbox while the agent was crashed: handled first after its restart."""
+        self._last_ckpt: dict[str, Any] | None = None
+        """The last good checkpoint this host took (the state after a handler that returned)."""
+        self.last_crash: str | None = None
+        self.handler_errors = 0
+        self.errors_continued = 0
+        self.restarts_in_place = 0
         self._since_ckpt = 0
         self._last_ckpt_wall = time.monotonic()
         self._venue_actor: Any = None
@@ -339,14 +362,16 @@ class AgentHost:
                     self._account = str(acct)
                     venue = VenueProxy(self._live_call, "sim", self._account)
                 if self.spec.journal_name is not None:
-                    self._journal_actor = ray.get_actor(self.spec.journal_name, namespace=self.spec.namespace)
+                    # found by name on first use (_journal_call): a journal being restarted is a
+                    # pause for whoever calls it, not a failed setup when a checkpoint is in hand
+                    self._journal_actor = None
                     journal = JournalProxy(self._live_call)
             ctx = HostContext(self, agent, venue, journal)
             agent.bind(ctx)
             self.agent, self.ctx = agent, ctx
             if checkpoint is not None:
                 self._restore(checkpoint)
-            elif self.mode == "live" and self._journal_actor is not None:
+            elif self.mode == "live" and self.spec.journal_name is not None:  # no journal: no restore
                 saved = await self._journal_call("last_checkpoint", (self.spec.agent_id,), {})
                 if saved is not None:
                     self._restore(saved)
@@ -425,8 +450,18 @@ class AgentHost:
             "error": self.setup_error,
             "journal_unavailable": self.journal_unavailable,
             "checkpoint_failures": self.checkpoint_failures,
+            "last_crash": self.last_crash,
+            "handler_errors": self.handler_errors,
+            "errors_continued": self.errors_continued,
+            "restarts_in_place": self.restarts_in_place,
+            "timers_over_capacity": self.mailbox.over_capacity if self.mailbox is not None else 0,
             "metrics": dict(self.metrics.values),
         }
+
+    @ray.method(concurrency_group="control")
+    def crash_reason(self) -> str | None:
+        """Why the agent crashed (``HANDLER_ERROR: ...``), for its supervisor."""
+        return self.last_crash
 
     @ray.method(concurrency_group="control")
     def die(self, code: int = 1) -> None:
@@ -625,10 +660,17 @@ class AgentHost:
                 self.spec.path, self.spec.agent_id, sorted(self._subs, key=str)
             )
             self.router.set_table(table, version)
+        res = await self._start_agent(reconcile=self.spec.restarted)
+        if res.get("ok"):
+            self._loop_task = asyncio.ensure_future(self._mail_loop())
+        return res
+
+    async def _start_agent(self, *, reconcile: bool) -> dict[str, Any]:
+        assert self.agent is not None
         self.state_name = "starting"
         try:
             await _maybe_await(self.agent.on_start())
-            if self.spec.restarted and self.spec.reconcile_on_restart:
+            if reconcile and self.spec.reconcile_on_restart:
                 await self._reconcile_if_trader()
         except Exception as exc:
             self.state_name = "failed"
@@ -636,7 +678,40 @@ class AgentHost:
             log.exception("agent %s failed to start", self.spec.agent_id)
             return {"ok": False, "error": self.setup_error}
         self.state_name = "running"
-        self._loop_task = asyncio.ensure_future(self._mail_loop())
+        return {"ok": True}
+
+    async def restart_in_place(self) -> dict[str, Any]:
+        """The supervisor's restart of a crashed agent (its handler raised) inside this host.
+
+        Equivalent to a new host, minus the process: a fresh agent object built from the spec and
+        restored from the last good checkpoint (this host's latest, else the journal's — never the
+        half-updated state), started again, and a trader reconciles before it handles anything.
+        What the mailbox holds is kept, and handled by the new incarnation; the old one's timers
+        died with it. Returns ``{"ok": False, "error": ...}`` when the restart itself fails.
+        """
+        if self.state_name != "crashed":
+            return {"ok": False, "error": f"restart_in_place of a host that is {self.state_name}"}
+        async with self._handler_lock:  # no handler runs while the agent is replaced
+            pub_seq = self.ctx.pub_seq if self.ctx is not None else 0
+            messages = self.messages
+            res = await self.setup(self._last_ckpt)
+            if not res.get("ok"):
+                return res
+            assert self.ctx is not None
+            self.ctx.pub_seq = max(self.ctx.pub_seq, pub_seq)  # envelope ids stay unique
+            self.messages = messages
+            self._since_ckpt = 0
+            self._last_ckpt_wall = time.monotonic()
+            self.restarts_in_place += 1
+            self.metrics.record("polyagents_restarts_total", 1, "counter")
+            if self._registry is not None:
+                await self._registry.register.remote(self.spec.path, self.spec.agent_id, sorted(self._subs, key=str))
+            res = await self._start_agent(reconcile=True)
+            if not res.get("ok"):
+                return res
+            if self._loop_task is None or self._loop_task.done():
+                # the old loop ended at the crash (or stashed what it held); one loop per host
+                self._loop_task = asyncio.ensure_future(self._mail_loop())
         return {"ok": True}
 
     async def _reconcile_if_trader(self) -> None:
@@ -665,10 +740,19 @@ class AgentHost:
         if self.mailbox is None:
             self.mailbox = Mailbox(self.spec.mailbox_capacity)
         box = self.mailbox
-        if len(batch) == 1 and self._idle and not len(box) and not self._handler_lock.locked():
+        if (
+            len(batch) == 1
+            and self._idle
+            and not len(box)
+            and not self._handler_lock.locked()
+            and self.state_name == "running"
+        ):
             self._idle = False
             async with self._handler_lock:
-                await self._handle(batch[0])
+                if self.state_name == "running":
+                    await self._handle(batch[0])
+                else:
+                    self._stash.append(batch[0])
             return len(box)
         lost = box.dropped + box.conflated
         for env in batch:
@@ -683,45 +767,67 @@ class AgentHost:
         delay_s = max(0.0, (due_ns - self.now_ns()) / 1e9 / max(self.spec.clock_speed, 1e-9))
         timer = Timer(op.name, due_ns, op.data, op.delay_ns if op.periodic else None)
 
+        incarnation = self._incarnation
+
         def fire() -> None:
             self._timers.pop(op.name, None)
             box = self.mailbox
-            if box is not None and not box.offer("_timer", op.name, timer):
-                # a timer is a critical item (the trader's status retries ride on them): a full
-                # mailbox makes it wait for room, never drops it
-                task = loop.create_task(box.put("_timer", op.name, timer))
-                self._timer_puts.add(task)
-                task.add_done_callback(self._timer_puts.discard)
+            if box is not None:
+                # a timer is a critical item (the trader's status retries ride on them): it always
+                # enqueues, past a full mailbox if it must (counted), never dropped
+                box.put_critical("_timer", op.name, _TimerItem(incarnation, timer))
             if op.periodic:
                 self._arm_timer(op, due_ns + op.delay_ns)
 
         self._timers[op.name] = loop.call_later(delay_s, fire)
 
     async def _mail_loop(self) -> None:
+        """Handle the mailbox in order until the agent crashes (its restart starts a new loop)."""
         assert self.mailbox is not None
         box = self.mailbox
         while True:
-            self._idle = not len(box)
-            item = await box.get()
+            if self._stash:
+                item = self._stash.popleft()
+            else:
+                self._idle = not len(box)
+                item = await box.get()
             self._idle = False
             async with self._handler_lock:
-                await self._handle(item)
+                if self.state_name != "running":  # crashed while this item waited for the lock
+                    self._stash.appendleft(item)
+                    return
+                if not await self._handle(item):
+                    return
 
-    async def _handle(self, item: Any) -> None:
+    async def _handle(self, item: Any) -> bool:
+        """One message or timer. A handler that raises is a crash (False): the agent is left
+        half-updated, so nothing more is handled and nothing is checkpointed until its supervisor
+        restarts it from the last good checkpoint (:meth:`restart_in_place`). With
+        ``continue_on_error`` the error is counted and the agent goes on."""
         agent, ctx, box = self.agent, self.ctx, self.mailbox
         assert agent is not None and ctx is not None and box is not None
+        if isinstance(item, _TimerItem) and item.incarnation != self._incarnation:
+            return True  # armed by an incarnation that crashed: it died with it
         t0 = time.perf_counter()
         try:
-            if isinstance(item, Timer):
-                await _maybe_await(agent.on_timer(item))
+            if isinstance(item, _TimerItem):
+                await _maybe_await(agent.on_timer(item.timer))
             else:
                 ctx.current = item
                 self.messages += 1
                 self.last_message_ns = self.now_ns()
                 self.metrics.record("polyagents_messages_total", 1, "counter")
                 await _maybe_await(agent.on_message(item))
-        except Exception:
-            log.exception("agent %s handler failed", self.spec.agent_id)
+        except Exception as exc:
+            self.handler_errors += 1
+            self.metrics.record("polyagents_handler_errors_total", 1, "counter")
+            if not self.spec.continue_on_error:
+                self._crash(f"{HANDLER_ERROR}: {type(exc).__name__}: {exc}")
+                log.exception("agent %s handler failed: a crash, waiting for its supervisor", self.spec.agent_id)
+                return False
+            self.errors_continued += 1
+            log.exception("agent %s handler failed (continue_on_error: it goes on)", self.spec.agent_id)
+            return True  # no checkpoint of a state the error may have left half-done
         finally:
             ctx.current = None
         self.metrics.record("polyagents_handler_seconds", time.perf_counter() - t0, "histogram")
@@ -731,14 +837,26 @@ class AgentHost:
             time.monotonic() - self._last_ckpt_wall >= self.spec.checkpoint_every_s
         ):
             await self.checkpoint_now()
+        return True
+
+    def _crash(self, reason: str) -> None:
+        """The agent's state can no longer be trusted: stop handling, timers die, ping says so."""
+        self.state_name = "crashed"
+        self.last_crash = reason[:500]
+        self._incarnation += 1
+        for h in self._timers.values():
+            h.cancel()
+        self._timers.clear()
 
     async def checkpoint_now(self) -> bool:
         self._since_ckpt = 0
         self._last_ckpt_wall = time.monotonic()
-        if self.spec.journal_name is None or self.agent is None:
-            return False
+        if self.spec.journal_name is None or self.agent is None or self.state_name == "crashed":
+            return False  # never a checkpoint of a half-updated agent
         try:
-            await self._journal_call("checkpoint", (self.spec.agent_id, self.now_ns(), self._checkpoint()), {})
+            ckpt = self._checkpoint()
+            self._last_ckpt = ckpt
+            await self._journal_call("checkpoint", (self.spec.agent_id, self.now_ns(), ckpt), {})
             return True
         except JournalUnavailable:
             self.checkpoint_failures += 1  # retried on the next schedule, against the journal found by name
@@ -771,6 +889,8 @@ class AgentHost:
 
     async def call_agent(self, method: str, *args: Any) -> Any:
         """Run an agent method (control commands, reconcile) inside the host's loop."""
+        if self.state_name == "crashed":
+            raise RuntimeError(f"agent {self.spec.agent_id} crashed ({self.last_crash}); wait for its restart")
         return await _maybe_await(getattr(self.agent, method)(*args))
 
     async def dump_agent(self) -> bytes:

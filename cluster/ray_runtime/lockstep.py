@@ -13,13 +13,16 @@ Supervision in lockstep: when a host dies (``ActorDiedError``) or cannot be reac
 supervisor of its branch decides by OTP policy (:mod:`supervisors.policy`) which hosts to replace.
 A replacement is restored from the agent's last checkpoint and replays the steps logged since,
 answered from the log, so nothing reaches the venue twice and no state is lost; the trader then
-reconciles with the venue before the interrupted step resumes. Crashes, restarts and escalations
-go to the journal's ``agent_events``.
+reconciles with the venue before the interrupted step resumes. A handler that raises in its host
+is a crash too (``HANDLER_ERROR``): the host is replaced the same way, replaying the good steps but
+never the failing one, so its half-updated state is gone. The tree, the policy and the intensity
+are the local runtime's (:meth:`LocalRuntime._child_exited`); this runtime supplies how a hosted
+child is killed, stopped and restarted. Crashes, restarts and escalations go to the journal's
+``agent_events``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import uuid
@@ -44,30 +47,28 @@ from cluster.ray_runtime.lockstep_protocol import (
     StepRecord,
     Subscribe,
 )
-from cluster.runtime_local import LatencyHook, LocalRuntime, MetricsSink
+from cluster.runtime_local import (
+    BRANCH_STRATEGY,
+    HANDLER_ERROR,
+    LatencyHook,
+    LocalRuntime,
+    MetricsSink,
+    SupervisionFailed,
+    _Slot,
+)
+
+__all__ = ["BRANCH_STRATEGY", "NonDeterministicReplay", "RayLockstepRuntime", "RemoteHandlerError", "SupervisionFailed"]
 from protocols import KIND_TO_TYPE, AgentEvent, JournalPort, VenuePort
-from supervisors.policy import Action, SupervisorState
-from supervisors.spec import ChildSpec, Strategy, SupervisorSpec
 from supervisors.tree import ROLE_BRANCH
 
 log = logging.getLogger("polyagents.ray.lockstep")
 
 OUR_ROLES = frozenset(ROLE_BRANCH)
-BRANCH_STRATEGY = {
-    "data": Strategy.ONE_FOR_ONE,
-    "decision": Strategy.ONE_FOR_ONE,
-    "execution": Strategy.REST_FOR_ONE,
-    "other": Strategy.ONE_FOR_ONE,
-}
 _REPLAY_ALL = 1 << 62
 
 
 class RemoteHandlerError(Exception):
     """An agent's handler raised inside its host; the message is the original error."""
-
-
-class SupervisionFailed(Exception):
-    """The root supervisor exceeded its intensity: the run cannot continue."""
 
 
 class NonDeterministicReplay(Exception):
@@ -119,6 +120,10 @@ class RemoteAgent(Agent[AgentConfig]):
         self.last_message_ns: int | None = None
         self.armed = False
         self.restarts = 0
+        self.needs_start = False
+        """Its ``on_start`` raised: a restart runs it again (a start is retried until the intensity)."""
+        self.restarting = False
+        self.start_error: str | None = None
         self.spawn(restarted=False)
 
     def initial_subscriptions(self) -> tuple[Subscription, ...]:
@@ -239,7 +244,30 @@ class RemoteAgent(Agent[AgentConfig]):
         else:
             self.steps_since_ckpt += 1
         if step.error is not None:
-            raise RemoteHandlerError(step.error)
+            await self._handler_failed(rec, step.error)
+
+    async def _handler_failed(self, rec: StepRecord, error: str) -> None:
+        """The handler raised in its host: a crash. The host's agent is half-updated, so it is
+        replaced from the last good checkpoint (never one taken after the failing step: a step that
+        raised takes none) and the steps since are replayed without the failing one; a crowd agent
+        with ``continue_on_error`` keeps its state instead, counted."""
+        rt = self.rt
+        rt.stats.handler_errors += 1
+        rt.crashes.append((self.agent_id, RemoteHandlerError(error)))
+        log.warning("agent %s handler failed in its host: %s", self.agent_id, error)
+        slot = rt._slots.get(self.agent_id)
+        if slot is None or slot.continue_on_error or slot.removed or rt._stopped or rec.kind == "stop":
+            if slot is not None:
+                slot.errors_continued += 1
+            return
+        if rec in self.replay:
+            self.replay.remove(rec)
+        if rec.kind == "start":
+            self.needs_start = True
+            if self.restarting:  # the restart's own start failed: its supervisor counts it
+                self.start_error = f"{HANDLER_ERROR}: {error}"
+                return
+        await rt._child_exited(self.path, f"{HANDLER_ERROR}: {error}")
 
     async def _apply_kill_requests(self) -> None:
         """At most one requested kill per step, so every request kills a host of its own."""
@@ -353,7 +381,6 @@ class RayLockstepRuntime(LocalRuntime):
         checkpoint_mode: Literal["image", "snapshot"] = "image",
         intensity: int = 10,
         period_s: float = 60.0,
-        backoff_cap_s: float = 0.2,
         remote_roles: frozenset[str] = OUR_ROLES,
         reconcile_on_restart: bool = True,
         host_metrics: str = "ray",
@@ -369,6 +396,10 @@ class RayLockstepRuntime(LocalRuntime):
             record_events=record_events,
             strict=strict,
             metrics=metrics,
+            intensity=intensity,
+            period_s=period_s,
+            checkpoint_every_n=checkpoint_every_n,
+            checkpoint_every_ns=checkpoint_every_ns,
         )
         if not ray.is_initialized():
             ray.init(namespace=namespace or "polyagents", include_dashboard=False, log_to_driver=False)
@@ -383,9 +414,6 @@ class RayLockstepRuntime(LocalRuntime):
         if checkpoint_mode not in ("image", "snapshot"):
             raise ValueError(f"checkpoint_mode must be 'image' or 'snapshot', got {checkpoint_mode!r}")
         self.checkpoint_mode = checkpoint_mode
-        self.intensity = intensity
-        self.period_s = period_s
-        self.backoff_cap_s = backoff_cap_s
         self.remote_roles = remote_roles
         self.reconcile_on_restart = reconcile_on_restart
         self.host_metrics = host_metrics
@@ -394,24 +422,27 @@ class RayLockstepRuntime(LocalRuntime):
         self.lifecycle: list[AgentEvent] = []
         self.checkpoints_taken = 0
         self.final_agents: dict[str, Agent[Any]] = {}
-        self._branches: dict[str, list[str]] = {}
-        self._sups: dict[str, SupervisorState] = {}
 
     # -- wiring ------------------------------------------------------------------------------------
-    def add_agent(self, agent: Agent[Any], *, venue: VenuePort | None = None, local: bool | None = None) -> None:
+    def add_agent(
+        self,
+        agent: Agent[Any],
+        *,
+        venue: VenuePort | None = None,
+        local: bool | None = None,
+        continue_on_error: bool = False,
+    ) -> None:
         """Host ``agent`` in an AgentHost actor (our roles) or in-process (crowd, ``local=True``)."""
         remote = (agent.role in self.remote_roles) if local is None else not local
         if not remote:
-            super().add_agent(agent, venue=venue)
+            super().add_agent(agent, venue=venue, continue_on_error=continue_on_error)
             return
         if agent.agent_id in self._slots:
             raise ValueError(f"an agent with id {agent.agent_id!r} is already running")
         branch = ROLE_BRANCH.get(agent.role, "other")
         proxy = RemoteAgent(self, agent, venue, f"root/{branch}/{agent.agent_id}")
         self.remotes[agent.agent_id] = proxy
-        self._branches.setdefault(branch, []).append(agent.agent_id)
-        self._sups.pop(f"root/{branch}", None)
-        super().add_agent(proxy, venue=venue)
+        super().add_agent(proxy, venue=venue, continue_on_error=continue_on_error)
 
     async def remove_agent(self, agent_id: str) -> None:
         """Stop the agent (its ``on_stop`` runs in its host), then end its host."""
@@ -419,46 +450,12 @@ class RayLockstepRuntime(LocalRuntime):
         remote = self.remotes.pop(agent_id, None)
         if remote is not None:
             remote.kill()
-            branch = remote.path.split("/")[1]
-            self._branches[branch].remove(agent_id)
-            self._sups.pop(f"root/{branch}", None)
 
     @property
     def agents(self) -> dict[str, Agent[Any]]:
         out = super().agents
         out.update(self.final_agents)
         return out
-
-    def tree(self) -> SupervisorSpec:
-        """The supervision tree of the hosted agents (the design's branches)."""
-        branches = []
-        for branch, ids in self._branches.items():
-            kids = tuple(
-                ChildSpec(id=i, cls=f"{self.remotes[i].agent_cls.__module__}:{self.remotes[i].agent_cls.__qualname__}")
-                for i in ids
-            )
-            branches.append(
-                SupervisorSpec(
-                    id=branch,
-                    strategy=BRANCH_STRATEGY.get(branch, Strategy.ONE_FOR_ONE),
-                    intensity=self.intensity,
-                    period_s=self.period_s,
-                    children=kids,
-                )
-            )
-        return SupervisorSpec(id="root", intensity=self.intensity, period_s=self.period_s, children=tuple(branches))
-
-    def _sup(self, path: str) -> SupervisorState:
-        st = self._sups.get(path)
-        if st is None:
-            tree = self.tree()
-            spec = tree if path == "root" else tree.child(path.split("/", 1)[1])
-            assert isinstance(spec, SupervisorSpec)
-            import random
-
-            st = SupervisorState(spec, random.Random(f"{self.seed}:{path}"))
-            self._sups[path] = st
-        return st
 
     def kill_agent(self, agent_id: str, *, after_calls: int | None = None) -> None:
         """Chaos: make the agent's host exit (``os._exit``) at its next step — at once, or, with
@@ -487,64 +484,52 @@ class RayLockstepRuntime(LocalRuntime):
         crash waits for a step with enough port calls), by agent."""
         return {a: len(r.kill_requests) + int(r.armed) for a, r in self.remotes.items() if r.kill_requests or r.armed}
 
-    # -- supervision -------------------------------------------------------------------------------
-    async def _event(self, agent_id: str, role: str, event: Any, detail: str = "") -> None:
-        ev = AgentEvent(time_ns=self.now_ns(), agent_id=agent_id, role=role, event=event, detail=detail[:500])
-        self.lifecycle.append(ev)
-        if self.journal is not None:
-            await self.journal.record(ev, agent=agent_id)
-
+    # -- supervision (the policy and the tree are the local runtime's; hosts are the children) -----
     async def _host_failed(self, remote: RemoteAgent, exc: BaseException) -> None:
         self.host_failures.append((remote.agent_id, type(exc).__name__))
         remote.kill()  # ActorUnavailableError: it may still be alive; never leave two copies
-        await self._event(remote.agent_id, remote.role, "crash", f"{type(exc).__name__}: {exc}")
-        await self._child_exited(remote.path)
+        await self._child_exited(remote.path, f"{type(exc).__name__}: {exc}")
 
-    async def _child_exited(self, path: str) -> None:
-        parent, child = path.rsplit("/", 1)
-        sup = self._sup(parent)
-        decision = sup.on_exit(child, abnormal=True, now_s=self._now / 1e9)
-        if decision.action is Action.RESTART:
-            if decision.delay_s:
-                await asyncio.sleep(min(decision.delay_s, self.backoff_cap_s))
-            for cid in decision.stop:
-                self._stop_subtree(f"{parent}/{cid}")
-            for cid in decision.start:
-                await self._start_subtree(f"{parent}/{cid}", decision.reason)
-        elif decision.action is Action.ESCALATE:
-            sup_id = parent.rsplit("/", 1)[-1]
-            await self._event(sup_id, "supervisor", "escalate", decision.reason)
-            for cid in sup.order:
-                self._stop_subtree(f"{parent}/{cid}")
-            if parent == "root":
-                raise SupervisionFailed(decision.reason)
-            self._sups.pop(parent, None)
-            await self._child_exited(parent)
+    def _handled(self, slot: _Slot) -> None:
+        if slot.agent_id not in self.remotes:  # a host checkpoints its own agent
+            super()._handled(slot)
+
+    async def _kill_child(self, agent_id: str) -> None:
+        remote = self.remotes.get(agent_id)
+        if remote is None:
+            await super()._kill_child(agent_id)
         else:
-            for cid in decision.forget:
-                remote = self.remotes.get(cid)
-                if remote is not None:
-                    remote.kill()
-                    self._slots[cid].removed = True
-                    await self._event(cid, remote.role, "remove", decision.reason)
+            remote.kill()
 
-    def _agents_under(self, path: str) -> list[RemoteAgent]:
-        return [r for r in self.remotes.values() if r.path == path or r.path.startswith(path + "/")]
+    async def _stop_child(self, agent_id: str) -> None:
+        remote = self.remotes.get(agent_id)
+        if remote is None:
+            await super()._stop_child(agent_id)
+        else:
+            remote.kill()  # replaced from its checkpoint and replayed: it comes back exactly as it was
 
-    def _stop_subtree(self, path: str) -> None:
-        for r in self._agents_under(path):
-            r.kill()
-
-    async def _start_subtree(self, path: str, reason: str) -> None:
-        if path.count("/") == 1:  # a branch supervisor restarted by root: fresh state
-            self._sups.pop(path, None)
-        for r in self._agents_under(path):
+    async def _restart_child(self, agent_id: str, reason: str) -> str | None:
+        r = self.remotes.get(agent_id)
+        if r is None:
+            return await super()._restart_child(agent_id, reason)
+        self._slots[agent_id].restarts += 1
+        try:
             await r.respawn()
-            await self._event(
-                r.agent_id, r.role, "restart", f"{reason}; replayed {sum(x.done for x in r.replay)} steps"
-            )
-            if self.reconcile_on_restart and callable(getattr(r.agent_cls, "reconcile", None)):
-                await self._reconcile(r)
+        except RemoteHandlerError as exc:
+            return str(exc)
+        await self._event(r.agent_id, r.role, "restart", f"{reason}; replayed {sum(x.done for x in r.replay)} steps")
+        if r.needs_start:  # it never started: start it again, a failure being this restart's
+            r.restarting, r.start_error = True, None
+            try:
+                await r.run_step("start", None)
+            finally:
+                r.restarting = False
+            if r.start_error is not None:
+                return r.start_error
+            r.needs_start = False
+        if self.reconcile_on_restart and callable(getattr(r.agent_cls, "reconcile", None)):
+            await self._reconcile(r)
+        return None
 
     async def _reconcile(self, r: RemoteAgent) -> None:
         """Run the restarted agent's ``reconcile()`` as a step of its own, before anything else."""

@@ -7,8 +7,11 @@ risk decision lost to a full queue is money lost. So the mailbox treats kinds di
   routing key, in the position of the oldest — a reader always sees the latest price;
 - *droppable* raw market data (book deltas and snapshots, trade prints) is dropped when the box is
   full and counted (the watcher resyncs a book from a snapshot when it sees a gap);
-- everything else (intents, decisions, orders, fills, positions, commands, timers) is *critical*:
-  when the box is full the putter waits, which pushes back on the sending host.
+- everything else (intents, decisions, orders, fills, positions, commands) is *critical*:
+  when the box is full the putter waits, which pushes back on the sending host;
+- the host's own timers are critical too but have no one to push back on (a timer fires from the
+  event loop): :meth:`Mailbox.put_critical` always enqueues them, past the capacity if it must,
+  and counts how often it had to (``over_capacity``). The trader's status retries ride on them.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Mailbox:
         self._not_full.set()
         self.conflated = 0
         self.dropped = 0
+        self.over_capacity = 0
 
     def __len__(self) -> int:
         return len(self._q)
@@ -61,6 +65,15 @@ class Mailbox:
             return False
         self._append([kind, key, value])
         return True
+
+    def put_critical(self, kind: str, key: Any, value: Any) -> None:
+        """Enqueue now, whatever the fill: for items that must never be dropped and cannot wait
+        (timers). Going past the capacity is counted, never silent."""
+        if kind in CONFLATING_KINDS or kind in DROPPABLE_KINDS:
+            raise ValueError(f"{kind!r} is not a critical kind")
+        if len(self._q) >= self.capacity:
+            self.over_capacity += 1
+        self._append([kind, key, value])
 
     async def put(self, kind: str, key: Any, value: Any) -> None:
         while not self.offer(kind, key, value):

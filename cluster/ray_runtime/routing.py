@@ -46,6 +46,8 @@ class Router:
     """Outgoing side of one participant."""
 
     def __init__(self, own_name: str, namespace: str, max_held: int = 10_000) -> None:
+        """``max_held``: critical messages kept per failed destination; held messages exist only
+        for destinations in the route table, so the total is bounded by ``max_held`` times them."""
         self.own_name = own_name
         self.max_held = max_held
         self.held_evicted = 0
@@ -72,10 +74,15 @@ class Router:
         self._handles.clear()
         names = {n for by_key in table.values() for lst in by_key.values() for n in lst}
         for name, held in list(self._held.items()):
+            del self._held[name]
             if name in names:
-                del self._held[name]
                 self._out[name][:0] = held
                 self._kick(name)
+            else:
+                # the destination left the table (removed from the tree, not restarting: a
+                # restarting host keeps its routes): nobody will take these, dropped and counted
+                self.held_evicted += len(held)
+                log.warning("dropped %d held messages for %s: no longer in the route table", len(held), name)
 
     def _send_retained(self, old: RouteTable, new: RouteTable) -> None:
         """Retained messages to the subscribers that are new in ``new`` (late joiners, restarts)."""
@@ -137,9 +144,11 @@ class Router:
         try:
             await ref
             self.sent += len(batch)
-        except Exception as exc:
+        except BaseException as exc:  # a cancellation too: the batch is held, never lost unseen
             self._busy.discard(name)
             self._fail(name, batch, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
             return
         finally:
             self._busy.discard(name)

@@ -290,8 +290,8 @@ class VenueWorld:
         exchange = build_exchange(world, rt)
         crowd = build_crowd(sc, world, exchange, rt)
         for c in crowd:
-            rt.add_agent(c.agent, venue=c.venue)
-        rt.add_agent(_Bridge(self, {c.agent.agent_id for c in crowd}))
+            rt.add_agent(c.agent, venue=c.venue, continue_on_error=True)  # the world: counted, not restarted
+        rt.add_agent(_Bridge(self, {c.agent.agent_id for c in crowd}), continue_on_error=True)
         _schedule_feeds(rt, sc, world)
         _listen_to_whales(rt, exchange, crowd)
         _schedule_resolutions(rt, exchange, world, seed)

@@ -191,6 +191,7 @@ class SupervisorActor:
             clock_wall0_ns=wall0,
             clock_speed=speed,
             restarted=restarted,
+            continue_on_error=c.continue_on_error,
         )
 
     async def _lookup(self, name: str) -> Any:
@@ -328,6 +329,8 @@ class SupervisorActor:
                     c.missed, c.quarantined_since = 0, None
                     if st in ("failed", "escalated"):
                         await self._child_down(c, f"child reports {st}")
+                    elif st == "crashed":  # its handler raised: a crash, restarted inside its host
+                        await self._child_down(c, await self._crash_reason(c), in_place=True)
                 except ActorDiedError as exc:
                     await self._child_down(c, f"ActorDiedError: {exc}"[:300])
                 except ActorUnavailableError:
@@ -348,15 +351,30 @@ class SupervisorActor:
                         ray.kill(c.handle, no_restart=True)
                     await self._child_down(c, f"{c.missed} pings unanswered; killed")
 
-    async def _child_down(self, child: _Child, why: str) -> None:
-        """A child died: apply the policy (restart by strategy, or escalate)."""
+    async def _crash_reason(self, child: _Child) -> str:
+        try:
+            why = await asyncio.wait_for(child.handle.crash_reason.remote(), timeout=self.settings.ping_timeout_s)
+        except Exception:
+            why = None
+        return str(why or "HANDLER_ERROR")
+
+    async def _child_down(self, child: _Child, why: str, *, in_place: bool = False) -> None:
+        """A child died: apply the policy (restart by strategy, or escalate).
+
+        ``in_place``: the child's host is alive but its agent crashed (a handler raised). It counts
+        as any crash (restarts, intensity, escalation); when the policy restarts it, the agent is
+        rebuilt from its last good checkpoint inside the same host (no process start, nothing in
+        its mailbox lost); otherwise the host is killed like any other.
+        """
         async with self._busy:
             if not child.running:
                 return
-            if child.handle is not None:  # e.g. alive but failed: never leave a second copy
+            crashed = child.handle if in_place else None
+            if child.handle is not None and crashed is None:  # e.g. alive but failed: never leave a second copy
                 with contextlib.suppress(Exception):
                     ray.kill(child.handle, no_restart=True)
             child.running, child.handle, child.ping_ref = False, None, None
+            child.last_error = why[:300]
             await self._journal(child.spec.id, "", "crash", why)
             decision = self.state.on_exit(child.spec.id, abnormal=True, now_s=time.monotonic())
             if decision.action is Action.RESTART:
@@ -367,9 +385,10 @@ class SupervisorActor:
                 if decision.delay_s > 0:
                     # the backoff is a deadline, never a sleep under the lock: meanwhile the other
                     # children are pinged, added, removed and reported as usual
-                    self._restart_later(list(decision.start), decision.delay_s)
+                    self._restart_later(list(decision.start), decision.delay_s, child, crashed)
                 else:
-                    await self._restart(list(decision.start))
+                    await self._restart(list(decision.start), child, crashed)
+                crashed = None  # handed over: restarted in place, or killed by _restart
             elif decision.action is Action.ESCALATE:
                 await self._journal(self.spec.id, "supervisor", "escalate", decision.reason)
                 for cid in reversed(list(self.children)):
@@ -382,23 +401,54 @@ class SupervisorActor:
             else:
                 for cid in decision.forget:
                     self.children.pop(cid, None)
+            if crashed is not None:  # not restarted in place (escalated, forgotten): it goes
+                with contextlib.suppress(Exception):
+                    ray.kill(crashed, no_restart=True)
 
-    async def _restart(self, ids: list[str]) -> None:
-        """Start the named children again (caller holds the lock); one already back is left alone."""
+    async def _restart_in_place(self, child: _Child, handle: Any) -> bool:
+        """Restart a crashed agent inside its live host; a host that died meanwhile is replaced."""
+        try:
+            res = await handle.restart_in_place.remote()
+        except RayActorError as exc:
+            log.info("supervisor %s: %s died before its restart (%s); a new host", self.path, child.path, exc)
+            return await self._start_child(child, restarted=True)
+        child.ping_ref, child.missed, child.quarantined_since = None, 0, None
+        if not res.get("ok"):
+            with contextlib.suppress(Exception):
+                ray.kill(handle, no_restart=True)
+            child.last_error = str(res.get("error"))
+            return False
+        child.handle, child.running = handle, True
+        await self._journal(child.spec.id, "", "restart", f"{child.path} in its host, from the last good checkpoint")
+        return True
+
+    async def _restart(self, ids: list[str], crashed_child: _Child | None = None, crashed: Any = None) -> None:
+        """Start the named children again (caller holds the lock); one already back is left alone.
+
+        ``crashed``: the live host of ``crashed_child`` whose agent raised; it is restarted in place,
+        or killed if that child is not restarted after all."""
         for cid in ids:
             c = self.children.get(cid)
             if c is None or c.running or self.status != "running":
                 continue  # removed, restarted by a later decision meanwhile, or we are stopping
             c.restarts += 1
-            if not await self._start_child(c, restarted=True):
+            if c is crashed_child and crashed is not None:
+                ok = await self._restart_in_place(c, crashed)
+                crashed = None
+            else:
+                ok = await self._start_child(c, restarted=True)
+            if not ok:
                 self._failed_start(c)
+        if crashed is not None:
+            with contextlib.suppress(Exception):
+                ray.kill(crashed, no_restart=True)
 
-    def _restart_later(self, ids: list[str], delay_s: float) -> None:
+    def _restart_later(self, ids: list[str], delay_s: float, crashed_child: _Child, crashed: Any) -> None:
         loop = asyncio.get_running_loop()
 
         async def due() -> None:
             async with self._busy:
-                await self._restart(ids)
+                await self._restart(ids, crashed_child, crashed)
 
         def fire() -> None:
             self._restarts_due.discard(handle)
@@ -449,6 +499,7 @@ class SupervisorActor:
             else:
                 entry["state"] = "down"
             entry["restarts"] = c.restarts
+            entry["last_crash"] = c.last_error or None
             out["children"].append(entry)
         return out
 

@@ -49,6 +49,10 @@ class CrowdAgent(Agent[C]):
         self.actions = 0
         self._markets: list[SimMarket] = world.tradable(getattr(config, "markets", ()))
 
+    def fresh(self) -> CrowdAgent[C]:
+        """A new participant in the same world (restarts; simulations usually let the crowd continue)."""
+        return type(self)(self.agent_id, self.config, self.world)
+
     @property
     def venue(self) -> CrowdVenue:
         v = self.ctx.venue

@@ -275,6 +275,37 @@ class PolymarketExecutionConfig:
     cancel_limits: tuple[RateLimit, ...] = (RateLimit(3000, 10.0), RateLimit(30_000, 600.0))
 
 
+class KeyedLocks:
+    """One lock per key (a client order id), kept only while a call holds or waits for it.
+
+    Why: the map of per-order locks would otherwise grow by one entry per order ever placed, for
+    the life of the process. Entries are counted in and out, so its size is the number of orders
+    being placed right now.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> Any:
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
 class PolymarketExecution:
     """The execution half of ``protocols.VenuePort`` for one Polymarket account."""
 
@@ -296,7 +327,7 @@ class PolymarketExecution:
         self._store: OrderIdStore = id_store or MemoryIdStore()
         self._by_coid: dict[str, OrderRecord] = {}
         self._by_venue: dict[str, OrderRecord] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
         self.post_limiter = SlidingWindowLimiter(self.config.post_limits)
         self.cancel_limiter = SlidingWindowLimiter(self.config.cancel_limits)
         #: Missing optional fields in the venue's order/trade records, and unreadable rows, counted.
@@ -545,8 +576,7 @@ class PolymarketExecution:
         return _RecordWithOrder(rec, signed), None
 
     async def place_order(self, request: OrderRequest) -> OrderEvent:
-        lock = self._locks.setdefault(request.client_order_id, asyncio.Lock())
-        async with lock:
+        async with self._locks.hold(request.client_order_id):
             existing = self._by_coid.get(request.client_order_id)
             if existing is not None:
                 # never sign the same client order twice: report what the venue knows of it
