@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from agents.base import Agent, AgentConfig, Subscription, Timer
+from cluster.journal import DuplicateClientOrderId
 from protocols import (
     Command,
     Envelope,
@@ -62,6 +63,7 @@ class Buyer(Agent[AgentConfig]):
         self.fill_ids: list[str] = []
         self.events: dict[str, str] = {}
         self.paused = 0
+        self.reused = 0
 
     def initial_subscriptions(self) -> tuple[Subscription, ...]:
         acct = self.ctx.venue.account if self.ctx.venue is not None else self.agent_id
@@ -99,6 +101,11 @@ class Buyer(Agent[AgentConfig]):
                 await self.ctx.journal.record(req, agent=self.agent_id, durable=True)
             except JournalUnavailable:
                 self.paused += 1  # a journal outage is a pause: no order without its write-ahead
+                return
+            except DuplicateClientOrderId:
+                # restored from a checkpoint older than its last order (a stop that timed out on a
+                # loaded machine): that id was written ahead already; never send it twice, move on
+                self.reused += 1
                 return
         ev = await venue.place_order(req)
         self.events[ev.client_order_id] = ev.status.value

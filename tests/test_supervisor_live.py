@@ -118,14 +118,17 @@ def test_live_tree_isolates_crashes_by_strategy_and_changes_at_runtime(ray_sessi
         wait_for("trader restarted", lambda: agent(control.tree_status(ns), "trader")["restarts"] == 1)
         assert agent(control.tree_status(ns), "risk")["restarts"] == 0
         control.kill_agent("risk", namespace=ns)
-        wait_for(
-            "risk and trader restarted",
-            lambda: (
-                agent(control.tree_status(ns), "risk")["restarts"] == 1
-                and agent(control.tree_status(ns), "trader")["restarts"] == 2
-                and agent(control.tree_status(ns), "trader")["state"] == "running"
-            ),
-        )
+        seen: dict[str, Any] = {}
+
+        def execution_back() -> bool:
+            st = control.tree_status(ns)
+            seen.update({a: (agent(st, a)["restarts"], agent(st, a)["state"]) for a in ("risk", "trader")})
+            return seen == {"risk": (1, "running"), "trader": (2, "running")}
+
+        try:
+            wait_for("risk and trader restarted", execution_back)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; (restarts, state) at the end: {seen}") from None
         assert events(q, "trader")[-2:] == ["stop", "restart"]
         # the restarted trader restored its checkpoint: its order counter did not go back to zero
         wait_for(
