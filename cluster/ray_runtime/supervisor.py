@@ -100,7 +100,11 @@ def save_tree(namespace: str, tree: SupervisorSpec) -> None:
 
 @ray.remote(concurrency_groups={"control": 4})  # type: ignore[call-overload]
 class SupervisorActor:
-    def __init__(self, spec_json: str, path: str, parent: str | None, settings: LiveSettings) -> None:
+    async def __init__(  # type: ignore[misc]
+        self, spec_json: str, path: str, parent: str | None, settings: LiveSettings
+    ) -> None:
+        # async (as Ray Serve's controller): a restarted root starts its loop here, in its own event
+        # loop; a call to itself from __init__ would be refused while Ray still marks it restarting
         self.settings = settings
         self.path = path
         self.parent_name = parent
@@ -128,7 +132,7 @@ class SupervisorActor:
         if self.is_root and self.reconstructed:
             # a root Ray restarted resumes supervising at once, not at the first call it receives:
             # its children kept running (they are detached) and are adopted by name
-            ray.get_runtime_context().current_actor.ensure_started.remote()
+            self._resume = asyncio.get_running_loop().create_task(self.ensure_started())
 
     def __repr__(self) -> str:
         return f"Supervisor(path={self.path}, strategy={self.spec.strategy.value})"
