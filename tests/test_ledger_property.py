@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.portfolio import Portfolio
@@ -43,7 +43,7 @@ def flows(fills: list[LedgerFill]) -> Decimal:
     return sum((f.cash for f in fills), Decimal(0))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fills=long_only_fills(), final_a=st.integers(0, 100), final_b=st.integers(0, 100), settle_b=st.booleans())
 def test_trade_pnls_add_up_to_cash_flows_plus_payouts_plus_what_is_held_at_its_final_value(
     fills: list[LedgerFill], final_a: int, final_b: int, settle_b: bool
@@ -65,7 +65,7 @@ def test_trade_pnls_add_up_to_cash_flows_plus_payouts_plus_what_is_held_at_its_f
     assert sorted(open_tokens) == sorted({t for t in TOKENS if held[t] > 0 and not (t == "B" and settlements)})
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fills=long_only_fills())
 def test_closed_trades_realize_what_the_portfolio_realizes_net_of_fees(fills: list[LedgerFill]) -> None:
     # close every position at the end with one more sale, so every trade is closed by a fill
@@ -89,7 +89,7 @@ def test_closed_trades_realize_what_the_portfolio_realizes_net_of_fees(fills: li
 equities = st.lists(st.integers(min_value=1, max_value=10**9).map(lambda v: Decimal(v) / 1000), max_size=40)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(equity=equities)
 def test_drawdown_is_within_0_and_100_percent_and_its_pusd_maximum_is_the_largest_peak_to_trough(
     equity: list[Decimal],
