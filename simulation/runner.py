@@ -203,6 +203,7 @@ async def run_scenario_async(
     run_id: str | None = None,
     on_runtime: Callable[[Any, Callable[[], Decimal | None]], None] | None = None,
     metrics: Any = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run one scenario. ``on_runtime(rt, equity)`` is called once every agent is added, before
     the run — where a caller schedules its own work on the virtual clock (the demo's live table and
@@ -261,6 +262,8 @@ async def run_scenario_async(
 
         on_runtime(rt, equity)
     await rt.run(until_ns=world.end_ns)
+    if on_phase is not None:
+        on_phase("stopping the agents, writing the journal and the report")
     end = world.end_ns
     if scenario.ours.enabled:
         snap = ledger.snapshot(end)
@@ -375,11 +378,19 @@ def run_scenario(
     report: bool = True,
     run_id: str | None = None,
     metrics: Any = None,
+    progress: bool = False,
 ) -> RunResult:
-    """Run one scenario to its end (blocking). See the module docstring."""
-    coro = run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report, run_id=run_id,
-                              metrics=metrics)
-    return asyncio.run(coro)
+    """Run one scenario to its end (blocking). See the module docstring. ``progress`` shows the phase
+    and the virtual clock on stderr (without adding any event to the run)."""
+    if not progress:
+        return asyncio.run(run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report,
+                                              run_id=run_id, metrics=metrics))
+    from simulation.progress import RunProgress
+
+    with RunProgress(scenario.duration_s) as p:
+        return asyncio.run(run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report,
+                                              run_id=run_id, metrics=metrics, on_runtime=p.attach,
+                                              on_phase=p.phase))
 
 
 # -- scheduled inputs -------------------------------------------------------------------------------

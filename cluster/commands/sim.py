@@ -67,7 +67,7 @@ def run_cmd(
             raise UserError(f"--metrics-port {metrics_port}: {exc.strerror or exc}") from None
         Console(stderr=True).print(f"metrics: http://127.0.0.1:{bound}/metrics")
         sink = PrometheusMetricsSink()
-    result = run_scenario(sc, seed, runtime, out, report=not no_report, metrics=sink)
+    result = run_scenario(sc, seed, runtime, out, report=not no_report, metrics=sink, progress=True)
     if as_json:
         Console(stderr=True).print(f"run {result.run_id}: journal {result.journal}")
         typer.echo(json.dumps(result.summary, sort_keys=True, default=str))
