@@ -264,6 +264,18 @@ def position_steps(
     return out
 
 
+def entry_fill_ids(fills: Sequence[LedgerFill]) -> set[str]:
+    """Fills that take a position away from zero or add to it; the others reduce it (exits)."""
+    held: dict[str, Decimal] = {}
+    out: set[str] = set()
+    for f in fills:
+        q = held.get(f.token_id, ZERO)
+        if q == 0 or (q > 0) == (f.signed_size > 0):
+            out.add(f.fill_id)
+        held[f.token_id] = q + f.signed_size
+    return out
+
+
 def drawdowns(equity: Sequence[Decimal]) -> tuple[list[Decimal], list[float]]:
     """Drawdown at each sample: (peak − equity in pUSD, the same as % of the running peak)."""
     abs_dd: list[Decimal] = []

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from simulation.analysis import Analysis
-from simulation.ledger import Ledger, LedgerFill, Marker, MarkPoint, drawdowns, trade_stats
+from simulation.ledger import Ledger, LedgerFill, Marker, MarkPoint, drawdowns, entry_fill_ids, trade_stats
 
 NS_PER_S = 1_000_000_000
 
@@ -214,7 +214,7 @@ def _plot_market(path: Path, market: str, token: str, points: Sequence[MarkPoint
         pts = [f for f in fills if (f.fill_id in entries) == is_entry]
         if pts:
             ax.scatter([_secs(f.time_ns, start_ns) for f in pts],
-                       [float(f.price) if f.token_id == token else 1 - float(f.price) for f in pts],
+                       [float(f.price) if f.token_id == token or not token else 1 - float(f.price) for f in pts],
                        marker=marker, color=color, s=36, zorder=5, label=f"our {name}")
     _draw_markers(ax, markers, start_ns, market=market)
     ax.set_title(f"{market}: YES price and fair value (pUSD per share)")
@@ -250,18 +250,6 @@ def _plot_positions(path: Path, ledger: Ledger, xs: list[float], exposure: list[
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:60] or "market"
-
-
-def entry_fill_ids(fills: Sequence[LedgerFill]) -> set[str]:
-    """Fills that take a position away from zero or add to it (the rest reduce it: exits)."""
-    held: dict[str, Decimal] = {}
-    out: set[str] = set()
-    for f in fills:
-        q = held.get(f.token_id, Decimal(0))
-        if q == 0 or (q > 0) == (f.signed_size > 0):
-            out.add(f.fill_id)
-        held[f.token_id] = q + f.signed_size
-    return out
 
 
 def write_csvs(ledger: Ledger, out: Path, start_ns: int) -> tuple[Path, Path]:

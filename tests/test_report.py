@@ -171,6 +171,7 @@ def test_report_of_a_hand_journal_has_every_section_with_the_hand_computed_numbe
                    "15.00 / 15.00 / 20.00 s", "open at end (marked)", "resolution", "halt", "resume", "crash",
                    "restart", "winner B-YES", "4 (3 closed, 1 open at end)"):
         assert needle in page, needle
+    assert page.count("<td>entry</td>") == 4 and page.count("<td>exit</td>") == 2  # the two sales
     for png in ("equity.png", "drawdown.png", "positions.png", "price_00_A.png", "price_01_B.png"):
         assert (tmp_path / png).stat().st_size > 1000, png
     with (tmp_path / "fills.csv").open() as fh:
