@@ -130,13 +130,14 @@ def report_cmd(
     journal = target / "journal.duckdb" if target.is_dir() else target
     if not journal.exists():
         raise UserError(f"no journal at {journal}")
-    try:
-        analysis = analyze(journal)
-    except duckdb.Error as exc:
-        raise UserError(f"cannot read {journal}: {str(exc).splitlines()[0]}") from None
-    except (ValueError, KeyError) as exc:
-        raise UserError(f"{journal}: {exc}") from None
-    path = write_report(analysis, out or journal.parent)
+    with Console(stderr=True).status(f"reading {journal} and drawing the report…"):
+        try:
+            analysis = analyze(journal)
+        except duckdb.Error as exc:
+            raise UserError(f"cannot read {journal}: {str(exc).splitlines()[0]}") from None
+        except (ValueError, KeyError) as exc:
+            raise UserError(f"{journal}: {exc}") from None
+        path = write_report(analysis, out or journal.parent)
     summary = analysis.summary()
     summary.update({"journal": str(journal), "report": str(path)})
     if as_json:
