@@ -53,7 +53,6 @@ from venues.polymarket.auth import (
     ENV_FUNDER,
     ENV_PRIVATE_KEY,
 )
-from venues.polymarket.config import PolymarketDataConfig
 from venues.polymarket.data import PolymarketDataFeed
 from venues.polymarket.execution import JsonlIdStore
 from venues.polymarket.loopback.orders import orders_state
@@ -123,8 +122,7 @@ async def society_on(
 ) -> AsyncIterator[tuple[SocietyRun, Any, PolymarketDataFeed]]:
     """Host the six agents; yield once every order is final and (``expect_fills``) the fills are
     booked as positions; stop and close after."""
-    feed = PolymarketDataFeed(PolymarketDataConfig.for_base_url(srv.base_url))
-    ws = "ws" + srv.base_url[len("http") :] + "/ws"
+    feed = PolymarketDataFeed(srv.data_config())
     if kind == "paper":
         venue: Any = make_venue("paper", VenueSettings(account=ACCOUNT), data_feed=feed)
         watcher_venue: Any = venue  # paper composes the feed: its books come from the same stream
@@ -134,8 +132,10 @@ async def society_on(
             account=ACCOUNT,
             live=True,
             i_understand_real_money=True,
-            clob_url=srv.base_url,
-            ws_url=ws,
+            clob_url=srv.clob_url,
+            ws_url=srv.ws_prefix,
+            gamma_url=srv.gamma_url,
+            data_url=srv.data_url,
             id_store_path=str(tmp_path / "order-ids.jsonl"),
         )
         venue = make_venue("live", settings, environ=secrets.environ(), data_feed=feed)

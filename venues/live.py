@@ -67,9 +67,13 @@ class VenueSettings(BaseModel):
     account: str = Field(default="trader", min_length=1)
     live: bool = False
     i_understand_real_money: bool = False
-    #: Point the live stack somewhere else (a loopback rehearsal): CLOB REST and WS prefix.
+    #: Point the live stack somewhere else (a loopback rehearsal): CLOB REST and WS prefix, and
+    #: Gamma's and the Data API's own origins (separate hosts, as on the venue; when only
+    #: ``clob_url`` is given they are taken to share its host).
     clob_url: str | None = None
     ws_url: str | None = None
+    gamma_url: str | None = None
+    data_url: str | None = None
     #: Append-only file of client order id → order hash (survives restarts). Recommended live.
     id_store_path: str | None = None
     user_stream: bool = True
@@ -248,6 +252,10 @@ def _data_feed(settings: VenueSettings) -> Any:
         overrides: dict[str, object] = {}
         if settings.ws_url:
             overrides["market_ws_url"] = settings.ws_url.rstrip("/") + "/market"
+        if settings.gamma_url:
+            overrides["gamma_url"] = settings.gamma_url
+        if settings.data_url:
+            overrides["data_url"] = settings.data_url
         return PolymarketDataFeed(PolymarketDataConfig.for_base_url(settings.clob_url, **overrides))
     return PolymarketDataFeed()
 

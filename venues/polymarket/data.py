@@ -424,7 +424,7 @@ class PolymarketDataFeed:
     """The data half of ``VenuePort`` for Polymarket.
 
     ``PolymarketDataFeed(config=None, *, clock=time.time_ns, rng=None)``: ``config`` names every
-    URL (default: production; ``PolymarketDataConfig.for_base_url(url)`` for the loopback server),
+    URL (default: production; ``LoopbackServer.data_config()`` for the loopback server),
     ``clock`` stamps locally made payloads (``BookStale``), ``rng`` seeds reconnect jitter.
 
     Delivers to the sink: ``BookSnapshot`` (after each (re)subscription, gap or tick change),
