@@ -810,11 +810,15 @@ class PolymarketExecution:
         out: list[WireTrade] = []
         for row in await self._pages("trades", _account.build_list_account_trades_request, **filters):
             try:
-                out.append(parse_trade(row, self.decode_stats))
+                trade = parse_trade(row, self.decode_stats)
             except ValueError as exc:
                 # a trade row we cannot read may be one of our fills: the record is incomplete,
                 # so the caller must not conclude anything from it
                 raise VenueUnavailable(f"trades lookup: unreadable trade ({str(exc).splitlines()[0][:120]})") from None
+            if trade.bad_maker_orders or trade.price is None or trade.size is None:
+                # an unreadable part may be our fill: the record is as incomplete as above
+                raise VenueUnavailable(f"trades lookup: trade {trade.id} is incomplete (a price, size or maker order)")
+            out.append(trade)
         return out
 
     def _open_order_event(self, o: WireOrder) -> OrderEvent:

@@ -180,7 +180,9 @@ class UserStreamDecoder:
         taker_ours = taker_coid is not None or (
             t.trader_side == "TAKER" and (t.owner == self._api_key or (t.maker_address or "").lower() == self._wallet)
         )
-        if taker_ours:
+        if taker_ours and (t.price is None or t.size is None):
+            self.stats.malformed["WireTrade.taker_fill_without_price_or_size"] += 1
+        elif taker_ours:
             fills.append(taker_fill(t, account=self.account, client_order_id=taker_coid, time_ns=ts,
                                     settlement=settlement, schedule=self._fee_schedule(t.asset_id)))
         for mo in t.maker_orders or ():
