@@ -95,7 +95,8 @@ class PolymarketDataConfig(BaseModel):
 
     @classmethod
     def for_base_url(cls, base_url: str, **overrides: object) -> PolymarketDataConfig:
-        """All four endpoints on one host, the way the loopback server serves them."""
+        """All four endpoints on one host (a proxy in front of the venue). The venue, and the
+        loopback server, serve each API on its own origin: there, use ``LoopbackServer.data_config()``."""
         base = base_url.rstrip("/")
         ws = "ws" + base[len("http"):] if base.startswith("http") else base
         fields: dict[str, object] = {

@@ -493,7 +493,7 @@ class BookKeeper:
                 price=ev.price,
                 size=ev.size,
                 side=Side(ev.side),
-                fee_rate_bps=int(ev.fee_rate_bps),
+                fee_rate_bps=int(ev.fee_rate_bps or 0),  # "" or absent: the venue names no rate
             )
         except (ValidationError, ValueError) as exc:
             self.stats.reject("INVALID_LAST_TRADE_PRICE", str(exc))
