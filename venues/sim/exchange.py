@@ -57,6 +57,7 @@ from protocols import (
     TopOfBook,
     TradePrint,
 )
+from protocols.book import hash_hex
 from protocols.numbers import TICK_SIZES
 from venues.sim import market_data as md
 from venues.sim.book import (
@@ -275,7 +276,7 @@ class SimExchange:
                         book=m.book,
                         changed=changed,
                         seq=seq,
-                        book_hash_hex=md.hash_hex(acc) if hashes else "",
+                        book_hash_hex=hash_hex(acc) if hashes else "",
                     ),
                 )
 
