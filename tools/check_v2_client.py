@@ -234,7 +234,7 @@ def _dec(v: Any) -> Decimal:
 def run_checks(results: dict[str, Any], srv: LoopbackServer, on_loop: Callable[..., Any], cfg: dict[str, Any],
                traded: MarketInfo, untraded: MarketInfo, book: BookSnapshot) -> Checks:
     """``book``: the exchange's book of the traded YES before the client's own orders moved it."""
-    ex = srv.exchange
+    ex: Any = srv.exchange  # the default SimExchange (orders, positions beyond the loopback's protocol)
     c = Checks(results)
     yes = traded.token_ids[0]
     bid, ask = book.bids[0][0], book.asks[0][0]
@@ -370,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     key = key if key.startswith("0x") else "0x" + key
     with loopback_thread() as (srv, on_loop):
         traded, untraded = on_loop(seed, srv)
-        on_loop(srv.exchange.open_account, wallet.address, Decimal(1000))
+        sim: Any = srv.exchange  # the default SimExchange
+        on_loop(sim.open_account, wallet.address, Decimal(1000))
         cfg = {"clob": srv.clob_url, "chain_id": CHAIN_ID, "key": key, "address": wallet.address,
                "token": traded.token_ids[0], "untraded_token": untraded.token_ids[0],
                "condition_id": traded.market, "rest_price": 0.30, "rest_size": 10.0,
