@@ -1,0 +1,57 @@
+"""The CLI is safe to use: no run overwrites another, bad input is one line naming the field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cluster.cli import main
+from cluster.journal import open_read_only
+from simulation.runner import RUN_META_KEY, claim_run_dir, make_run_id
+from simulation.scenario import load_scenario, resolve_scenario_path
+
+
+def _err_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return capsys.readouterr().err.strip().splitlines()
+
+
+def test_two_identical_sim_runs_keep_both_journals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["sim", "run", "quiet_market", "--set", "duration_s=20", "--seed", "3", "--no-report",
+            "--out", str(tmp_path), "--json"]
+    summaries = []
+    for _ in range(2):
+        assert main(argv) == 0
+        summaries.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    a, b = (Path(s["journal"]) for s in summaries)
+    assert a != b and a.exists() and b.exists()
+    assert summaries[0]["run_id"] != summaries[1]["run_id"]
+    for s in summaries:
+        assert "quiet_market" in s["run_id"] and "-s3-" in s["run_id"] and "-local-" in s["run_id"]
+        con = open_read_only(Path(s["journal"]))
+        try:
+            row = con.execute("SELECT value FROM meta WHERE key = ?", [RUN_META_KEY]).fetchone()
+        finally:
+            con.close()
+        assert row is not None and json.loads(row[0])["run_id"] == s["run_id"]
+    # same scenario and seed: the same trading, in two separate journals
+    assert summaries[0]["trading_hash"] == summaries[1]["trading_hash"]
+
+
+def test_run_id_names_runtime_and_differs_within_one_second() -> None:
+    sc = load_scenario(resolve_scenario_path("quiet_market"))
+    ids = {make_run_id(sc, 1, "ray", now_ns=1_767_225_600_000_000_000) for _ in range(50)}
+    assert len(ids) == 50
+    assert all(i.startswith("20260101T000000Z-quiet_market-s1-ray-") for i in ids)
+
+
+def test_existing_run_directory_is_refused_not_overwritten(tmp_path: Path) -> None:
+    from cluster.errors import UserError
+
+    taken = tmp_path / "run"
+    taken.mkdir()
+    (taken / "journal.duckdb").write_text("precious")
+    with pytest.raises(UserError, match="already exists"):
+        claim_run_dir(taken)
+    assert (taken / "journal.duckdb").read_text() == "precious"
