@@ -55,3 +55,70 @@ def test_existing_run_directory_is_refused_not_overwritten(tmp_path: Path) -> No
     with pytest.raises(UserError, match="already exists"):
         claim_run_dir(taken)
     assert (taken / "journal.duckdb").read_text() == "precious"
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (bound once to pick it, then closed)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("query", ["", "   ", ";", "/* only a comment */"])
+def test_journal_sql_without_a_statement_is_one_line_exit_2(
+    query: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cluster.journal import Journal
+
+    db = tmp_path / "j.duckdb"
+    Journal(db).close()
+    assert main(["journal", "sql", "--db", str(db), query]) == 2
+    err = _err_lines(capsys)
+    assert len(err) == 1 and err[0].startswith("error: journal sql:")
+
+
+def test_agents_add_with_a_bad_value_names_the_field_before_connecting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the address is a closed port: had the CLI connected first, the error would be about the cluster
+    address = f"127.0.0.1:{_closed_port()}"
+    rc = main(["agents", "add", "strategist", "--name", "s2", "--set", "bankroll=lots", "--address", address])
+    err = _err_lines(capsys)
+    assert rc == 2
+    assert len(err) == 1 and err[0].startswith("error: --set bankroll:") and "'lots'" in err[0]
+    assert "http" not in err[0]  # no pydantic dump with its documentation URL
+
+
+def test_agents_add_with_an_unknown_role_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["agents", "add", "banker", "--name", "b", "--address", f"127.0.0.1:{_closed_port()}"])
+    err = _err_lines(capsys)
+    assert rc == 2 and len(err) == 1 and "unknown role 'banker'" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"tree": {"strategists": "two"}}, "tree.strategists:"),
+        ({"tree": {"agent_configs": {"trader": {"bankroll": "lots"}}}}, "tree.agent_configs.trader.bankroll:"),
+        ({"tree": {"agent_configs": {"ghost": {"x": 1}}}}, "tree.agent_configs.ghost:"),
+        ({"tree": {"no_such_knob": 1}}, "tree.no_such_knob: unknown field"),
+        ({"world": {"markets": "many"}}, "world.markets:"),
+        ({"settings": {"ping_every": 3}}, "settings.ping_every: unknown setting"),
+        ({"trees": {}}, "unknown section"),
+    ],
+)
+def test_up_with_a_bad_config_names_the_field_before_any_connection(
+    config: dict[str, object], field: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    rc = main(["up", "--config", str(bad), "--address", f"127.0.0.1:{_closed_port()}", "--run-dir",
+               str(tmp_path / "run")])
+    err = _err_lines(capsys)
+    assert rc == 2
+    assert len(err) == 1 and err[0].startswith(f"error: {bad}: ") and field in err[0], err
+    assert not (tmp_path / "run").exists()

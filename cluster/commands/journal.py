@@ -35,6 +35,8 @@ def sql(
     as_json: Annotated[bool, typer.Option("--json", help="Print rows as JSON.")] = False,
 ) -> None:
     """Run a read-only query against a journal file."""
+    if not query.strip():
+        raise UserError("journal sql: the query is empty (e.g. \"SELECT * FROM fills\")")
     if not db.exists():
         raise UserError(f"no journal at {db}")
     try:
@@ -43,6 +45,8 @@ def sql(
         raise UserError(f"cannot open {db}: {str(exc).splitlines()[0]}") from exc
     try:
         cur = con.execute(query)
+        if cur is None:  # only comments or semicolons
+            raise UserError("journal sql: no SQL statement in the query")
         cols = [d[0] for d in cur.description] if cur.description else []
         rows = cur.fetchall() if cols else []
     except duckdb.Error as exc:

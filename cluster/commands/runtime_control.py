@@ -107,7 +107,34 @@ def _load_config(path: Path | None) -> dict[str, Any]:
     unknown = set(data) - {"tree", "world", "settings", "venue"}
     if unknown:
         raise UserError(f"{path}: unknown section(s) {sorted(unknown)} (known: tree, world, settings, venue)")
+    _check_tree_and_settings(data, str(path))
     return data
+
+
+def _check_tree_and_settings(cfg: dict[str, Any], source: str) -> None:
+    """The ``tree:`` and ``settings:`` sections checked here, before any Ray connection, with the
+    field named: ``bad.yaml: tree.agent_configs.trader.bankroll: ... (got 'lots')``."""
+    import dataclasses
+
+    from supervisors.tree import tree_config_problem
+
+    tree = cfg.get("tree")
+    if tree is not None and not isinstance(tree, dict):
+        raise UserError(f"{source}: tree: expected a mapping (strategists, agent_configs, ...)")
+    problem = tree_config_problem(tree)
+    if problem is not None:
+        raise UserError(f"{source}: tree.{problem}")
+    settings = cfg.get("settings")
+    if settings is None:
+        return
+    if not isinstance(settings, dict):
+        raise UserError(f"{source}: settings: expected a mapping (ping_timeout_s, checkpoint_every_s, ...)")
+    from cluster.ray_runtime.supervisor import LiveSettings
+
+    known = {f.name for f in dataclasses.fields(LiveSettings)}
+    for key in settings:
+        if key not in known:
+            raise UserError(f"{source}: settings.{key}: unknown setting (known: {', '.join(sorted(known))})")
 
 
 def _check_venue(venue: VenueKind, live: bool, understood: bool) -> None:
@@ -252,6 +279,19 @@ def _print_tree(st: dict[str, Any]) -> None:
         console.print(f"  {p['account']} {p['token_id']}: {p['size']}")
 
 
+def _check_new_agent(role: str, overrides: dict[str, Any]) -> None:
+    """The role and its ``--set`` config checked before any connection (the root checks again)."""
+    from supervisors.tree import ROLE_BRANCH, ROLE_CLASSES, agent_config_problem
+
+    if role not in ROLE_BRANCH:
+        raise UserError(f"unknown role {role!r} (known: {', '.join(sorted(ROLE_BRANCH))})")
+    if "_cls" in overrides:  # a custom class for the role: only the root can import it
+        return
+    problem = agent_config_problem(ROLE_CLASSES[role], overrides)
+    if problem is not None:
+        raise UserError(f"--set {problem}")
+
+
 @agents_app.command("add")
 def agents_add(
     role: Annotated[str, typer.Argument(help="market_watcher, whale_tracker, news_scout, strategist, ...")],
@@ -261,6 +301,7 @@ def agents_add(
 ) -> None:
     """Add an agent to the running tree (it survives a root restart)."""
     overrides = parse_sets(sets)
+    _check_new_agent(role, overrides)
     control = _connect(address)
     path = control.add_agent(role, name, overrides)
     console.print(f"added [bold]{name}[/] at {path}")

@@ -51,9 +51,15 @@ def _get(ref: Any) -> Any:
         return ray.get(ref, timeout=CALL_TIMEOUT_S)
     except ray.exceptions.RayTaskError as exc:
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-        if isinstance(cause, (KeyError, ValueError)):
-            raise UserError(str(cause).strip("'\"")) from exc
-        raise OperationError(str(cause)) from exc
+        if isinstance(cause, KeyError) and cause.args:
+            raise UserError(_first_line(cause.args[0])) from exc  # str(KeyError) adds quotes around it
+        if isinstance(cause, ValueError):
+            raise UserError(_first_line(cause)) from exc
+        raise OperationError(_first_line(cause)) from exc
+
+
+def _first_line(what: object) -> str:
+    return (str(what).strip().splitlines() or [type(what).__name__])[0]
 
 
 def start_tree(
