@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+
+# Under `uv run`, Ray would package the working directory for every job (and refuse to run from
+# outside the project): the workers can use this venv's interpreter as it is. Ray reads this when
+# it is first imported, so it is set before any command imports ray.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 from importlib.metadata import PackageNotFoundError, version
 
 import typer

@@ -11,6 +11,12 @@ import yaml
 from cluster.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cluster record `up` writes goes to a tmp dir, never the user's ~/.polyagents."""
+    monkeypatch.setenv("POLYAGENTS_STATE_DIR", str(tmp_path / "state"))
+
+
 def _last_json(capsys: pytest.CaptureFixture[str]) -> object:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
