@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 
 # Under `uv run`, Ray would package the working directory for every job (and refuse to run from
 # outside the project): the workers can use this venv's interpreter as it is. Ray reads this when
@@ -43,6 +45,25 @@ register_all(app)
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes one line on stderr and an exit code, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM ends a command as promptly as Ctrl-C does (one line, exit 143), not never
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(argv)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so it unwinds like Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, standalone_mode=False, prog_name="polyagents")
     except click_exc.NoArgsIsHelpError:
@@ -55,14 +76,20 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, OperationError) as exc:
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code
-    except typer.Abort:
-        typer.echo("aborted", err=True)
+    except typer.Abort as exc:
+        if isinstance(exc.__cause__, Terminated):  # click turns the interrupt into Abort
+            typer.echo("terminated", err=True)
+            return 143
+        typer.echo("interrupted" if isinstance(exc.__cause__, KeyboardInterrupt) else "aborted", err=True)
         return 130
     except typer.Exit as exc:
         return int(exc.exit_code)
     except click_exc.ClickException as exc:
         typer.echo(f"error: {exc.format_message()}", err=True)
         return exc.exit_code
+    except Terminated:
+        typer.echo("terminated", err=True)
+        return 143
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130

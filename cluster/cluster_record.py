@@ -186,11 +186,15 @@ def _start_head_once(num_cpus: int | None, dashboard: bool, deadline: float) -> 
         time.sleep(0.2)  # polling a log file for a condition, with the deadline above
 
 
+def token_path() -> Path:
+    return state_dir() / "ray_auth_token"
+
+
 def ensure_token() -> Path:
     """Our heads' own Ray auth token (created once, readable by this user only)."""
     import secrets
 
-    path = state_dir() / "ray_auth_token"
+    path = token_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

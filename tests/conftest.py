@@ -40,6 +40,7 @@ def ray_session() -> Iterator[str]:
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(
+            address="local",  # always a cluster of its own: never join a `ray start` head on this machine
             num_cpus=2,
             object_store_memory=200 * 1024 * 1024,
             include_dashboard=False,

@@ -122,3 +122,31 @@ def test_up_with_a_bad_config_names_the_field_before_any_connection(
     assert rc == 2
     assert len(err) == 1 and err[0].startswith(f"error: {bad}: ") and field in err[0], err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", [["status"], ["agents", "ls"], ["kill-switch", "on"], ["down"]])
+def test_unreachable_address_fails_with_one_line_and_exit_1(
+    command: list[str], tmp_path: Path
+) -> None:
+    """A closed port: the command ends by itself (the subprocess timeout is only a guard against a
+    hang) with one line on stderr, instead of Ray's endless retries."""
+    import os
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("polyagents")
+    env = {**os.environ, "POLYAGENTS_STATE_DIR": str(tmp_path / "state")}
+    out = subprocess.run([str(exe), *command, "--address", f"127.0.0.1:{_closed_port()}"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    err = out.stderr.strip().splitlines()
+    assert out.returncode == 1
+    assert len(err) == 1 and err[0].startswith("error: no Ray cluster at 127.0.0.1:"), err
+
+
+def test_control_command_without_a_recorded_cluster_refuses_instead_of_guessing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POLYAGENTS_STATE_DIR", str(tmp_path / "state"))
+    assert main(["kill-switch", "on"]) == 2
+    err = _err_lines(capsys)
+    assert len(err) == 1 and "no polyagents cluster recorded" in err[0]

@@ -180,8 +180,21 @@ def up(
     """
     from cluster import cluster_record as cr
 
-    if address is None:  # our own head uses its own token: set before anything imports ray
-        os.environ.update(cr.auth_env(cr.ensure_token()))
+    saved = dict(os.environ)
+    if address is None:  # our own head uses its own token: named before anything imports ray
+        os.environ.update(cr.auth_env(cr.token_path()))
+    try:
+        _up(cr, address, config, venue, live, understood, run_dir, num_cpus, dashboard, as_json)
+    except BaseException:
+        os.environ.clear()
+        os.environ.update(saved)
+        raise
+
+
+def _up(
+    cr: Any, address: str | None, config: Path | None, venue: VenueKind | None, live: bool, understood: bool,
+    run_dir: Path | None, num_cpus: int | None, dashboard: bool, as_json: bool,
+) -> None:
     cfg = _load_config(config)
     world = _venue_world(cfg, venue, live, understood, str(config) if config else "up")
 

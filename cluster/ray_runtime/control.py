@@ -8,6 +8,8 @@ and raise ``cluster.errors.OperationError`` / ``UserError`` with a one-line reas
 from __future__ import annotations
 
 import contextlib
+import logging
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -39,12 +41,29 @@ def connect(address: str, namespace: str = NAMESPACE) -> None:
         if same_address(current, address):
             return
         raise OperationError(f"this process is already connected to the Ray cluster at {current}, not {address}")
+    _probe(address)
     try:
-        ray.init(address=address, namespace=namespace, log_to_driver=False)
+        ray.init(address=address, namespace=namespace, log_to_driver=False, logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError) as exc:
         raise OperationError(f"no Ray cluster at {address}: {_first_line(exc)}") from exc
 
 
+
+
+#: How long an unreachable address may take to fail (Ray itself retries for minutes).
+PROBE_TIMEOUT_S = 10.0
+
+
+def _probe(address: str) -> None:
+    """Fail in seconds, in one line, when nothing listens at ``address`` (a closed port, a host that
+    does not answer), instead of Ray's minutes of retries and raw GCS warnings."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except ValueError:
+        raise UserError(f"--address {address}: expected host:port") from None
+    except OSError as exc:
+        raise OperationError(f"no Ray cluster at {address}: {exc.strerror or type(exc).__name__}") from None
 
 
 def _tree_id_key(namespace: str) -> bytes:
