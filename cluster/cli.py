@@ -13,9 +13,11 @@ import threading
 # it is first imported, so it is set before any command imports ray.
 os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any
 
 import typer
 from typer._click import exceptions as click_exc
+from typer.core import TyperOption
 
 from cluster.commands import register_all
 from cluster.errors import OperationError, UserError
@@ -29,14 +31,43 @@ app = typer.Typer(
 )
 
 
+_display_type_rich = TyperOption.display_type_rich
+
+
+def _flag_without_type(self: TyperOption, ctx: Any) -> str | None:
+    """Help shows ``--json`` alone, not ``--json <bool>``: a flag takes no value."""
+    return "" if self.is_flag else _display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_without_type  # type: ignore[method-assign]
+
+
+def _version_text() -> str:
+    try:
+        return f"polyagents {version('polyagents')}"
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "polyagents 0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(_version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
+    """A supervised society of trading agents for Polymarket prediction markets, on Ray."""
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the polyagents version."""
-    try:
-        v = version("polyagents")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        v = "0+unknown"
-    typer.echo(f"polyagents {v}")
+    typer.echo(_version_text())
 
 
 register_all(app)

@@ -150,3 +150,50 @@ def test_control_command_without_a_recorded_cluster_refuses_instead_of_guessing(
     assert main(["kill-switch", "on"]) == 2
     err = _err_lines(capsys)
     assert len(err) == 1 and "no polyagents cluster recorded" in err[0]
+
+
+def test_journal_sql_table_fits_80_columns_piped_and_csv_is_exact(tmp_path: Path) -> None:
+    """Piped (no terminal) at COLUMNS=80: every line fits, no cell is cut to `…`, times are UTC."""
+    import csv
+    import io
+    import os
+    import subprocess
+    import sys
+    from decimal import Decimal
+
+    from cluster.journal import Journal
+    from protocols import Fill, Side
+
+    db = tmp_path / "run.duckdb"
+    j = Journal(db)
+    j.record_sync(Fill(time_ns=1_767_225_600_000_000_000, fill_id="fill-with-a-long-identifier-0001",
+                       client_order_id="client-order-with-a-long-id", account="us", token_id="yes-token-long-id",
+                       market="market-with-a-long-name", side=Side.BUY, price=Decimal("0.41"), size=Decimal(10),
+                       fee=Decimal("0.1")), agent="trader")
+    j.close()
+    exe = Path(sys.executable).with_name("polyagents")
+    env = {**os.environ, "COLUMNS": "80"}
+    out = subprocess.run([str(exe), "journal", "sql", "--db", str(db), "SELECT * FROM fills"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines and max(len(ln) for ln in lines) <= 80
+    assert "…" not in out.stdout
+    assert "2026-01-01T00:00:00.000+00:00" in out.stdout  # a human time, not raw nanoseconds
+    assert "fill-with-a-long-identifier-0001" in out.stdout  # whole, not folded into a 3-wide column
+    csv_out = subprocess.run([str(exe), "journal", "sql", "--db", str(db), "--csv", "SELECT fill_id, price FROM fills"],
+                             capture_output=True, text=True, timeout=120, env=env)
+    assert list(csv.reader(io.StringIO(csv_out.stdout))) == [["fill_id", "price"],
+                                                            ["fill-with-a-long-identifier-0001", "0.410000"]]
+
+
+def test_help_has_no_type_noise_on_flags_and_version_flag_works() -> None:
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("polyagents")
+    helped = subprocess.run([str(exe), "journal", "sql", "--help"], capture_output=True, text=True, timeout=120,
+                            env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"})
+    assert helped.returncode == 0 and "--csv" in helped.stdout and "<bool>" not in helped.stdout
+    v = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
+    assert v.returncode == 0 and v.stdout.startswith("polyagents ")
