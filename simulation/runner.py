@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 import random
-import shutil
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,8 +77,20 @@ def scenario_digest(scenario: Scenario) -> str:
     return hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()[:8]
 
 
-def make_run_id(scenario: Scenario, seed: int) -> str:
-    return f"{scenario.name}-s{seed}-{scenario_digest(scenario)}"
+def make_run_id(scenario: Scenario, seed: int, runtime: str = "local", *, now_ns: int | None = None) -> str:
+    """A run id no other run has: the UTC wall time, the scenario, seed and runtime (readable), and a
+    short random part (two runs in the same second differ). ``20261203T102138Z-quiet_market-s1-local-3f9a0c``."""
+    wall = datetime.fromtimestamp((time.time_ns() if now_ns is None else now_ns) / 1e9, tz=UTC)
+    return f"{wall:%Y%m%dT%H%M%SZ}-{scenario.name}-s{seed}-{runtime}-{secrets.token_hex(3)}"
+
+
+def claim_run_dir(run_dir: Path) -> Path:
+    """Create ``run_dir`` for this run alone: an existing path is refused, never overwritten."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise UserError(f"run directory {run_dir} already exists: refusing to overwrite it") from None
+    return run_dir
 
 
 def _make_runtime(kind: str, seed: int, start_ns: int, journal: Any, metrics: Any = None) -> Any:
@@ -212,11 +224,8 @@ async def run_scenario_async(
     seed = scenario.seed if seed is None else seed
     wall0 = time.perf_counter()
     started_at = datetime.now(tz=UTC).isoformat(timespec="seconds")
-    run_id = run_id or make_run_id(scenario, seed)
-    run_dir = Path(out_dir) / run_id
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    run_id = run_id or make_run_id(scenario, seed, runtime)
+    run_dir = claim_run_dir(Path(out_dir) / run_id)
     journal_path = run_dir / "journal.duckdb"
     journal = Journal(journal_path, batch_size=4096)
 
