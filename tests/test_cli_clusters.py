@@ -44,6 +44,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # two Ray heads and two trees from scratch, each command a new process
 def test_two_clusters_each_command_acts_on_its_own_and_down_leaves_the_other_running(tmp_path: Path) -> None:
     states = {name: tmp_path / name / "state" for name in ("a", "b")}
     pids: list[int] = []
