@@ -74,7 +74,9 @@ def test_delta_older_than_the_snapshot_is_dropped_as_already_applied() -> None:
 
 def test_deltas_during_a_rebuild_are_buffered_and_replayed_after_the_fresh_snapshot() -> None:
     k, _stats, out, asked = keeper()
-    k.handle(change(T + 1, (YES, "0.10", "1", "BUY", "0.44", "0.6")))  # disagrees: gap
+    k.handle(change(T + 1, (YES, "0.10", "1", "BUY", "0.44", "0.6")))  # disagrees with the venue's best
+    assert asked == []  # judged when its burst settles
+    k.settle()  # it did, still disagreeing: a gap
     assert asked == [YES] and k.book(YES) is None
     assert isinstance(out[-1], BookStale)
     k.handle(change(T + 3, (YES, "0.41", "7", "BUY", "0.41", "0.6")))  # arrives while rebuilding
