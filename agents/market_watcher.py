@@ -19,7 +19,7 @@ Sync rules (a book "lost sync" and is rebuilt from ``venue.get_book`` when):
 - after applying a delta the book's best bid/ask differ from the ones the delta carries (checked
   when the delta carries at least one of them);
 - the delta's ``hash`` differs from the book's content hash, when hashes are checked (``"auto"``:
-  only for tokens whose snapshot hash matched :func:`agents.book.book_hash`, which is the simulated
+  only for tokens whose snapshot hash matched :func:`protocols.book.book_hash`, which is the simulated
   exchange's scheme and not Polymarket's);
 - a change is off the tick grid, or a delta arrives for a token without a book.
 A tick-size change drops the book and rebuilds it from a fresh snapshot (``TICK_CHANGE``) and the
@@ -36,7 +36,6 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from agents.base import Agent, AgentConfig, Subscription, Timer
-from agents.book import BookError, L2Book
 from protocols import (
     BookDelta,
     BookSnapshot,
@@ -48,6 +47,7 @@ from protocols import (
     TickSizeChange,
     TopOfBook,
 )
+from protocols.book import BookError, L2Book
 
 StaleReason = Literal["STALE", "CROSSED", "EMPTY", "RESYNC", "TICK_CHANGE"]
 
@@ -246,6 +246,8 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
                 self.counters["hash_mismatches"] += 1
         elif mode == "auto":
             tr.hash_trusted = bool(snap.hash) and snap.hash == book.content_hash()
+        if tr.hash_trusted and mode != "off":
+            book.track_hash()  # every delta's hash is checked: keep ours current per change
         tr.book = book
         tr.last_update_ns = self.ctx.now_ns()
         self._touch(tr)

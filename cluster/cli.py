@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import threading
+
+# Under `uv run`, Ray would package the working directory for every job (and refuse to run from
+# outside the project): the workers can use this venv's interpreter as it is. Ray reads this when
+# it is first imported, so it is set before any command imports ray.
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, Any
 
 import typer
 from typer._click import exceptions as click_exc
+from typer.core import TyperOption
 
 from cluster.commands import register_all
 from cluster.errors import OperationError, UserError
@@ -21,14 +31,43 @@ app = typer.Typer(
 )
 
 
+_display_type_rich = TyperOption.display_type_rich
+
+
+def _flag_without_type(self: TyperOption, ctx: Any) -> str | None:
+    """Help shows ``--json`` alone, not ``--json <bool>``: a flag takes no value."""
+    return "" if self.is_flag else _display_type_rich(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_without_type  # type: ignore[method-assign]
+
+
+def _version_text() -> str:
+    try:
+        return f"polyagents {version('polyagents')}"
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "polyagents 0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(_version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
+    """A supervised society of trading agents for Polymarket prediction markets, on Ray."""
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the polyagents version."""
-    try:
-        v = version("polyagents")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        v = "0+unknown"
-    typer.echo(f"polyagents {v}")
+    typer.echo(_version_text())
 
 
 register_all(app)
@@ -37,6 +76,25 @@ register_all(app)
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes one line on stderr and an exit code, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM ends a command as promptly as Ctrl-C does (one line, exit 143), not never
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(argv)
+    finally:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so it unwinds like Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, standalone_mode=False, prog_name="polyagents")
     except click_exc.NoArgsIsHelpError:
@@ -49,14 +107,20 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, OperationError) as exc:
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code
-    except typer.Abort:
-        typer.echo("aborted", err=True)
+    except typer.Abort as exc:
+        if isinstance(exc.__cause__, Terminated):  # click turns the interrupt into Abort
+            typer.echo("terminated", err=True)
+            return 143
+        typer.echo("interrupted" if isinstance(exc.__cause__, KeyboardInterrupt) else "aborted", err=True)
         return 130
     except typer.Exit as exc:
         return int(exc.exit_code)
     except click_exc.ClickException as exc:
         typer.echo(f"error: {exc.format_message()}", err=True)
         return exc.exit_code
+    except Terminated:
+        typer.echo("terminated", err=True)
+        return 143
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130

@@ -25,6 +25,8 @@ from protocols import (
     Envelope,
     Fill,
     JournalUnavailable,
+    MarketMark,
+    MarketResolved,
     OrderEvent,
     OrderRequest,
     Payload,
@@ -58,6 +60,9 @@ SCHEMA: dict[str, str] = {
         size {D}, payout_per_share {D}, cash {D}, payload JSON""",
     "risk_events": """agent VARCHAR, time_ns BIGINT, kind VARCHAR, intent_id VARCHAR, action VARCHAR,
         code VARCHAR, state VARCHAR, detail VARCHAR, payload JSON""",
+    "marks": f"""agent VARCHAR, time_ns BIGINT, market VARCHAR, token_id VARCHAR, best_bid {D}, best_ask {D},
+        last_trade_price {D}, fair_value {D}, source VARCHAR, payload JSON""",
+    "resolutions": "agent VARCHAR, time_ns BIGINT, market VARCHAR, winning_token_id VARCHAR, payload JSON",
     "agent_events": "agent VARCHAR, time_ns BIGINT, role VARCHAR, event VARCHAR, detail VARCHAR",
     "checkpoints": "agent VARCHAR, time_ns BIGINT, seq BIGINT, state JSON",
     "messages": """time_ns BIGINT, id VARCHAR, sender VARCHAR, kind VARCHAR, correlation_id VARCHAR,
@@ -123,6 +128,15 @@ def _state_row(agent: str, p: TradingStateChange) -> Row:
             p.detail, p.model_dump_json())
 
 
+def _mark_row(agent: str, p: MarketMark) -> Row:
+    return (agent, p.time_ns, p.market, p.token_id, p.best_bid, p.best_ask, p.last_trade_price, p.fair_value,
+            p.source, p.model_dump_json())
+
+
+def _resolution_row(agent: str, p: MarketResolved) -> Row:
+    return (agent, p.time_ns, p.market, p.winning_token_id, p.model_dump_json())
+
+
 def _agent_event_row(agent: str, p: AgentEvent) -> Row:
     return (p.agent_id, p.time_ns, p.role, p.event, p.detail)
 
@@ -138,6 +152,8 @@ _ROUTES: dict[type[Payload], tuple[str, Callable[[str, Any], Row]]] = {
     RiskEvent: ("risk_events", _risk_event_row),
     TradingStateChange: ("risk_events", _state_row),
     AgentEvent: ("agent_events", _agent_event_row),
+    MarketMark: ("marks", _mark_row),
+    MarketResolved: ("resolutions", _resolution_row),
 }
 
 JOURNALLED_TYPES: tuple[type[Payload], ...] = tuple(_ROUTES)

@@ -276,6 +276,27 @@ class MarketResolved(Payload):
     winning_token_id: TokenId | None = None
 
 
+class MarketMark(Payload):
+    """A market's quotes and its fair value at one instant, sampled for a run's record and report.
+
+    ``token_id`` is the token the prices are for (the YES token by convention; a NO price is one
+    minus it). ``fair_value`` is the source's estimate of the token's payout probability — in a
+    simulation the world's true probability, the same number positions are marked at. Any price a
+    book does not have at that instant is None (an empty side is not malformed)."""
+
+    kind: Literal["market_mark"] = "market_mark"
+    routing_key_field: ClassVar[str | None] = "market"
+
+    time_ns: TimeNs
+    market: MarketId
+    token_id: TokenId
+    best_bid: Price | None = None
+    best_ask: Price | None = None
+    last_trade_price: Price | None = None
+    fair_value: Price | None = None
+    source: str = ""
+
+
 class MarketClosed(Payload):
     kind: Literal["market_closed"] = "market_closed"
     routing_key_field: ClassVar[str | None] = "market"

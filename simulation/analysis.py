@@ -20,12 +20,14 @@ import duckdb
 
 from cluster.journal import SCHEMA, open_read_only
 from simulation import metrics as mx
+from simulation.ledger import Ledger, drawdowns, read_ledger, trade_stats
 
 #: Strategies whose intents are complete sets (their PnL is ``arb_captured``).
 ARB_STRATEGIES = frozenset({"complete_set", "neg_risk_basket"})
 
 EQUITY_AGENT = "sim:equity"
 VENUE_AGENT = "sim:venue"
+MARKS_AGENT = "sim:marks"
 RUN_META_KEY = "run"
 ZERO = Decimal(0)
 
@@ -35,6 +37,7 @@ class Analysis:
     run: dict[str, Any]
     times_ns: list[int]
     equity: list[Decimal]
+    exposure: list[Decimal]
     trades: int
     fees: Decimal
     orders_sent: int
@@ -47,11 +50,49 @@ class Analysis:
     arb_captured: Decimal
     arb_residual: Decimal
     ratios: dict[str, float | None] = field(default_factory=dict)
+    ledger: Ledger | None = None
+
+    @property
+    def bankroll(self) -> Decimal:
+        return Decimal(str(self.run.get("bankroll", "0")))
+
+    def trader_summary(self) -> dict[str, Any]:
+        """Balance, return, drawdown in pUSD and %, and the per-trade numbers (see simulation.ledger)."""
+        start = self.bankroll
+        final = self.equity[-1] if self.equity else start
+        dd_abs, dd_pct = drawdowns(self.equity)
+        exposure = self.exposure
+        trades = self.ledger.trades if self.ledger is not None else []
+        st = trade_stats(trades)
+
+        def money(d: Decimal | None) -> float | None:
+            return None if d is None else _num(d)
+
+        return {
+            "starting_balance": _num(start),
+            "final_balance": _num(final),
+            "return_pct": _round(float((final - start) / start * 100)) if start > 0 else None,
+            "max_drawdown_pusd": _num(max(dd_abs, default=ZERO)),
+            "max_drawdown_pct": _round(max(dd_pct, default=0.0)),
+            "max_exposure": _num(max(exposure, default=ZERO)),
+            "round_trips": st.count,
+            "round_trips_closed": st.closed,
+            "trade_win_rate": _round(st.winners / st.count) if st.count else None,
+            "expectancy": money(st.expectancy),
+            "best_trade": money(st.best.pnl) if st.best else None,
+            "worst_trade": money(st.worst.pnl) if st.worst else None,
+            "avg_win": money(st.avg_win),
+            "avg_loss": money(st.avg_loss),
+            "holding_mean_s": _round(st.holding_mean_s),
+            "holding_median_s": _round(st.holding_median_s),
+            "holding_max_s": _round(st.holding_max_s),
+        }
 
     def summary(self) -> dict[str, Any]:
         """The machine summary (money as numbers rounded to micro-units, ratios as floats)."""
         arb = self.run.get("arb", {})
         return {
+            **self.trader_summary(),
             "run_id": self.run.get("run_id"),
             "scenario": self.run.get("scenario"),
             "seed": self.run.get("seed"),
@@ -125,10 +166,11 @@ def _analyze(con: duckdb.DuckDBPyConnection) -> Analysis:
     finals = {k: Decimal(v) for k, v in run.get("final_values", {}).items()}
 
     eq_rows = con.execute(
-        "SELECT time_ns, equity FROM pnl WHERE agent = ? ORDER BY time_ns, rowid", [EQUITY_AGENT]
+        "SELECT time_ns, equity, exposure FROM pnl WHERE agent = ? ORDER BY time_ns, rowid", [EQUITY_AGENT]
     ).fetchall()
     times = [int(r[0]) for r in eq_rows]
     equity = [Decimal(r[1]) for r in eq_rows]
+    exposure = [Decimal(r[2]) for r in eq_rows]
 
     fills = con.execute(
         """SELECT f.fill_id, f.client_order_id, f.token_id, f.side, f.price, f.size, f.fee,
@@ -195,10 +237,15 @@ def _analyze(con: duckdb.DuckDBPyConnection) -> Analysis:
         "win_rate": mx.win_rate(trade_pnls),
         "profit_factor": mx.profit_factor(trade_pnls),
     }
+    start_ns = int(run.get("start_ns", times[0] if times else 0))
+    end_ns = start_ns + round(duration_s * 1e9) if duration_s else (times[-1] if times else start_ns)
+    ledger = read_ledger(con, account, finals, end_ns)
     return Analysis(
         run=run,
         times_ns=times,
         equity=equity,
+        exposure=exposure,
+        ledger=ledger,
         trades=len(fills),
         fees=fees,
         orders_sent=int(orders_sent[0]) if orders_sent else 0,

@@ -20,19 +20,21 @@ import hashlib
 import json
 import logging
 import random
-import shutil
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from cluster.errors import UserError
 from cluster.journal import Journal
-from protocols import AgentEvent, Fill, PnLSnapshot, RawNews, ReferencePrice, WalletTrade
+from protocols import AgentEvent, Fill, MarketMark, MarketResolved, PnLSnapshot, RawNews, ReferencePrice, WalletTrade
 from simulation.analysis import (
     EQUITY_AGENT,
+    MARKS_AGENT,
     RUN_META_KEY,
     TRADING_TABLES,
     VENUE_AGENT,
@@ -75,8 +77,20 @@ def scenario_digest(scenario: Scenario) -> str:
     return hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()[:8]
 
 
-def make_run_id(scenario: Scenario, seed: int) -> str:
-    return f"{scenario.name}-s{seed}-{scenario_digest(scenario)}"
+def make_run_id(scenario: Scenario, seed: int, runtime: str = "local", *, now_ns: int | None = None) -> str:
+    """A run id no other run has: the UTC wall time, the scenario, seed and runtime (readable), and a
+    short random part (two runs in the same second differ). ``20261203T102138Z-quiet_market-s1-local-3f9a0c``."""
+    wall = datetime.fromtimestamp((time.time_ns() if now_ns is None else now_ns) / 1e9, tz=UTC)
+    return f"{wall:%Y%m%dT%H%M%SZ}-{scenario.name}-s{seed}-{runtime}-{secrets.token_hex(3)}"
+
+
+def claim_run_dir(run_dir: Path) -> Path:
+    """Create ``run_dir`` for this run alone: an existing path is refused, never overwritten."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise UserError(f"run directory {run_dir} already exists: refusing to overwrite it") from None
+    return run_dir
 
 
 def _make_runtime(kind: str, seed: int, start_ns: int, journal: Any, metrics: Any = None) -> Any:
@@ -160,6 +174,26 @@ class _Ledger:
         )
 
 
+    def market_marks(self, now: int) -> list[MarketMark]:
+        """Every market's YES quotes and fair value (its mark) now: the report's price chart."""
+        out: list[MarketMark] = []
+        for sm in self.world.markets.values():
+            book = self.exchange.book(sm.yes)
+            out.append(
+                MarketMark.model_construct(
+                    time_ns=now,
+                    market=sm.id,
+                    token_id=sm.yes,
+                    best_bid=book.bids[0][0] if book.bids else None,
+                    best_ask=book.asks[0][0] if book.asks else None,
+                    last_trade_price=book.last_trade_price,
+                    fair_value=self.mark(sm.yes, now),
+                    source="sim:truth",
+                )
+            )
+        return out
+
+
 def build_exchange(world: World, scheduler: Any) -> SimExchange:
     """The simulated exchange on the runtime's clock, with every market and event of the world listed."""
     exchange = SimExchange(SimExchangeConfig(start_ns=world.start_ns), scheduler=scheduler)
@@ -181,6 +215,7 @@ async def run_scenario_async(
     run_id: str | None = None,
     on_runtime: Callable[[Any, Callable[[], Decimal | None]], None] | None = None,
     metrics: Any = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run one scenario. ``on_runtime(rt, equity)`` is called once every agent is added, before
     the run — where a caller schedules its own work on the virtual clock (the demo's live table and
@@ -188,11 +223,9 @@ async def run_scenario_async(
     local runtime's metrics sink (``cluster.metrics.PrometheusMetricsSink`` to export them)."""
     seed = scenario.seed if seed is None else seed
     wall0 = time.perf_counter()
-    run_id = run_id or make_run_id(scenario, seed)
-    run_dir = Path(out_dir) / run_id
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    started_at = datetime.now(tz=UTC).isoformat(timespec="seconds")
+    run_id = run_id or make_run_id(scenario, seed, runtime)
+    run_dir = claim_run_dir(Path(out_dir) / run_id)
     journal_path = run_dir / "journal.duckdb"
     journal = Journal(journal_path, batch_size=4096)
 
@@ -212,7 +245,7 @@ async def run_scenario_async(
 
     _schedule_feeds(rt, scenario, world)
     _listen_to_whales(rt, exchange, crowd)
-    payouts = _schedule_resolutions(rt, exchange, world, seed)
+    payouts = _schedule_resolutions(rt, exchange, world, seed, journal)
 
     ledger = _Ledger(exchange, world, scenario.ours.account)
     ledger.payouts = payouts
@@ -223,6 +256,8 @@ async def run_scenario_async(
         snap = ledger.snapshot(now)
         if snap is not None:
             journal.record_sync(snap, agent=EQUITY_AGENT)
+            for mark in ledger.market_marks(now):
+                journal.record_sync(mark, agent=MARKS_AGENT)
         if now + step < world.end_ns:
             rt.call_at(now + step, sample)
 
@@ -236,11 +271,15 @@ async def run_scenario_async(
 
         on_runtime(rt, equity)
     await rt.run(until_ns=world.end_ns)
+    if on_phase is not None:
+        on_phase("stopping the agents, writing the journal and the report")
     end = world.end_ns
     if scenario.ours.enabled:
         snap = ledger.snapshot(end)
         if snap is not None:
             journal.record_sync(snap, agent=EQUITY_AGENT)
+            for mark in ledger.market_marks(end):
+                journal.record_sync(mark, agent=MARKS_AGENT)
     await rt.stop()
     for m in members:
         if m.venue is not None:
@@ -264,6 +303,8 @@ async def run_scenario_async(
         "scenario": scenario.name,
         "description": scenario.description,
         "seed": seed,
+        "runtime": runtime,
+        "started_at": started_at,
         "account": scenario.ours.account,
         "bankroll": str(scenario.ours.bankroll),
         "ours": [m.agent.agent_id for m in members],
@@ -346,11 +387,19 @@ def run_scenario(
     report: bool = True,
     run_id: str | None = None,
     metrics: Any = None,
+    progress: bool = False,
 ) -> RunResult:
-    """Run one scenario to its end (blocking). See the module docstring."""
-    coro = run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report, run_id=run_id,
-                              metrics=metrics)
-    return asyncio.run(coro)
+    """Run one scenario to its end (blocking). See the module docstring. ``progress`` shows the phase
+    and the virtual clock on stderr (without adding any event to the run)."""
+    if not progress:
+        return asyncio.run(run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report,
+                                              run_id=run_id, metrics=metrics))
+    from simulation.progress import RunProgress
+
+    with RunProgress(scenario.duration_s) as p:
+        return asyncio.run(run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report,
+                                              run_id=run_id, metrics=metrics, on_runtime=p.attach,
+                                              on_phase=p.phase))
 
 
 # -- scheduled inputs -------------------------------------------------------------------------------
@@ -415,8 +464,11 @@ def _listen_to_whales(rt: Any, exchange: SimExchange, crowd: list[CrowdMember]) 
         exchange.add_account_listener(wallet, on_event)
 
 
-def _schedule_resolutions(rt: Any, exchange: SimExchange, world: World, seed: int) -> dict[str, Decimal]:
-    """Resolve each market at its time; returns the dict that will hold every token's payout."""
+def _schedule_resolutions(
+    rt: Any, exchange: SimExchange, world: World, seed: int, journal: Journal | None = None
+) -> dict[str, Decimal]:
+    """Resolve each market at its time (journalled as ``MarketResolved``, agent ``sim:venue``);
+    returns the dict that will hold every token's payout."""
     payouts: dict[str, Decimal] = {}
     for sm in world.markets.values():
         if sm.event_id is not None or sm.resolve_ns is None:
@@ -433,6 +485,8 @@ def _schedule_resolutions(rt: Any, exchange: SimExchange, world: World, seed: in
             payouts[sm.yes] = Decimal(1) if yes_wins else Decimal(0)
             payouts[sm.no] = Decimal(0) if yes_wins else Decimal(1)
             exchange.resolve(sm.id, winner)
+            if journal is not None:
+                journal.record_sync(MarketResolved(time_ns=t, market=sm.id, winning_token_id=winner), agent=VENUE_AGENT)
 
         rt.call_at(t, resolve)
     for ev in world.events.values():
@@ -455,6 +509,11 @@ def _schedule_resolutions(rt: Any, exchange: SimExchange, world: World, seed: in
                 payouts[sm.yes] = Decimal(1) if mid == winner else Decimal(0)
                 payouts[sm.no] = Decimal(0) if mid == winner else Decimal(1)
             exchange.resolve_event(ev.id, winner)
+            if journal is not None:
+                for mid in ev.markets:
+                    sm = world.markets[mid]
+                    won = sm.yes if mid == winner else sm.no
+                    journal.record_sync(MarketResolved(time_ns=t, market=mid, winning_token_id=won), agent=VENUE_AGENT)
 
         rt.call_at(t, resolve_event)
     return payouts

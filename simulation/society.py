@@ -8,7 +8,6 @@ strategist, the risk officer and the trader; the scenario's ``ours.agents`` over
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,6 +18,7 @@ from agents.base import Agent
 from agents.society import DEFAULT_IDS, default_agents, default_configs, role_class
 from cluster.errors import UserError
 from protocols import VenuePort
+from protocols.base import validation_problem
 from simulation.scenario import Scenario
 from venues.sim import LatencyModel, SimExchange, SimVenue
 
@@ -51,16 +51,7 @@ def config_problem(scenario: Scenario) -> tuple[tuple[str | int, ...], str] | No
         try:
             cls.config_model.model_validate(configs[agent_id])
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = tuple(p for p in err.get("loc", ()) if isinstance(p, (str, int)))
-            msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-            if err.get("type") == "extra_forbidden":
-                msg = "unknown field"
-            if not loc:  # a model validator names its field at the front of the message
-                m = re.match(r"^([A-Za-z0-9_.\-]+): (.*)$", msg, re.S)
-                if m:
-                    loc = tuple(m.group(1).split("."))
-                    msg = m.group(2)
+            loc, msg = validation_problem(exc)
             return ("ours", "agents", agent_id, *loc), msg
     return None
 

@@ -18,8 +18,10 @@ import itertools
 import json
 import logging
 import math
+import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,9 +199,12 @@ def run_sweep(
         scenarios.append((combo, sc.model_dump(mode="json")))
     seed_list = [base.seed + i for i in range(seeds)]
     digest = hashlib.sha256(json.dumps([data, grid, seed_list], sort_keys=True, default=str).encode()).hexdigest()[:8]
-    sweep_id = sweep_id or f"{base.name}-sweep-{digest}"
-    root = Path(out_dir) / sweep_id
-    root.mkdir(parents=True, exist_ok=True)
+    from simulation.runner import claim_run_dir
+
+    if sweep_id is None:
+        started = datetime.fromtimestamp(time.time(), tz=UTC)
+        sweep_id = f"{started:%Y%m%dT%H%M%SZ}-{base.name}-sweep-{digest}-{secrets.token_hex(3)}"
+    root = claim_run_dir(Path(out_dir) / sweep_id)
 
     ray = _ensure_ray(address, num_cpus)
     task = ray.remote(num_cpus=1, max_retries=0)(run_one)

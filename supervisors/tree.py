@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.society import ROLE_CLASSES
-from supervisors.spec import ChildKind, ChildSpec, RestartType, Strategy, SupervisorSpec
+from protocols.base import validation_problem
+from supervisors.spec import ChildKind, ChildSpec, RestartType, Strategy, SupervisorSpec, import_object
 
 #: Which branch of the default tree a role belongs to (runtime additions go there too).
 ROLE_BRANCH: dict[str, str] = {
@@ -179,3 +180,37 @@ def remove_agent(spec: SupervisorSpec, agent_id: str) -> SupervisorSpec:
 
 def restart_type_of(spec: ChildSpec | SupervisorSpec) -> RestartType:
     return spec.restart if isinstance(spec, ChildSpec) else RestartType.PERMANENT
+
+
+def agent_config_problem(cls_path: str, config: dict[str, Any]) -> str | None:
+    """Why ``config`` is not a valid config of the agent class ``cls_path``, in one line naming the
+    field (``bankroll: Input should be a valid decimal (got 'lots')``); None when it is valid.
+    Keys starting with ``_`` are the tree's own (``_role``) and not the agent's."""
+    agent_cls = import_object(cls_path)
+    try:
+        agent_cls.config_model.model_validate({k: v for k, v in config.items() if not k.startswith("_")})
+    except ValidationError as exc:
+        loc, msg = validation_problem(exc, with_input=True)
+        return f"{'.'.join(str(p) for p in loc) or 'config'}: {msg}"
+    return None
+
+
+def tree_config_problem(data: dict[str, Any] | None) -> str | None:
+    """Why ``data`` (a config file's ``tree:`` section) does not make a valid tree, in one line
+    naming the field (``strategists: ...``, ``agent_configs.trader.bankroll: ...``); None when valid.
+    Checks the knobs, then every agent's merged config against its class, before anything starts."""
+    try:
+        cfg = TreeConfig.model_validate(data or {})
+    except ValidationError as exc:
+        loc, msg = validation_problem(exc, with_input=True)
+        return f"{'.'.join(str(p) for p in loc) or 'tree'}: {msg}"
+    spec = default_tree(cfg)
+    ids = {k: v for k, v in agents_in(spec).items() if v[1].kind is ChildKind.AGENT}
+    for key in cfg.agent_configs:
+        if key not in ids and key not in ROLE_CLASSES:
+            return f"agent_configs.{key}: not an agent id or role of the tree (known: {', '.join(sorted(ids))})"
+    for agent_id, (_path, child) in sorted(ids.items()):
+        problem = agent_config_problem(child.cls, dict(child.config))
+        if problem is not None:
+            return f"agent_configs.{agent_id}.{problem}"
+    return None

@@ -24,7 +24,7 @@ from agents.base import Agent
 from agents.society import DEFAULT_IDS, default_agents
 from cluster.journal import SCHEMA, Journal
 from cluster.runtime_local import LocalRuntime
-from protocols import MarketInfo, OrderStatus, Side, VenuePort
+from protocols import FeeSchedule, MarketInfo, OrderStatus, Side, VenuePort
 from venues.polymarket.loopback.server import LoopbackServer
 from venues.polymarket.loopback.state import WallClockScheduler
 from venues.polymarket.loopback.testing import market, order
@@ -53,8 +53,11 @@ def loopback_server() -> tuple[LoopbackServer, SimExchange]:
     return LoopbackServer(ex), ex
 
 
-def seed_basket(ex: SimExchange, n: int = 3, size: str = ASK_SIZE) -> list[MarketInfo]:
-    """List a neg-risk event of ``n`` outcomes and offer every outcome's YES at ``YES_ASK``.
+def seed_basket(
+    ex: SimExchange, n: int = 3, size: str = ASK_SIZE, fees: FeeSchedule | None = None
+) -> list[MarketInfo]:
+    """List a neg-risk event of ``n`` outcomes and offer every outcome's YES at ``YES_ASK``
+    (``fees``: each market's fee schedule instead of the politics default).
 
     Why a basket and not YES + NO of one market: under complement matching a YES ask and a NO ask
     summing below 1 merge at once, so that gap never rests in a real book; the asks of different
@@ -63,6 +66,7 @@ def seed_basket(ex: SimExchange, n: int = 3, size: str = ASK_SIZE) -> list[Marke
     infos = [
         market(900 + i, neg_risk=True, event_id=EVENT, category="politics").model_copy(
             update={"question": f"Who wins the loopback election? Candidate {'ABCDEFG'[i]}"}
+            | ({"fees": fees} if fees is not None else {})
         )
         for i in range(n)
     ]

@@ -87,10 +87,11 @@ class Loopback:
         await self.runner.cleanup()
 
 
-async def start_loopback(tick: str = "0.01") -> Loopback:
+async def start_loopback(tick: str = "0.01", *, quirks: bool = True) -> Loopback:
+    """``quirks``: frames as the live venue sends them (the default) or as its schema documents."""
     ex = SimExchange(scheduler=WallClock())
     ex.add_market(market_info(tick))
-    app = build_order_app(ex)
+    app = build_order_app(ex, quirks=quirks)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -1,4 +1,4 @@
-"""agents.book: L2 book from snapshot + deltas, best prices, hashing, walking."""
+"""protocols.book: the one L2 book from snapshot + deltas, best prices, hashing, walking."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.book import BookError, L2Book, book_hash, walk_levels
 from cluster.clock import DEFAULT_START_NS
 from protocols import BookDelta, BookSnapshot, LevelChange, Side
+from protocols.book import BookError, L2Book, book_hash, walk_levels
 from venues.sim import book_hash as sim_book_hash
 
 T0 = DEFAULT_START_NS
@@ -78,8 +78,9 @@ def test_book_hash_equals_simulated_exchange_scheme_for_equal_books() -> None:
     assert b.content_hash() == book_hash("m", "tok", b.bids(), b.asks())
 
 
-def test_book_size_finer_than_micro_is_refused_and_book_unchanged() -> None:
+def test_hashed_book_refuses_size_finer_than_micro_and_is_unchanged() -> None:
     b = L2Book.from_snapshot(snap([("0.50", "10")], []))
+    b.track_hash()
     h = b.content_hash()
     with pytest.raises(BookError, match="precision"):
         b.set_level(True, D("0.50"), D("1.0000001"))

@@ -11,6 +11,12 @@ import yaml
 from cluster.cli import main
 
 
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cluster record `up` writes goes to a tmp dir, never the user's ~/.polyagents."""
+    monkeypatch.setenv("POLYAGENTS_STATE_DIR", str(tmp_path / "state"))
+
+
 def _last_json(capsys: pytest.CaptureFixture[str]) -> object:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
@@ -43,6 +49,9 @@ def test_cli_starts_changes_halts_and_stops_a_tree(
         assert isinstance(status, dict)
         assert {a["id"] for a in status["agents"]} >= {"trader", "risk_officer", "strategist_cli"}
         assert main(["agents", "remove", "strategist_cli", "--address", address]) == 0
+        capsys.readouterr()
+        assert main(["agents", "remove", "ghost", "--address", address]) == 2
+        assert capsys.readouterr().err.strip().splitlines() == ["error: no agent named 'ghost'"]
         assert main(["agents", "ls", "--json", "--address", address]) == 0
         assert "strategist_cli" not in {a["id"] for a in _last_json(capsys)}  # type: ignore[union-attr]
     finally:

@@ -27,6 +27,15 @@ def test_demo_kills_one_agent_which_restarts_and_the_run_finishes_with_a_report(
     for key in ("run_id", "pnl", "fees", "trades", "orders_sent", "orders_rejected", "sharpe", "max_drawdown",
                 "arb_available", "arb_captured"):
         assert key in summary
+    # the report marks the kill and the restart, from the journal's lifecycle records
+    from simulation.analysis import analyze
+
+    ledger = analyze(summary["journal"]).ledger
+    assert ledger is not None
+    marked = {(m.kind, m.subject) for m in ledger.markers}
+    assert {("crash", "trader"), ("restart", "trader")} <= marked
+    page = Path(summary["report"]).read_text()
+    assert '<h2 id="events">' in page and "<td>restart</td><td>trader</td>" in page
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from cluster.runtime_local import LocalRuntime
 from cluster.sources import FeedPoller
 from protocols import Envelope, RawNews, WhaleTrade
 from venues.news import NewsFeedConfig, RssNewsFeed
-from venues.polymarket.data import DataApiConfig, LargeTradeFeed, PolymarketDataConfig
+from venues.polymarket.data import DataApiConfig, LargeTradeFeed
 from venues.polymarket.loopback import LoopbackServer
 from venues.sim.testing import binary_market
 
@@ -58,7 +58,7 @@ async def test_large_trades_from_the_data_api_reach_the_whale_tracker_scored(ser
     for i in range(3):
         server.state.add_data_trade(wallet="0xWHALE", token_id=market.yes_token, side="BUY", size="20000",
                                     price="0.5", timestamp_s=now - 10 + i, tx_hash=f"0xt{i}")
-    cfg = PolymarketDataConfig.for_base_url(server.base_url)
+    cfg = server.data_config()
     feed = LargeTradeFeed(cfg, DataApiConfig(min_cash=Decimal(1000), grace_s=60))
     rt = LocalRuntime(clock="wall")
     rt.add_agent(WhaleTracker("whale_tracker", WhaleTrackerConfig()))

@@ -40,7 +40,7 @@ def gamma_url() -> Iterator[str]:
     t = threading.Thread(target=run, daemon=True)
     t.start()
     assert ready.wait(30)
-    yield srv.base_url
+    yield srv.gamma_url
     asyncio.run_coroutine_threadsafe(srv.stop(), loop).result(30)
     loop.call_soon_threadsafe(loop.stop)
     t.join(30)
@@ -99,11 +99,23 @@ def test_loopback_command_serves_until_terminated() -> None:
         assert proc.stdout is not None
         first = proc.stdout.readline()
         assert first.startswith("loopback Polymarket listening on http://127.0.0.1:"), first
-        base = first.rsplit(" ", 1)[1].strip()
-        with urllib.request.urlopen(base + "/markets?limit=500", timeout=10) as resp:
+        clob = first.rsplit(" ", 1)[1].strip()
+        urls: dict[str, str] = {}
+        while len(urls) < 3:
+            line = proc.stdout.readline()
+            assert line, "the command stopped before naming its origins"
+            name, _, rest = line.strip().partition(":")
+            if name.strip() in ("clob", "gamma", "data-api"):
+                urls[name.strip()] = rest.split()[0]
+        assert urls["clob"] == clob and len(set(urls.values())) == 3  # one port per API
+        with urllib.request.urlopen(urls["gamma"] + "/markets?limit=500", timeout=10) as resp:
             listed = json.loads(resp.read())
         assert len(listed) == 8  # the demo markets, with books
         assert all(isinstance(m["clobTokenIds"], str) for m in listed)  # Gamma's JSON-in-a-string
+        with urllib.request.urlopen(clob + "/markets", timeout=10) as resp:
+            page = json.loads(resp.read())  # the CLOB's own listing, not Gamma's
+        assert page["next_cursor"] == "LTE=" and len(page["data"]) == 8
+        assert all("condition_id" in m and "tokens" in m for m in page["data"])
         proc.send_signal(signal.SIGTERM)
         out, _err = proc.communicate(timeout=30)
         assert proc.returncode == 0

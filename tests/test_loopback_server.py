@@ -11,10 +11,8 @@ import aiohttp
 import pytest
 
 from protocols import Side
-from venues.polymarket.loopback import LoopbackServer, build_app
+from venues.polymarket.loopback import LoopbackServer, build_clob_app
 from venues.polymarket.loopback import server as server_mod
-from venues.polymarket.loopback.feeds import FeedStore
-from venues.polymarket.loopback.spot import SpotBook
 from venues.polymarket.loopback.state import LoopbackState
 from venues.polymarket.loopback.testing import market, order
 
@@ -34,9 +32,14 @@ async def srv() -> AsyncIterator[LoopbackServer]:
     await s.stop()
 
 
-async def _get(srv: LoopbackServer, path: str, **params: str) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as s, s.get(srv.base_url + path, params=params) as r:
-        return r.status, await r.json(content_type=None)
+async def _get(srv: LoopbackServer, path: str, *, origin: str = "clob", **params: str) -> tuple[int, Any]:
+    base = {"clob": srv.clob_url, "gamma": srv.gamma_url, "data": srv.data_url, "aux": srv.aux_url}[origin]
+    async with aiohttp.ClientSession() as s, s.get(base + path, params=params) as r:
+        text = await r.text()
+    try:
+        return r.status, json.loads(text)
+    except ValueError:
+        return r.status, text  # aiohttp's own "404: Not Found" for a route this origin lacks
 
 
 async def test_book_levels_are_strings_best_last_with_ms_timestamp(srv: LoopbackServer) -> None:
@@ -50,20 +53,24 @@ async def test_book_levels_are_strings_best_last_with_ms_timestamp(srv: Loopback
 
 
 @pytest.mark.parametrize(
-    ("path", "params", "status"),
+    ("origin", "path", "params", "status"),
     [
-        ("/book", {}, 400),
-        ("/book", {"token_id": "nope"}, 404),
-        ("/price", {"token_id": "x", "side": "UP"}, 400),
-        ("/trades", {"filterType": "CASH"}, 400),
-        ("/activity", {}, 400),
-        ("/markets", {"limit": "abc"}, 400),
+        ("clob", "/book", {}, 400),
+        ("clob", "/book", {"token_id": "nope"}, 404),
+        ("clob", "/price", {"token_id": "x", "side": "UP"}, 400),
+        ("clob", "/fee-rate", {}, 400),
+        ("clob", "/fee-rate", {"token_id": "nope"}, 404),
+        ("clob", "/markets", {"next_cursor": "!!"}, 400),
+        ("clob", "/markets/0xnope", {}, 404),
+        ("data", "/trades", {"filterType": "CASH"}, 400),
+        ("data", "/activity", {}, 400),
+        ("gamma", "/markets", {"limit": "abc"}, 400),
     ],
 )
 async def test_errors_are_non_200_with_an_error_body(
-    srv: LoopbackServer, path: str, params: dict[str, str], status: int
+    srv: LoopbackServer, origin: str, path: str, params: dict[str, str], status: int
 ) -> None:
-    got, body = await _get(srv, path, **params)
+    got, body = await _get(srv, path, origin=origin, **params)
     assert got == status
     assert isinstance(body, dict) and isinstance(body["error"], str) and body["error"]
 
@@ -85,14 +92,14 @@ async def test_books_post_and_small_endpoints_answer_in_their_shapes(srv: Loopba
 async def test_gamma_rows_json_encode_their_lists_and_page(srv: LoopbackServer) -> None:
     for i in range(2, 5):
         srv.exchange.add_market(market(i))
-    _, page1 = await _get(srv, "/markets", limit="3", offset="0")
-    _, page2 = await _get(srv, "/markets", limit="3", offset="3")
+    _, page1 = await _get(srv, "/markets", origin="gamma", limit="3", offset="0")
+    _, page2 = await _get(srv, "/markets", origin="gamma", limit="3", offset="3")
     assert len(page1) == 3 and len(page2) == 1
     row = next(r for r in page1 if r["conditionId"] == M.market)
     assert json.loads(row["clobTokenIds"]) == list(M.token_ids)
     assert json.loads(row["outcomes"]) == ["Yes", "No"]
     assert json.loads(row["outcomePrices"]) == ["0.435", "0.565"]
-    _, closed = await _get(srv, "/markets", closed="true")
+    _, closed = await _get(srv, "/markets", origin="gamma", closed="true")
     assert closed == []
 
 
@@ -124,10 +131,10 @@ def test_extension_modules_are_registered_when_present_and_skipped_when_absent(
         return {r.resource.canonical for r in app.router.routes() if r.resource is not None}
 
     state = LoopbackState(SimExchange())
-    app = build_app(state, FeedStore(), SpotBook())
+    app = build_clob_app(state)
     assert "/order" in routes(app) and "/ws/user" in routes(app)  # the order side's routes
     monkeypatch.setattr(server_mod, "EXTENSIONS", ("venues.polymarket.loopback.no_such_module",))
-    app = build_app(LoopbackState(SimExchange()), FeedStore(), SpotBook())
+    app = build_clob_app(LoopbackState(SimExchange()))
     assert "/order" not in routes(app) and "/book" in routes(app)
 
 
@@ -146,3 +153,58 @@ async def test_one_order_gives_one_price_change_carrying_both_tokens(srv: Loopba
         bba = [json.loads((await ws.receive()).data) for _ in range(2)]
         assert {b["event_type"] for b in bba} == {"best_bid_ask"}
         assert {b["asset_id"]: b["best_bid"] for b in bba}[M.yes_token] == "0.43"
+
+
+async def test_each_api_answers_on_its_own_origin_only(srv: LoopbackServer) -> None:
+    origins = {srv.clob_url, srv.gamma_url, srv.data_url, srv.aux_url}
+    assert len(origins) == 4 and srv.base_url == srv.clob_url
+    assert (await _get(srv, "/book", origin="gamma", token_id=M.yes_token))[0] == 404
+    assert (await _get(srv, "/trades", origin="clob"))[0] == 404
+    assert (await _get(srv, "/events", origin="clob"))[0] == 404
+    assert (await _get(srv, "/book", origin="data", token_id=M.yes_token))[0] == 404
+    cfg = srv.data_config()
+    assert (cfg.gamma_url, cfg.clob_url, cfg.data_url) == (srv.gamma_url, srv.clob_url, srv.data_url)
+    assert cfg.market_ws_url == srv.ws_url and srv.ws_url.endswith("/ws/market")
+
+
+async def test_clob_markets_are_the_clobs_document_paged_by_cursor_to_lte(
+    srv: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from venues.polymarket.loopback import clob
+
+    for i in range(2, 6):
+        srv.exchange.add_market(market(i))
+    monkeypatch.setattr(clob, "MARKETS_PAGE", 2)
+    seen: list[str] = []
+    cursor = "MA=="  # the official client's first cursor: base64("0")
+    pages = 0
+    while cursor != "LTE=":
+        status, page = await _get(srv, "/markets", next_cursor=cursor)
+        assert status == 200 and set(page) == {"data", "next_cursor", "limit", "count"}
+        assert page["count"] == len(page["data"]) <= 2
+        seen += [m["condition_id"] for m in page["data"]]
+        cursor, pages = page["next_cursor"], pages + 1
+    assert pages == 3 and len(seen) == 5 and len(set(seen)) == 5 and M.market in seen
+    _, one = await _get(srv, f"/markets/{M.market}")
+    assert one["condition_id"] == M.market and "conditionId" not in one
+    assert [t["token_id"] for t in one["tokens"]] == list(M.token_ids)
+    assert [t["outcome"] for t in one["tokens"]] == ["Yes", "No"]
+    assert one["tokens"][0]["price"] == pytest.approx(0.435) and one["minimum_tick_size"] == 0.01
+    _, end = await _get(srv, "/markets", next_cursor="LTE=")
+    assert end == {"data": [], "next_cursor": "LTE=", "limit": 0, "count": 0}
+
+
+async def test_fee_rate_is_the_markets_taker_rate_in_bps(srv: LoopbackServer) -> None:
+    free = market(7, fees=False)
+    srv.exchange.add_market(free)
+    assert (await _get(srv, "/fee-rate", token_id=M.yes_token))[1] == {"base_fee": M.fees.rate_bps}
+    assert M.fees.rate_bps > 0
+    assert (await _get(srv, "/fee-rate", token_id=free.no_token))[1] == {"base_fee": 0}
+
+
+@pytest.mark.parametrize("quirks", [True, False])
+async def test_a_book_without_trades_has_empty_last_trade_price_with_quirks_else_half(quirks: bool) -> None:
+    async with LoopbackServer(quirks=quirks) as s:
+        s.exchange.add_market(M)
+        _, body = await _get(s, "/book", token_id=M.yes_token)
+    assert body["last_trade_price"] == ("" if quirks else "0.5")

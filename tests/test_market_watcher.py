@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from agents.base import Agent, AgentConfig, Subscription
-from agents.book import L2Book
 from agents.market_watcher import MarketWatcher, MarketWatcherConfig
 from cluster.clock import DEFAULT_START_NS
 from cluster.runtime_local import LocalRuntime
@@ -33,6 +32,7 @@ from protocols import (
     Side,
     TopOfBook,
 )
+from protocols.book import L2Book
 from venues.sim import LatencyModel, SimExchange, SimVenue
 from venues.sim.testing import binary_market, order
 

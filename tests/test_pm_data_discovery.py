@@ -27,7 +27,7 @@ async def server() -> AsyncIterator[LoopbackServer]:
 
 
 def _cfg(srv: LoopbackServer, **kw: object) -> PolymarketDataConfig:
-    return PolymarketDataConfig.for_base_url(srv.base_url, **kw)
+    return srv.data_config(**kw)
 
 
 async def test_list_markets_pages_through_events_and_decodes_every_market(server: LoopbackServer) -> None:

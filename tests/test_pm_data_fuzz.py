@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols import BookSnapshot, Side, TradePrint
-from venues.polymarket import PolymarketDataConfig, PolymarketDataFeed
+from venues.polymarket import PolymarketDataFeed
 from venues.polymarket.loopback import LoopbackServer
 from venues.polymarket.loopback.testing import Recorder, market, order
 from venues.polymarket.schemas import WS_EVENT_MODELS, WireBook
@@ -187,7 +187,7 @@ def test_fuzzed_frames_over_the_socket_never_crash_and_are_fully_counted() -> No
 
     async def setup() -> PolymarketDataFeed:
         await srv.start()
-        feed = PolymarketDataFeed(PolymarketDataConfig.for_base_url(srv.base_url))
+        feed = PolymarketDataFeed(srv.data_config())
         feed.set_sink(rec)
         await feed.list_markets()
         await feed.subscribe_market_data([TOKEN])

@@ -74,7 +74,9 @@ def test_delta_older_than_the_snapshot_is_dropped_as_already_applied() -> None:
 
 def test_deltas_during_a_rebuild_are_buffered_and_replayed_after_the_fresh_snapshot() -> None:
     k, _stats, out, asked = keeper()
-    k.handle(change(T + 1, (YES, "0.10", "1", "BUY", "0.44", "0.6")))  # disagrees: gap
+    k.handle(change(T + 1, (YES, "0.10", "1", "BUY", "0.44", "0.6")))  # disagrees with the venue's best
+    assert asked == []  # judged when its burst settles
+    k.settle()  # it did, still disagreeing: a gap
     assert asked == [YES] and k.book(YES) is None
     assert isinstance(out[-1], BookStale)
     k.handle(change(T + 3, (YES, "0.41", "7", "BUY", "0.41", "0.6")))  # arrives while rebuilding
@@ -117,3 +119,22 @@ def test_disconnect_marks_live_books_stale_until_their_snapshot() -> None:
     k.on_connection_down([YES])
     assert [(p.token_id, p.reason) for p in out if isinstance(p, BookStale)] == [(YES, "RESYNC")]
     assert k.book(YES) is None and k.book(NO) is not None
+
+
+def test_transient_cross_inside_a_burst_of_same_timestamp_frames_causes_no_resync() -> None:
+    k, stats, out, asked = keeper()
+    # one match sent as two frames at one timestamp: the bid lands before the ask side is emptied
+    k.handle(change(T + 1, (YES, "0.60", "5", "BUY", "0.6", "0.61")))
+    assert any(isinstance(p, BookDelta) and p.best_bid == p.best_ask for p in out)  # crossed for a moment
+    k.handle(change(T + 1, (YES, "0.60", "0", "SELL", "0.6", "0.61"), (YES, "0.61", "3", "SELL", "0.6", "0.61")))
+    k.settle()
+    b = k.book(YES)
+    assert asked == [] and stats.resyncs == 0
+    assert b is not None and b.bids[0] == (Decimal("0.6"), Decimal(5)) and b.asks[0] == (Decimal("0.61"), Decimal(3))
+
+
+def test_book_still_crossed_after_its_burst_settles_is_resynced() -> None:
+    k, stats, _out, asked = keeper()
+    k.handle(change(T + 1, (YES, "0.60", "5", "BUY", "0.6", "0.6")))
+    k.handle(change(T + 2, (YES, "0.30", "1", "BUY", "0.6", "0.6")))  # another timestamp: the burst is over
+    assert asked == [YES] and stats.resyncs == 1

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from protocols import LargeTradeFeed as LargeTradeFeedPort
 from protocols import Side
-from venues.polymarket import DataApiConfig, LargeTradeFeed, PolymarketDataConfig, WalletActivityFeed
+from venues.polymarket import DataApiConfig, LargeTradeFeed, WalletActivityFeed
 from venues.polymarket.loopback import LoopbackServer
 from venues.polymarket.loopback.testing import market, order
 
@@ -32,7 +32,7 @@ async def server() -> AsyncIterator[LoopbackServer]:
 
 def _feed(srv: LoopbackServer, **kw: object) -> LargeTradeFeed:
     return LargeTradeFeed(
-        PolymarketDataConfig.for_base_url(srv.base_url),
+        srv.data_config(),
         DataApiConfig.model_validate({"min_cash": 1000, "page_size": 10, "grace_s": 60, **kw}),
     )
 
@@ -146,7 +146,7 @@ async def test_followed_wallet_activity_delivers_every_trade_once_and_skips_rede
     order(server.exchange, "0xmaker", M, Side.SELL, "0.40", "500")
     order(server.exchange, "0xsmall", M, Side.BUY, "0.40", "10")  # 4 pUSD: far below any cash filter
     feed = WalletActivityFeed(
-        PolymarketDataConfig.for_base_url(server.base_url),
+        server.data_config(),
         DataApiConfig(wallets=("0xsmall",), page_size=2, grace_s=60),
     )
     assert isinstance(feed, LargeTradeFeedPort)

@@ -21,7 +21,7 @@ from protocols import (
     TickSizeChange,
     TradePrint,
 )
-from venues.polymarket import PolymarketDataConfig, PolymarketDataFeed
+from venues.polymarket import PolymarketDataFeed
 from venues.polymarket.loopback import LoopbackServer
 from venues.polymarket.loopback.testing import Recorder, market, order
 
@@ -41,8 +41,8 @@ async def server() -> AsyncIterator[LoopbackServer]:
 
 
 async def _feed(srv: LoopbackServer, rec: Recorder, **kw: object) -> PolymarketDataFeed:
-    cfg = PolymarketDataConfig.for_base_url(
-        srv.base_url, reconnect_initial_s=0.01, reconnect_max_s=0.05, **kw  # type: ignore[arg-type]
+    cfg = srv.data_config(
+        reconnect_initial_s=0.01, reconnect_max_s=0.05, **kw
     )
     feed = PolymarketDataFeed(cfg)
     feed.set_sink(rec)
@@ -227,13 +227,12 @@ async def test_delta_that_disagrees_with_the_mirror_triggers_a_rest_resync(serve
 async def test_client_keeps_retrying_while_the_server_is_down_and_connects_when_it_returns() -> None:
     first = LoopbackServer()
     first.exchange.add_market(M1)
-    base = await first.start()
-    port = int(base.rsplit(":", 1)[1])
+    await first.start()
+    ports = first.ports
+    cfg = first.data_config(reconnect_initial_s=0.01, reconnect_max_s=0.05)
     await first.stop()  # nobody listens now
     rec = Recorder()
-    feed = PolymarketDataFeed(
-        PolymarketDataConfig.for_base_url(base, reconnect_initial_s=0.01, reconnect_max_s=0.05)
-    )
+    feed = PolymarketDataFeed(cfg)
     feed.set_sink(rec)
     feed.remember([M1])  # known market: no REST call needed to subscribe
     second = LoopbackServer()
@@ -243,7 +242,7 @@ async def test_client_keeps_retrying_while_the_server_is_down_and_connects_when_
         assert feed.stats.connects == 0
         second.exchange.add_market(M1)
         order(second.exchange, "mm", M1, Side.BUY, "0.30", "50")
-        await second.start(port=port)
+        await second.start(ports=ports)
         await rec.wait_for(lambda: _in_sync(second, feed, list(M1.token_ids)), "books once the server is back")
         assert feed.stats.connects == 1
     finally:

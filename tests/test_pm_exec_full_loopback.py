@@ -36,9 +36,9 @@ async def test_live_venue_trades_against_the_full_loopback() -> None:
     async with LoopbackServer() as srv:
         info = market(1)
         srv.add_market(info)
-        ws = "ws" + srv.base_url[len("http") :] + "/ws"
         settings = VenueSettings(
-            account="trader", live=True, i_understand_real_money=True, clob_url=srv.base_url, ws_url=ws
+            account="trader", live=True, i_understand_real_money=True, clob_url=srv.clob_url,
+            ws_url=srv.ws_prefix, gamma_url=srv.gamma_url, data_url=srv.data_url,
         )
         env = {ENV_PRIVATE_KEY: KEY, ENV_FUNDER: Account.from_key(KEY).address}
         venue = make_venue("live", settings, environ=env)
@@ -68,14 +68,13 @@ async def test_live_venue_trades_against_the_full_loopback() -> None:
 
 
 async def test_paper_venue_fills_from_the_live_market_websocket() -> None:
-    from venues.polymarket.config import PolymarketDataConfig
     from venues.polymarket.data import PolymarketDataFeed
 
     async with LoopbackServer() as srv:
         info = market(2)
         srv.add_market(info)
         order(srv.exchange, "mm", info, Side.BUY, "0.50", "30")
-        feed = PolymarketDataFeed(PolymarketDataConfig.for_base_url(srv.base_url))
+        feed = PolymarketDataFeed(srv.data_config())
         venue = PaperVenue(feed, PaperConfig(account="paper"))
         rec = Recorder()
         venue.set_sink(rec)

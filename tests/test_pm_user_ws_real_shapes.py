@@ -14,7 +14,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols import Fill, OrderEvent, OrderStatus, Side
+from protocols import FeeSchedule, Fill, OrderEvent, OrderStatus, Side
+from protocols.fees import taker_fee
 from venues.polymarket.user_ws import UserStreamDecoder
 
 API_KEY = "00000000-0000-0000-0000-000000000001"
@@ -113,3 +114,17 @@ def test_user_ws_trade_with_optional_fields_removed_or_emptied_never_crashes_nor
     fills = [p for p in out if isinstance(p, Fill) and p.client_order_id == "coid-taker"]
     assert len(fills) == 1, (d.rejected, removed, emptied)
     assert fills[0].size == Decimal(25) and fills[0].price == Decimal("0.5")
+
+
+def test_user_ws_taker_fee_is_booked_by_the_markets_schedule_when_known_not_the_frames_flat_rate() -> None:
+    schedule = FeeSchedule(rate=Decimal("0.25"), exponent=2, fee_type="crypto_fees")
+    frame = trade_without_maker_side(maker_owner="someone-else")
+    frame["fee_rate_bps"] = "700"  # what the frame says: a flat 7% at exponent 1
+    known = UserStreamDecoder(account="pm", wallet=WALLET, api_key=API_KEY, resolve={"0xtaker01": "c"}.get,
+                              clock_ns=lambda: NOW, fee_schedule={TOKEN: schedule}.get)
+    unknown = decoder({"0xtaker01": "c"})
+    [fk] = [p for p in known.decode(json.dumps(frame)) if isinstance(p, Fill)]
+    [fu] = [p for p in unknown.decode(json.dumps(frame)) if isinstance(p, Fill)]
+    assert fk.fee == taker_fee(schedule, Decimal("0.5"), Decimal(25)) == Decimal("0.39062")  # 25×0.25×0.0625 floored
+    assert fu.fee == taker_fee(FeeSchedule(rate=Decimal("0.07")), Decimal("0.5"), Decimal(25))  # fallback: 0.4375
+    assert fk.fee != fu.fee

@@ -5,8 +5,11 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols import Liquidity, OrderStatus, ReasonCode, Side
+from protocols.fees import maker_rebate
 from venues.sim import SimExchange, SimExchangeConfig
 from venues.sim.testing import binary_market, order
 
@@ -255,9 +258,9 @@ def test_cancel_all_by_market_and_by_token_leave_other_orders(ex: SimExchange) -
     assert ex.balance("a").reserved == 0
 
 
-def test_fee_curve_with_exponent_two_and_rebate_share_paid_on_demand() -> None:
-    ex = SimExchange(SimExchangeConfig(maker_rebate_share=D("0.25")))
-    ex.add_market(binary_market("c15", fee_rate="0.25", fee_exponent=2))
+def test_fee_curve_with_exponent_two_and_the_markets_rebate_rate_paid_on_demand() -> None:
+    ex = SimExchange()
+    ex.add_market(binary_market("c15", fee_rate="0.25", fee_exponent=2, rebate_rate="0.25"))
     ex.open_account("mm", 100)
     ex.open_account("tk", 100)
     ex.split("mm", "c15", 100)
@@ -267,11 +270,49 @@ def test_fee_curve_with_exponent_two_and_rebate_share_paid_on_demand() -> None:
     assert expected == D("1.1025")
     [f] = ex.trades("tk")
     assert f.fee == expected
-    assert ex.rebates_accrued("mm") == D("0.275625")
+    schedule = ex.market_info("c15").fees
+    assert ex.rebates_accrued("mm") == maker_rebate(schedule, D("0.30"), D(100)) == D("0.275625")
+    assert ex.rebates_accrued("tk") == 0
     assert ex.pay_rebates() == {"mm": D("0.275625")}
     assert ex.balance("mm").cash == 30 + D("0.275625")
     a = ex.audit()
     assert a["cash"] + a["fee_pool"] + a["supply"]["c15-yes"] == a["deposits"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rate=st.sampled_from(["0", "0.03", "0.04", "0.05", "0.07"]),
+    rebate=st.sampled_from(["0", "0.2", "0.25", "0.5", "1"]),
+    price=st.integers(1, 99),
+    size=st.integers(5, 500),
+)
+def test_maker_rebate_accrued_by_the_exchange_equals_the_fee_models_rebate(
+    rate: str, rebate: str, price: int, size: int
+) -> None:
+    ex = SimExchange()
+    ex.add_market(binary_market("r", fee_rate=rate, rebate_rate=rebate))
+    ex.open_account("mm", 100_000)
+    ex.open_account("tk", 100_000)
+    ex.split("mm", "r", size)
+    p = D(price) / 100
+    ex.submit("mm", order("mm", "s1", "r-yes", "SELL", p, size))
+    ex.submit("tk", order("tk", "b1", "r-yes", "BUY", p, size))
+    schedule = ex.market_info("r").fees
+    assert ex.rebates_accrued("mm") == maker_rebate(schedule, p, D(size))
+    assert ex.pay_rebates().get("mm", D(0)) == maker_rebate(schedule, p, D(size))
+
+
+def test_market_without_rebate_rate_accrues_no_rebate() -> None:
+    ex = SimExchange()
+    ex.add_market(binary_market("c", fee_rate="0.07"))
+    ex.open_account("mm", 100)
+    ex.open_account("tk", 100)
+    ex.split("mm", "c", 10)
+    ex.submit("mm", order("mm", "s1", "c-yes", "SELL", "0.50", 10))
+    ex.submit("tk", order("tk", "b1", "c-yes", "BUY", "0.50", 10))
+    assert ex.trades("tk")[0].fee > 0
+    assert ex.rebates_accrued("mm") == 0
+    assert ex.pay_rebates() == {}
 
 
 def test_market_without_fees_charges_nothing() -> None:

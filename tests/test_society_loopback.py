@@ -41,7 +41,8 @@ from loopback_society import (
     wait_until,
 )
 
-from protocols import Fill, MarketInfo, OrderEvent, OrderStatus
+from protocols import FeeSchedule, Fill, MarketInfo, OrderEvent, OrderStatus
+from protocols.fees import taker_fee
 from venues.live import PolymarketLiveVenue, VenueSettings, make_venue
 from venues.news.config import NewsFeedConfig
 from venues.news.feed import RssNewsFeed
@@ -53,7 +54,6 @@ from venues.polymarket.auth import (
     ENV_FUNDER,
     ENV_PRIVATE_KEY,
 )
-from venues.polymarket.config import PolymarketDataConfig
 from venues.polymarket.data import PolymarketDataFeed
 from venues.polymarket.execution import JsonlIdStore
 from venues.polymarket.loopback.orders import orders_state
@@ -123,8 +123,7 @@ async def society_on(
 ) -> AsyncIterator[tuple[SocietyRun, Any, PolymarketDataFeed]]:
     """Host the six agents; yield once every order is final and (``expect_fills``) the fills are
     booked as positions; stop and close after."""
-    feed = PolymarketDataFeed(PolymarketDataConfig.for_base_url(srv.base_url))
-    ws = "ws" + srv.base_url[len("http") :] + "/ws"
+    feed = PolymarketDataFeed(srv.data_config())
     if kind == "paper":
         venue: Any = make_venue("paper", VenueSettings(account=ACCOUNT), data_feed=feed)
         watcher_venue: Any = venue  # paper composes the feed: its books come from the same stream
@@ -134,8 +133,10 @@ async def society_on(
             account=ACCOUNT,
             live=True,
             i_understand_real_money=True,
-            clob_url=srv.base_url,
-            ws_url=ws,
+            clob_url=srv.clob_url,
+            ws_url=srv.ws_prefix,
+            gamma_url=srv.gamma_url,
+            data_url=srv.data_url,
             id_store_path=str(tmp_path / "order-ids.jsonl"),
         )
         venue = make_venue("live", settings, environ=secrets.environ(), data_feed=feed)
@@ -268,6 +269,73 @@ async def test_society_trades_live_through_the_sdk_and_every_journalled_order_re
             assert ex.shares(secrets.address, info.token_ids[0]) == Decimal(ASK_SIZE)
             assert ex.top(info.token_ids[0]).best_ask == Decimal("0.40")
         assert ex.shares(secrets.address, infos[0].token_ids[1]) == 0
+
+
+#: A fee curve whose exponent makes the market's schedule and the frame's flat ``fee_rate_bps``
+#: disagree (0.25 × (0.3 × 0.7)² per share vs 0.25 × 0.3 × 0.7): a fee booked from the frame shows.
+STEEP_FEES = FeeSchedule(rate=Decimal("0.25"), exponent=2, fee_type="crypto_fees")
+
+
+async def test_society_trades_live_against_the_venues_quirks_missing_no_fill_and_booking_the_venues_fees(
+    tmp_path: Path,
+) -> None:
+    """The loopback sends what the live venue sends (maker orders without ``side``, FOK BUY
+    amounts in pUSD, ``created_at`` in ms, ``associate_trades: null``): the trader still books
+    every one of its fills once, each with the fee the exchange charged (the fee model of
+    ``protocols.fees`` on the market's ``feeSchedule``), and holds what the exchange holds."""
+    srv, ex = loopback_server()
+    assert srv.quirks  # the default: what the venue really sends
+    async with srv:
+        infos = seed_basket(ex, fees=STEEP_FEES)
+        secrets = throwaway_wallet(srv, ex)
+        frames: list[dict[str, Any]] = []
+        orders_state(srv.app).user_listeners.append(
+            lambda to, frame: frames.append(dict(frame)) if to.lower() == secrets.address.lower() else None
+        )
+        async with society_on(tmp_path, srv, "live", secrets) as (run, venue, _feed):
+            assert isinstance(venue, PolymarketLiveVenue)
+            coids = run.journalled_coids()
+            assert len(coids) == len(infos) and {run.final_statuses()[c] for c in coids} == {"FILLED"}
+            stream = venue._stream
+            assert stream is not None and stream.decoder.accepted > 0
+            assert stream.decoder.rejected == {} and stream.decoder.stats.malformed == {}
+            rows = run.q(
+                "SELECT DISTINCT fill_id, client_order_id, token_id, price, size, fee FROM fills WHERE agent = 'trader'"
+            )
+            ex_fills: list[Fill] = ex.trades(secrets.address)
+            venue_positions = {p.token_id: p.size for p in await venue.positions()}
+            journal_positions = run.journal_positions()
+        # the quirks were on the wire: our fills arrived in the venue's shapes, not the SDK's
+        trades = [f for f in frames if f.get("event_type") == "trade"]
+        assert trades and all("side" not in m for t in trades for m in t["maker_orders"])
+        ours = [f for f in frames if f.get("event_type") == "order" and f.get("order_type") in ("FOK", "FAK")]
+        assert ours and all(
+            Decimal(f["original_size"]) == Decimal(ASK_SIZE) * Decimal(f["price"]) for f in ours if f["side"] == "BUY"
+        )
+        # no own fill missed, none booked twice: per order, the journal's fills are the exchange's
+        records = JsonlIdStore(tmp_path / "order-ids.jsonl").all()
+        hash_of = {r.client_order_id: r.venue_order_id.lower() for r in records}
+        assert len({r[0] for r in rows}) == len(rows) == len(ex_fills)
+        booked: dict[str, tuple[Decimal, Decimal]] = {}
+        schedule = {t: i.fees for i in infos for t in i.token_ids}
+        for _fill_id, coid, token, price, size, fee in rows:
+            price, size, fee = Decimal(price), Decimal(size), Decimal(fee)
+            # every booked fee is the venue's model on the market's schedule, to the unit
+            assert fee == taker_fee(schedule[token], price, size) > 0, (coid, fee)
+            got_size, got_fee = booked.get(hash_of[coid], (Decimal(0), Decimal(0)))
+            booked[hash_of[coid]] = (got_size + size, got_fee + fee)
+        at_exchange: dict[str, tuple[Decimal, Decimal]] = {}
+        for f in ex_fills:
+            got_size, got_fee = at_exchange.get(f.client_order_id.lower(), (Decimal(0), Decimal(0)))
+            at_exchange[f.client_order_id.lower()] = (got_size + f.size, got_fee + f.fee)
+        assert booked == at_exchange  # the exchange charged exactly what the trader booked
+        assert all(size == Decimal(ASK_SIZE) for size, _fee in booked.values())
+        flat = FeeSchedule(rate=STEEP_FEES.rate)  # what the frame's fee_rate_bps alone would book
+        assert all(fee != taker_fee(flat, Decimal(YES_ASK), size) for size, fee in booked.values())
+        # positions: the journal's, the venue's and the exchange's agree
+        ex_positions = {p.token_id: p.size for p in ex.positions(secrets.address)}
+        assert ex_positions == journal_positions == venue_positions
+        assert set(ex_positions) == basket_tokens(infos)
 
 
 async def test_a_resized_basket_is_sized_to_whole_cents_and_filled_whole_live(

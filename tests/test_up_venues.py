@@ -201,7 +201,8 @@ def test_up_paper_trades_the_loopback_basket_through_the_ray_tree_and_nothing_re
         tokens = basket(infos)
         info = control.start_tree(
             namespace=ns, run_dir=tmp_path,
-            world={"venue": "paper", "polymarket_url": lb.srv.base_url},
+            world={"venue": "paper", "gamma_url": lb.srv.gamma_url, "clob_url": lb.srv.clob_url,
+                   "data_url": lb.srv.data_url, "ws_url": lb.srv.ws_prefix},
             settings={"ping_interval_s": 0.2},
         )
         try:
@@ -269,11 +270,11 @@ def test_up_live_signs_the_basket_through_the_ray_tree_and_the_exchange_equals_t
         infos = lb.call(list_event, lb.ex)
         tokens = basket(infos)
         env, address = lb.call(throwaway_environ, lb.srv, lb.ex)
-        ws = "ws" + lb.srv.base_url[len("http"):] + "/ws"
         control.start_tree(
             namespace=ns, run_dir=tmp_path,
-            world={"venue": "live", "clob_url": lb.srv.base_url, "gamma_url": lb.srv.base_url,
-                   "data_url": lb.srv.base_url, "ws_url": ws, "live": True, "i_understand_real_money": True},
+            world={"venue": "live", "clob_url": lb.srv.clob_url, "gamma_url": lb.srv.gamma_url,
+                   "data_url": lb.srv.data_url, "ws_url": lb.srv.ws_prefix, "live": True,
+                   "i_understand_real_money": True},
             settings={"ping_interval_s": 0.2},
             # a rehearsal's throwaway key reaches only the world's worker (real ones: its env)
             world_options={"runtime_env": {"env_vars": env}},
@@ -390,3 +391,20 @@ def test_config_venue_section_reaches_the_world_and_the_flag_wins_over_its_kind(
     prod = WorldConfig(venue="paper").data_config()
     assert prod.gamma_url == "https://gamma-api.polymarket.com"
     assert prod.market_ws_url.startswith("wss://ws-subscriptions-clob.polymarket.com/")
+
+
+def test_separate_api_origins_reach_the_shared_feed_and_each_accounts_venue_settings() -> None:
+    from cluster.ray_runtime.services import WorldConfig, _venue_settings
+
+    world = WorldConfig(venue="paper", clob_url="http://127.0.0.1:9001", gamma_url="http://127.0.0.1:9002",
+                        data_url="http://127.0.0.1:9003")
+    data = world.data_config()
+    assert (data.clob_url, data.gamma_url, data.data_url) == (
+        "http://127.0.0.1:9001", "http://127.0.0.1:9002", "http://127.0.0.1:9003"
+    )
+    # the sockets live on the rehearsal's CLOB, never production's when a CLOB URL is given
+    assert data.market_ws_url == "ws://127.0.0.1:9001/ws/market"
+    s = _venue_settings(world, "us")
+    assert (s.clob_url, s.gamma_url, s.data_url, s.ws_url) == (
+        "http://127.0.0.1:9001", "http://127.0.0.1:9002", "http://127.0.0.1:9003", "ws://127.0.0.1:9001/ws"
+    )

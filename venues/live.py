@@ -16,8 +16,9 @@ is missing at once, so the CLI can print one line and exit non-zero.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from protocols import (
     Balance,
     BookSnapshot,
+    FeeSchedule,
     Fill,
     MarketInfo,
     OrderEvent,
@@ -33,6 +35,7 @@ from protocols import (
     Position,
     Sink,
     VenuePort,
+    VenueUnavailable,
 )
 from venues.paper import PaperConfig, PaperVenue
 from venues.polymarket.auth import (
@@ -41,6 +44,9 @@ from venues.polymarket.auth import (
     PolymarketCredentials,
     credentials_from_env,
 )
+from venues.polymarket.http import PolymarketApiError
+
+log = logging.getLogger(__name__)
 
 VenueKind = Literal["sim", "paper", "live", "polymarket"]
 
@@ -61,9 +67,13 @@ class VenueSettings(BaseModel):
     account: str = Field(default="trader", min_length=1)
     live: bool = False
     i_understand_real_money: bool = False
-    #: Point the live stack somewhere else (a loopback rehearsal): CLOB REST and WS prefix.
+    #: Point the live stack somewhere else (a loopback rehearsal): CLOB REST and WS prefix, and
+    #: Gamma's and the Data API's own origins (separate hosts, as on the venue; when only
+    #: ``clob_url`` is given they are taken to share its host).
     clob_url: str | None = None
     ws_url: str | None = None
+    gamma_url: str | None = None
+    data_url: str | None = None
     #: Append-only file of client order id → order hash (survives restarts). Recommended live.
     id_store_path: str | None = None
     user_stream: bool = True
@@ -145,6 +155,7 @@ class PolymarketLiveVenue:
                     environment=env,
                     config=PolymarketExecutionConfig(account=self.account, name=self.name),
                     id_store=store,
+                    fee_schedule=self._fee_schedule,
                 )
                 if self._want_stream:
                     self._stream = stream_for_execution(ex, environment_config(env).clob_user_ws_url)
@@ -153,6 +164,11 @@ class PolymarketLiveVenue:
                     await self._stream.start()
                 self._exec = ex
         return self._exec
+
+    def _fee_schedule(self, token_id: str) -> FeeSchedule | None:
+        """The market's fee schedule as the data feed listed it (None: market not listed)."""
+        lookup = getattr(self._data, "fee_schedule", None)
+        return lookup(token_id) if lookup is not None else None
 
     def set_sink(self, sink: Sink) -> None:
         self._sink = sink
@@ -173,11 +189,25 @@ class PolymarketLiveVenue:
         book: BookSnapshot = await self._data.get_book(token_id)
         return book
 
+    async def _learn_fees(self, token_ids: Iterable[str]) -> None:
+        """Know each traded market's fee schedule before its fills arrive (one Gamma lookup per
+        market nobody listed), so fills book the market's fee, not the frame's flat rate."""
+        learn = getattr(self._data, "learn_market", None)
+        if learn is None:
+            return
+        for t in dict.fromkeys(token_ids):
+            try:
+                await learn(t)
+            except (VenueUnavailable, PolymarketApiError) as exc:  # Gamma trouble must not block an order
+                log.warning("fee schedule of token %s unknown (%s); fills use the trade's rate", t, exc)
+
     async def place_order(self, request: OrderRequest) -> OrderEvent:
+        await self._learn_fees([request.token_id])
         ev: OrderEvent = await (await self._execution()).place_order(request)
         return ev
 
     async def place_orders(self, requests: Sequence[OrderRequest]) -> list[OrderEvent]:
+        await self._learn_fees(r.token_id for r in requests)
         return list(await (await self._execution()).place_orders(requests))
 
     async def cancel_order(self, client_order_id: str) -> OrderEvent:
@@ -222,6 +252,10 @@ def _data_feed(settings: VenueSettings) -> Any:
         overrides: dict[str, object] = {}
         if settings.ws_url:
             overrides["market_ws_url"] = settings.ws_url.rstrip("/") + "/market"
+        if settings.gamma_url:
+            overrides["gamma_url"] = settings.gamma_url
+        if settings.data_url:
+            overrides["data_url"] = settings.data_url
         return PolymarketDataFeed(PolymarketDataConfig.for_base_url(settings.clob_url, **overrides))
     return PolymarketDataFeed()
 

@@ -26,8 +26,10 @@ async def serve(host: str, port: int, seed: bool) -> None:
     except OSError as exc:
         raise OperationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     typer.echo(f"loopback Polymarket listening on {base}")
-    typer.echo(f"  gamma / clob / data-api : {base}")
-    typer.echo(f"  market websocket        : {server.ws_url}")
+    typer.echo(f"  clob                    : {server.clob_url}  (each API on its own port)")
+    typer.echo(f"  gamma                   : {server.gamma_url}")
+    typer.echo(f"  data-api                : {server.data_url}")
+    typer.echo(f"  websockets (prefix)     : {server.ws_prefix}  (/market, /user)")
     typer.echo(f"  rss / atom              : {server.feed_url('polymarket')}")
     typer.echo(f"  binance (ccxt) base     : {server.binance_urls['rest']}")
     typer.echo(f"  markets listed          : {len(markets)}")
@@ -46,10 +48,17 @@ async def serve(host: str, port: int, seed: bool) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("loopback")
     def loopback(
-        port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0 = any free port).")] = 8765,
+        port: Annotated[
+            int,
+            typer.Option(
+                "--port", min=0, max=65532,
+                help="The CLOB's port; Gamma, the Data API and RSS/ccxt take the next three (0 = any free ports).",
+            ),
+        ] = 8765,
         host: Annotated[str, typer.Option("--host", help="Address to bind (keep it local).")] = "127.0.0.1",
         seed: Annotated[bool, typer.Option("--seed/--no-seed", help="List demo markets with books.")] = True,
     ) -> None:
-        """Serve Gamma, CLOB, Data API, both WebSockets, RSS and ccxt tickers, backed by the simulated
-        exchange, until interrupted."""
+        """Serve the CLOB (with both WebSockets), Gamma, the Data API, and RSS with ccxt tickers, each
+        on its own port and sending what the live venue sends, backed by the simulated exchange,
+        until interrupted."""
         asyncio.run(serve(host, port, seed))

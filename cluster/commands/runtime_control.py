@@ -1,17 +1,16 @@
 """``polyagents up | status | agents ... | kill-switch | down``: control a running tree from any shell.
 
-These commands are a second process: they join the Ray cluster, find the detached root supervisor
-by name and ask it. ``up`` without ``--address`` starts a local Ray head (``ray start --head``) so
-the tree outlives the command, and ``down`` stops that head again.
+These commands are a second process: they join *our* Ray cluster, find the detached root supervisor
+by name and ask it. ``up`` without ``--address`` starts a Ray head of its own (never joins another
+one on the machine) and records its address and the tree id (``cluster.cluster_record``); every
+other command uses that record or an explicit ``--address``, checks the namespace and the tree id
+and refuses otherwise. ``down`` stops the tree, then the head ``up`` started, by its own PID.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,13 +22,10 @@ from rich.table import Table
 from rich.tree import Tree
 
 from cluster.clock import iso
-from cluster.errors import OperationError, UserError
+from cluster.errors import UserError
 
 console = Console()
 agents_app = typer.Typer(help="Change the running tree: add, remove, restart, list agents.", no_args_is_help=True)
-
-#: Where `up` remembers that it started the local Ray head, so `down` stops only what it started.
-STATE_DIR = Path(os.environ.get("POLYAGENTS_STATE_DIR", Path.home() / ".polyagents"))
 
 
 class VenueKind(StrEnum):
@@ -59,40 +55,6 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _ray_bin() -> str:
-    exe = Path(sys.executable).with_name("ray")
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("ray")
-    if not found:
-        raise OperationError("the `ray` command is not installed in this environment")
-    return found
-
-
-def _local_head_running() -> bool:
-    try:
-        import ray
-
-        ray.init(address="auto", namespace="polyagents", log_to_driver=False)
-        return True
-    except (ConnectionError, RuntimeError):
-        return False
-
-
-def _start_local_head(num_cpus: int | None) -> None:
-    cmd = [_ray_bin(), "start", "--head", "--disable-usage-stats", "--include-dashboard=true",
-           "--dashboard-host=127.0.0.1"]
-    if num_cpus:
-        cmd.append(f"--num-cpus={num_cpus}")
-    with console.status("starting a local Ray head (ray start --head)…"):
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["?"])[-1]
-        raise OperationError(f"ray start failed: {last}")
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    (STATE_DIR / "started_ray_head").write_text("1")
-
-
 def _load_config(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
@@ -107,7 +69,34 @@ def _load_config(path: Path | None) -> dict[str, Any]:
     unknown = set(data) - {"tree", "world", "settings", "venue"}
     if unknown:
         raise UserError(f"{path}: unknown section(s) {sorted(unknown)} (known: tree, world, settings, venue)")
+    _check_tree_and_settings(data, str(path))
     return data
+
+
+def _check_tree_and_settings(cfg: dict[str, Any], source: str) -> None:
+    """The ``tree:`` and ``settings:`` sections checked here, before any Ray connection, with the
+    field named: ``bad.yaml: tree.agent_configs.trader.bankroll: ... (got 'lots')``."""
+    import dataclasses
+
+    from supervisors.tree import tree_config_problem
+
+    tree = cfg.get("tree")
+    if tree is not None and not isinstance(tree, dict):
+        raise UserError(f"{source}: tree: expected a mapping (strategists, agent_configs, ...)")
+    problem = tree_config_problem(tree)
+    if problem is not None:
+        raise UserError(f"{source}: tree.{problem}")
+    settings = cfg.get("settings")
+    if settings is None:
+        return
+    if not isinstance(settings, dict):
+        raise UserError(f"{source}: settings: expected a mapping (ping_timeout_s, checkpoint_every_s, ...)")
+    from cluster.ray_runtime.supervisor import LiveSettings
+
+    known = {f.name for f in dataclasses.fields(LiveSettings)}
+    for key in settings:
+        if key not in known:
+            raise UserError(f"{source}: settings.{key}: unknown setting (known: {', '.join(sorted(known))})")
 
 
 def _check_venue(venue: VenueKind, live: bool, understood: bool) -> None:
@@ -166,35 +155,86 @@ def _venue_world(
 
 
 def up(
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start/join a local one).")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Join this Ray cluster (host:port) instead of starting our own head.")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="YAML with tree/world/settings sections.")] = None,
     venue: Annotated[
         VenueKind | None, typer.Option(help="sim (default), paper or live (default: the config's venue.kind).")
     ] = None,
     live: Annotated[bool, typer.Option("--live", help="Allow real-money trading (with --venue live).")] = False,
     understood: Annotated[bool, typer.Option("--i-understand-real-money", help="Confirm real money.")] = False,
-    run_dir: Annotated[Path, typer.Option(help="Where the journal of the live tree goes.")] = Path("runs/live"),
-    num_cpus: Annotated[int | None, typer.Option(help="CPUs of a local Ray head started by up.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Where the live tree's journal goes (default: a new runs/<id>).")
+    ] = None,
+    num_cpus: Annotated[int | None, typer.Option(help="CPUs of the Ray head that up starts.")] = None,
+    dashboard: Annotated[bool, typer.Option("--dashboard/--no-dashboard", help="Ray dashboard on the head.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
-    """Start the supervised tree on a Ray cluster (a local one by default).
+    """Start the supervised tree on a Ray head of its own (or on --address).
 
     Paper and live trade Polymarket (the real hosts unless the config's ``venue:`` section points
     elsewhere, e.g. ``polymarket_url`` of ``polyagents loopback``). Live reads its credentials in
-    the Ray worker that hosts the venue world: export them before ``ray start`` (a local head that
-    ``up`` starts inherits this shell's environment).
+    the Ray worker that hosts the venue world: export them before ``up`` (the head that ``up``
+    starts inherits this shell's environment).
     """
+    from cluster import cluster_record as cr
+
+    saved = dict(os.environ)
+    if address is None:  # our own head uses its own token: named before anything imports ray
+        os.environ.update(cr.auth_env(cr.token_path()))
+    try:
+        _up(cr, address, config, venue, live, understood, run_dir, num_cpus, dashboard, as_json)
+    except BaseException:
+        os.environ.clear()
+        os.environ.update(saved)
+        raise
+
+
+def _up(
+    cr: Any, address: str | None, config: Path | None, venue: VenueKind | None, live: bool, understood: bool,
+    run_dir: Path | None, num_cpus: int | None, dashboard: bool, as_json: bool,
+) -> None:
     cfg = _load_config(config)
     world = _venue_world(cfg, venue, live, understood, str(config) if config else "up")
+
+    rec = cr.load_record()
+    ours = rec is not None and cr.head_alive(rec)
+    if rec is not None and ours and address is not None and not _same(address, rec.address):
+        raise UserError(f"up already started a cluster at {rec.address}: `polyagents down` it before joining {address}")
+    head_pid: int | None = None
+    if address is not None:
+        target = address
+    elif rec is not None and ours:
+        target, head_pid = rec.address, rec.head_pid  # our own head is still up: the tree there is adopted
+    else:
+        with console.status("starting a Ray head of our own…"):
+            target, head_pid = cr.start_head(num_cpus, dashboard)
+    token = str(cr.ensure_token()) if head_pid is not None else None
+    same_as_recorded = rec is not None and _same(target, rec.address)
+    if run_dir is None:
+        run_dir = Path(rec.run_dir) if rec is not None and same_as_recorded else _new_live_dir(world)
+    elif (run_dir / "journal.duckdb").exists() and not (
+        rec is not None and same_as_recorded and Path(rec.run_dir) == run_dir.resolve()
+    ):
+        raise UserError(f"{run_dir} already holds a journal: refusing to write another tree's into it")
     from cluster.ray_runtime import control
 
-    if address is None and not _local_head_running():
-        _start_local_head(num_cpus)
-    with console.status("starting the supervised tree…"):
-        info = control.start_tree(
-            address=address or "auto", config=cfg.get("tree"), world=world,
-            run_dir=run_dir, settings=cfg.get("settings"),
-        )
+    try:
+        with console.status("starting the supervised tree…"):
+            info = control.start_tree(
+                address=target, config=cfg.get("tree"), world=world,
+                run_dir=run_dir, settings=cfg.get("settings"),
+            )
+    except BaseException:
+        if head_pid is not None and not ours:  # a head started for this tree alone goes with it
+            cr.stop_head(head_pid)
+        raise
+    record = cr.ClusterRecord(address=target, namespace=info["namespace"], tree_id=str(info["tree_id"]),
+                              run_dir=str(Path(run_dir).resolve()), head_pid=head_pid,
+                              auth_token_path=token)
+    cr.save_record(record)
+    info.update(address=target, tree_id=record.tree_id, head_pid=head_pid)
     if as_json:
         typer.echo(json.dumps(info, default=str))
         return
@@ -202,15 +242,41 @@ def up(
     if running.get("adopted") and running.get("venue") != world["venue"]:
         console.print(f"[yellow]a tree was already running on venue {running.get('venue')}: adopted as is "
                       f"(not {world['venue']}); `polyagents down` first to switch[/]")
-    console.print(f"[green]tree running[/] in namespace [bold]{info['namespace']}[/]: "
+    console.print(f"[green]tree {record.tree_id} running[/] at {target} (namespace {info['namespace']}): "
                   f"{len(info['agents'])} agents, journal {info['journal']}")
     console.print("watch it: [bold]polyagents status[/]   stop it: [bold]polyagents down[/]")
 
 
+def _same(a: str, b: str) -> bool:
+    from cluster.cluster_record import same_address
+
+    return same_address(a, b)
+
+
+def _new_live_dir(world: dict[str, Any]) -> Path:
+    import secrets
+    from datetime import UTC, datetime
+
+    return Path("runs") / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-live-{world['venue']}-{secrets.token_hex(3)}"
+
+
 def _connect(address: str | None) -> Any:
+    """Join our cluster — the one ``up`` recorded, or ``--address`` — and check it runs our tree."""
+    from cluster import cluster_record as cr
+
+    rec = cr.load_record()
+    if address is None:
+        if rec is None:
+            raise UserError(f"no polyagents cluster recorded in {cr.record_path()}: run `polyagents up` "
+                            "or pass --address")
+        address = rec.address
+    if rec is not None and _same(address, rec.address):
+        cr.use_record_auth(rec)
     from cluster.ray_runtime import control
 
-    control.connect(address or "auto")
+    control.connect(address)
+    expected = rec.tree_id if rec is not None and _same(address, rec.address) else None
+    control.verify_tree(control.NAMESPACE, expected)
     return control
 
 
@@ -253,6 +319,19 @@ def _print_tree(st: dict[str, Any]) -> None:
         console.print(f"  {p['account']} {p['token_id']}: {p['size']}")
 
 
+def _check_new_agent(role: str, overrides: dict[str, Any]) -> None:
+    """The role and its ``--set`` config checked before any connection (the root checks again)."""
+    from supervisors.tree import ROLE_BRANCH, ROLE_CLASSES, agent_config_problem
+
+    if role not in ROLE_BRANCH:
+        raise UserError(f"unknown role {role!r} (known: {', '.join(sorted(ROLE_BRANCH))})")
+    if "_cls" in overrides:  # a custom class for the role: only the root can import it
+        return
+    problem = agent_config_problem(ROLE_CLASSES[role], overrides)
+    if problem is not None:
+        raise UserError(f"--set {problem}")
+
+
 @agents_app.command("add")
 def agents_add(
     role: Annotated[str, typer.Argument(help="market_watcher, whale_tracker, news_scout, strategist, ...")],
@@ -262,6 +341,7 @@ def agents_add(
 ) -> None:
     """Add an agent to the running tree (it survives a root restart)."""
     overrides = parse_sets(sets)
+    _check_new_agent(role, overrides)
     control = _connect(address)
     path = control.add_agent(role, name, overrides)
     console.print(f"added [bold]{name}[/] at {path}")
@@ -318,20 +398,25 @@ def kill_switch(
 
 
 def down(
-    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: the one up recorded).")] = None,
 ) -> None:
-    """Stop the tree (final checkpoints, journal closed) and a local Ray head that `up` started."""
+    """Stop the tree (final checkpoints, journal closed) and the Ray head that `up` started."""
+    from cluster import cluster_record as cr
+
     control = _connect(address)
     control.stop_tree()
     console.print("tree stopped")
-    marker = STATE_DIR / "started_ray_head"
-    if address is None and marker.exists():
+    rec = cr.load_record()
+    if rec is None or (address is not None and not _same(address, rec.address)):
+        return  # a cluster we only joined: its processes are not ours to stop
+    if rec.head_pid is not None and cr.head_alive(rec):
         import ray
 
         ray.shutdown()
-        subprocess.run([_ray_bin(), "stop"], capture_output=True, text=True, timeout=120)
-        marker.unlink(missing_ok=True)
-        console.print("local Ray head stopped")
+        with console.status(f"stopping the Ray head that up started (pid {rec.head_pid})…"):
+            cr.stop_head(rec.head_pid)
+        console.print(f"Ray head at {rec.address} stopped")
+    cr.clear_record()
 
 
 def register(app: typer.Typer) -> None:

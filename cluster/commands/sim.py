@@ -67,7 +67,7 @@ def run_cmd(
             raise UserError(f"--metrics-port {metrics_port}: {exc.strerror or exc}") from None
         Console(stderr=True).print(f"metrics: http://127.0.0.1:{bound}/metrics")
         sink = PrometheusMetricsSink()
-    result = run_scenario(sc, seed, runtime, out, report=not no_report, metrics=sink)
+    result = run_scenario(sc, seed, runtime, out, report=not no_report, metrics=sink, progress=True)
     if as_json:
         Console(stderr=True).print(f"run {result.run_id}: journal {result.journal}")
         typer.echo(json.dumps(result.summary, sort_keys=True, default=str))
@@ -130,13 +130,14 @@ def report_cmd(
     journal = target / "journal.duckdb" if target.is_dir() else target
     if not journal.exists():
         raise UserError(f"no journal at {journal}")
-    try:
-        analysis = analyze(journal)
-    except duckdb.Error as exc:
-        raise UserError(f"cannot read {journal}: {str(exc).splitlines()[0]}") from None
-    except (ValueError, KeyError) as exc:
-        raise UserError(f"{journal}: {exc}") from None
-    path = write_report(analysis, out or journal.parent)
+    with Console(stderr=True).status(f"reading {journal} and drawing the report…"):
+        try:
+            analysis = analyze(journal)
+        except duckdb.Error as exc:
+            raise UserError(f"cannot read {journal}: {str(exc).splitlines()[0]}") from None
+        except (ValueError, KeyError) as exc:
+            raise UserError(f"{journal}: {exc}") from None
+        path = write_report(analysis, out or journal.parent)
     summary = analysis.summary()
     summary.update({"journal": str(journal), "report": str(path)})
     if as_json:

@@ -8,17 +8,21 @@ and raise ``cluster.errors.OperationError`` / ``UserError`` with a one-line reas
 from __future__ import annotations
 
 import contextlib
+import logging
+import socket
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import ray
 
+from cluster.cluster_record import same_address
 from cluster.errors import OperationError, UserError
 from cluster.ray_runtime.services import VenueWorld, WorldConfig
 from cluster.ray_runtime.supervisor import LiveSettings, SupervisorActor, load_tree
 from protocols import Command
-from supervisors.spec import SupervisorSpec
+from supervisors.spec import ChildKind, SupervisorSpec
 from supervisors.tree import TreeConfig, agents_in, default_tree
 
 NAMESPACE = "polyagents"
@@ -27,16 +31,65 @@ WORLD = "world"
 CALL_TIMEOUT_S = 120.0
 
 
-def connect(address: str | None = None, namespace: str = NAMESPACE) -> None:
-    """Join the cluster at ``address`` (``auto``: the one running on this machine)."""
+def connect(address: str, namespace: str = NAMESPACE) -> None:
+    """Join the cluster at ``address`` — always an explicit one: there is no ``auto`` fallback,
+    which would pick whatever Ray cluster this machine happens to run."""
+    if not address or address == "auto":
+        raise UserError("a Ray cluster address is required (host:port); `polyagents up` records ours")
     if ray.is_initialized():
-        return
+        current = ray.get_runtime_context().gcs_address
+        if same_address(current, address):
+            return
+        raise OperationError(f"this process is already connected to the Ray cluster at {current}, not {address}")
+    _probe(address)
     try:
-        ray.init(address=address or "auto", namespace=namespace, log_to_driver=False)
-    except ConnectionError as exc:
+        ray.init(address=address, namespace=namespace, log_to_driver=False, logging_level=logging.ERROR)
+    except (ConnectionError, RuntimeError) as exc:
+        raise OperationError(f"no Ray cluster at {address}: {_first_line(exc)}") from exc
+
+
+
+
+#: How long an unreachable address may take to fail (Ray itself retries for minutes).
+PROBE_TIMEOUT_S = 10.0
+
+
+def _probe(address: str) -> None:
+    """Fail in seconds, in one line, when nothing listens at ``address`` (a closed port, a host that
+    does not answer), instead of Ray's minutes of retries and raw GCS warnings."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except ValueError:
+        raise UserError(f"--address {address}: expected host:port") from None
+    except OSError as exc:
+        raise OperationError(f"no Ray cluster at {address}: {exc.strerror or type(exc).__name__}") from None
+
+
+def _tree_id_key(namespace: str) -> bytes:
+    return f"polyagents:{namespace}:tree_id".encode()
+
+
+def tree_id(namespace: str = NAMESPACE) -> str | None:
+    """The id of the tree running in ``namespace`` on the connected cluster (None: no tree)."""
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    raw = _internal_kv_get(_tree_id_key(namespace))
+    return None if raw is None else raw.decode()
+
+
+def verify_tree(namespace: str = NAMESPACE, expected: str | None = None) -> str:
+    """Refuse a cluster that runs no polyagents tree in ``namespace``, or another tree than
+    ``expected`` (the one ``up`` recorded). Returns the tree id."""
+    found = tree_id(namespace)
+    address = ray.get_runtime_context().gcs_address
+    if found is None:
+        raise OperationError(f"no running tree in namespace {namespace!r} at {address} (run `polyagents up`)")
+    if expected is not None and found != expected:
         raise OperationError(
-            f"no Ray cluster at {address or 'auto'}: start one with `ray start --head` ({exc})"
-        ) from exc
+            f"the tree at {address} is {found}, not {expected} that `polyagents up` recorded: refusing"
+        )
+    return found
 
 
 def _actor(name: str, namespace: str) -> Any:
@@ -51,9 +104,15 @@ def _get(ref: Any) -> Any:
         return ray.get(ref, timeout=CALL_TIMEOUT_S)
     except ray.exceptions.RayTaskError as exc:
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-        if isinstance(cause, (KeyError, ValueError)):
-            raise UserError(str(cause).strip("'\"")) from exc
-        raise OperationError(str(cause)) from exc
+        if isinstance(cause, KeyError) and cause.args:
+            raise UserError(_first_line(cause.args[0])) from exc  # str(KeyError) adds quotes around it
+        if isinstance(cause, ValueError):
+            raise UserError(_first_line(cause)) from exc
+        raise OperationError(_first_line(cause)) from exc
+
+
+def _first_line(what: object) -> str:
+    return (str(what).strip().splitlines() or [type(what).__name__])[0]
 
 
 def start_tree(
@@ -73,7 +132,8 @@ def start_tree(
     ``world_options`` are extra Ray options for the world actor alone (e.g. a ``runtime_env``
     carrying a rehearsal's throwaway live credentials; real ones belong in the worker's env).
     """
-    connect(address, namespace)
+    if address is not None or not ray.is_initialized():
+        connect(address or "", namespace)
     cfg = config if isinstance(config, TreeConfig) else TreeConfig.model_validate(config or {})
     wcfg = world if isinstance(world, WorldConfig) else WorldConfig.model_validate(world or {})
     spec = tree or default_tree(cfg)
@@ -118,7 +178,13 @@ def start_tree(
         **own,
     ).remote(spec.model_dump_json(), ROOT, None, s)
     _get(root.start.remote())
-    return {"namespace": namespace, "journal": s.journal_path, "agents": sorted(agents_in(spec)), "world": res}
+    from ray.experimental.internal_kv import _internal_kv_put
+
+    # a tree already running keeps its id (and its agents: those of the running tree are reported)
+    _internal_kv_put(_tree_id_key(namespace), uuid.uuid4().hex[:12].encode(), overwrite=False)
+    running = {k for k, v in agents_in(desired_tree(namespace)).items() if v[1].kind is ChildKind.AGENT}
+    return {"namespace": namespace, "journal": s.journal_path, "agents": sorted(running), "world": res,
+            "tree_id": tree_id(namespace)}
 
 
 def tree_status(namespace: str = NAMESPACE) -> dict[str, Any]:
@@ -242,3 +308,4 @@ def stop_tree(namespace: str = NAMESPACE) -> None:
     except ValueError:
         pass
     _internal_kv_del(_kv_key(namespace))
+    _internal_kv_del(_tree_id_key(namespace))

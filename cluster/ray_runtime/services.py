@@ -183,8 +183,9 @@ class WorldConfig(BaseModel):
         """The WebSocket prefix (``.../ws``) when the endpoints are not production's."""
         if self.ws_url:
             return self.ws_url.rstrip("/")
-        if self.polymarket_url:
-            base = self.polymarket_url.rstrip("/")
+        base_url = self.clob_url or self.polymarket_url  # a rehearsal's sockets live on its CLOB
+        if base_url:
+            base = base_url.rstrip("/")
             return ("ws" + base[len("http"):] if base.startswith("http") else base) + "/ws"
         return None
 
@@ -509,12 +510,15 @@ def _venue_settings(config: WorldConfig, account: str) -> Any:
     from venues.paper import PaperConfig
 
     clob = config.clob_url or config.polymarket_url
+    data = config.data_config() if clob else None
     return VenueSettings(
         account=account,
         live=config.live,
         i_understand_real_money=config.i_understand_real_money,
         clob_url=clob.rstrip("/") if clob else None,
         ws_url=config.ws_prefix() if clob else None,
+        gamma_url=data.gamma_url if data is not None else None,
+        data_url=data.data_url if data is not None else None,
         id_store_path=config.id_store_path,
         paper=PaperConfig(
             account=account, starting_cash=config.trader_cash, order_latency_ns=config.paper_latency_ms * 1_000_000

@@ -31,7 +31,7 @@ from cluster.ray_runtime.routing import RouteTable
 from protocols import AgentEvent, Command
 from supervisors.policy import Action, SupervisorState
 from supervisors.spec import ChildKind, ChildSpec, SupervisorSpec, import_object
-from supervisors.tree import ROLE_BRANCH, agent_child, agents_in, supervisor_at
+from supervisors.tree import ROLE_BRANCH, agent_child, agent_config_problem, agents_in, supervisor_at
 from supervisors.tree import add_agent as tree_add
 from supervisors.tree import remove_agent as tree_remove
 
@@ -550,11 +550,9 @@ class SupervisorActor:
         if cls is not None:  # a custom agent class for this role (tests, plug-ins)
             child = child.model_copy(update={"cls": cls})
         # refuse a bad config here, with the field named, rather than crash-looping the new host
-        agent_cls = import_object(child.cls)
-        try:
-            agent_cls.config_model.model_validate({k: v for k, v in overrides.items() if not k.startswith("_")})
-        except Exception as exc:
-            raise ValueError(f"invalid config for {role} {name!r}: {exc}") from None
+        problem = agent_config_problem(child.cls, overrides)
+        if problem is not None:
+            raise ValueError(f"invalid config for {role} {name!r}: {problem}")
         self.spec = tree_add(self.spec, f"root/{branch}", child)
         save_tree(self.settings.namespace, self.spec)
         self._refresh_child_specs()

@@ -60,6 +60,10 @@ class PolymarketDataConfig(BaseModel):
     ping_interval_s: float = Field(default=10.0, gt=0)
     #: A socket that has said nothing (not even PONG) for this long is dead: reconnect.
     stale_after_s: float = Field(default=30.0, gt=0)
+    #: A burst of ``price_change`` frames that leaves a book crossed or disagreeing with the
+    #: venue's best prices is judged when the next event for the token arrives, or after this long
+    #: without the book coming right — then it is a gap and the book is rebuilt.
+    burst_settle_s: float = Field(default=0.25, gt=0)
     reconnect_initial_s: float = Field(default=0.5, ge=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
     custom_features: bool = True
@@ -95,7 +99,8 @@ class PolymarketDataConfig(BaseModel):
 
     @classmethod
     def for_base_url(cls, base_url: str, **overrides: object) -> PolymarketDataConfig:
-        """All four endpoints on one host, the way the loopback server serves them."""
+        """All four endpoints on one host (a proxy in front of the venue). The venue, and the
+        loopback server, serve each API on its own origin: there, use ``LoopbackServer.data_config()``."""
         base = base_url.rstrip("/")
         ws = "ws" + base[len("http"):] if base.startswith("http") else base
         fields: dict[str, object] = {

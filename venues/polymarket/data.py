@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from protocols import BookSnapshot, MarketInfo, Payload, Sink, VenueUnavailable, WalletTrade
+from protocols import BookSnapshot, FeeSchedule, MarketInfo, Payload, Sink, VenueUnavailable, WalletTrade
 from venues.polymarket.config import DataApiConfig, PolymarketDataConfig
 from venues.polymarket.http import JsonHttp, PolymarketApiError, SharedSession
 from venues.polymarket.ratelimit import RateLimitBook
@@ -424,7 +424,7 @@ class PolymarketDataFeed:
     """The data half of ``VenuePort`` for Polymarket.
 
     ``PolymarketDataFeed(config=None, *, clock=time.time_ns, rng=None)``: ``config`` names every
-    URL (default: production; ``PolymarketDataConfig.for_base_url(url)`` for the loopback server),
+    URL (default: production; ``LoopbackServer.data_config()`` for the loopback server),
     ``clock`` stamps locally made payloads (``BookStale``), ``rng`` seeds reconnect jitter.
 
     Delivers to the sink: ``BookSnapshot`` (after each (re)subscription, gap or tick change),
@@ -489,6 +489,24 @@ class PolymarketDataFeed:
         for m in markets:
             for t in m.token_ids:
                 self._markets[t] = m
+
+    def market_info(self, token_id: str) -> MarketInfo | None:
+        """The listed market of a token (from ``list_markets``/``remember``), or None."""
+        return self._markets.get(token_id)
+
+    def fee_schedule(self, token_id: str) -> FeeSchedule | None:
+        """The fee schedule Gamma gave the token's market, or None for a market not listed."""
+        m = self._markets.get(token_id)
+        return m.fees if m is not None else None
+
+    async def learn_market(self, token_id: str) -> MarketInfo | None:
+        """The token's market, asking Gamma (``clob_token_ids=``) once when it was not listed."""
+        known = self._markets.get(token_id)
+        if known is not None:
+            return known
+        found = await self.gamma.markets(1, clob_token_ids=token_id)
+        self.remember(found)
+        return self._markets.get(token_id)
 
     async def subscribe_market_data(self, token_ids: Sequence[str]) -> None:
         tokens = [t for t in dict.fromkeys(token_ids) if t not in self.keeper.tracked()]

@@ -61,7 +61,7 @@ from protocols import (
     VenueUnavailable,
 )
 from venues.polymarket.auth import PolymarketCredentials
-from venues.polymarket.fills import maker_fill, taker_fill
+from venues.polymarket.fills import FeeLookup, maker_fill, no_schedules, taker_fill
 from venues.polymarket.ratelimit import RateLimit, SlidingWindowLimiter
 from venues.polymarket.sdk_env import environment_config
 from venues.polymarket.signing import client_order_hash
@@ -317,8 +317,11 @@ class PolymarketExecution:
         config: PolymarketExecutionConfig | None = None,
         id_store: OrderIdStore | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        fee_schedule: FeeLookup = no_schedules,
     ) -> None:
         self.config = config or PolymarketExecutionConfig()
+        #: token id → the market's fee schedule (Gamma's), when known; fills book fees by it.
+        self.fee_schedule = fee_schedule
         self.name = self.config.name
         self.account = self.config.account
         self._client = client
@@ -346,6 +349,7 @@ class PolymarketExecution:
         environment: Environment = PRODUCTION,
         config: PolymarketExecutionConfig | None = None,
         id_store: OrderIdStore | None = None,
+        fee_schedule: FeeLookup = no_schedules,
     ) -> PolymarketExecution:
         """Create the SDK client (deriving API creds by L1 signature if none were given)."""
         api = None
@@ -374,7 +378,7 @@ class PolymarketExecution:
             raise VenueUnavailable(f"could not authenticate: {exc}") from None
         except TransportError as exc:
             raise VenueUnavailable(f"could not reach the CLOB: {exc}") from None
-        return cls(client, environment=environment, config=config, id_store=id_store)
+        return cls(client, environment=environment, config=config, id_store=id_store, fee_schedule=fee_schedule)
 
     @property
     def wallet(self) -> str:
@@ -836,11 +840,15 @@ class PolymarketExecution:
         out: list[WireTrade] = []
         for row in await self._pages("trades", _account.build_list_account_trades_request, **filters):
             try:
-                out.append(parse_trade(row, self.decode_stats))
+                trade = parse_trade(row, self.decode_stats)
             except ValueError as exc:
                 # a trade row we cannot read may be one of our fills: the record is incomplete,
                 # so the caller must not conclude anything from it
                 raise VenueUnavailable(f"trades lookup: unreadable trade ({str(exc).splitlines()[0][:120]})") from None
+            if trade.bad_maker_orders or trade.price is None or trade.size is None:
+                # an unreadable part may be our fill: the record is as incomplete as above
+                raise VenueUnavailable(f"trades lookup: trade {trade.id} is incomplete (a price, size or maker order)")
+            out.append(trade)
         return out
 
     def _open_order_event(self, o: WireOrder) -> OrderEvent:
@@ -914,7 +922,7 @@ class PolymarketExecution:
             if t.trader_side.upper() == "TAKER":
                 rec = self._by_venue.get(t.taker_order_id.lower())
                 out.append(taker_fill(t, account=self.account, client_order_id=rec.client_order_id if rec else None,
-                                      time_ns=ts, settlement=settlement))
+                                      time_ns=ts, settlement=settlement, schedule=self.fee_schedule(t.asset_id)))
                 continue
             for mo in t.maker_orders:
                 if mo.maker_address.lower() != wallet and mo.owner != api_key:

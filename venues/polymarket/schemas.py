@@ -180,8 +180,8 @@ class WirePriceChangeItem(_Wire):
     size: WireDecimal
     side: WireSide
     hash: str = ""
-    best_bid: WireDecimal | None = None
-    best_ask: WireDecimal | None = None
+    best_bid: OptWireDecimal = None
+    best_ask: OptWireDecimal = None
 
     @field_validator("price")
     @classmethod
@@ -212,7 +212,7 @@ class WireLastTrade(_Wire):
     price: WireDecimal
     size: WireDecimal
     side: WireSide
-    fee_rate_bps: WireDecimal = Decimal(0)
+    fee_rate_bps: OptWireDecimal = None
     timestamp: MsTime
 
 
@@ -236,9 +236,9 @@ class WireBestBidAsk(_Wire):
     event_type: Literal["best_bid_ask"]
     asset_id: str = Field(min_length=1)
     market: str = Field(min_length=1)
-    best_bid: WireDecimal | None = None
-    best_ask: WireDecimal | None = None
-    spread: WireDecimal | None = None
+    best_bid: OptWireDecimal = None
+    best_ask: OptWireDecimal = None
+    spread: OptWireDecimal = None
     timestamp: MsTime
 
 
@@ -250,7 +250,7 @@ class WireNewMarket(_Wire):
     slug: str = ""
     assets_ids: list[str] = Field(min_length=2, max_length=2)
     outcomes: list[str] = Field(min_length=2, max_length=2)
-    order_price_min_tick_size: WireDecimal | None = None
+    order_price_min_tick_size: OptWireDecimal = None
     timestamp: MsTime
 
 

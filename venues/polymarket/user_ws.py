@@ -41,7 +41,7 @@ from protocols import (
     Side,
     Sink,
 )
-from venues.polymarket.fills import maker_fill, taker_fill
+from venues.polymarket.fills import FeeLookup, maker_fill, no_schedules, taker_fill
 from venues.polymarket.wire_account import (
     DecodeStats,
     WireOrder,
@@ -73,6 +73,8 @@ class UserStreamDecoder:
 
     ``resolve(venue_order_id)`` names our client order id for a venue order, or None for an
     order this process did not place (it is then reported under its venue id).
+    ``fee_schedule(token_id)`` gives the market's fee schedule when it is known (taker fees are
+    then booked by it, not by the rate the frame reports).
     """
 
     def __init__(
@@ -83,8 +85,10 @@ class UserStreamDecoder:
         api_key: str,
         resolve: Callable[[str], str | None],
         clock_ns: Callable[[], int] = time.time_ns,
+        fee_schedule: FeeLookup = no_schedules,
     ) -> None:
         self.account = account
+        self._fee_schedule = fee_schedule
         self._wallet = wallet.lower()
         self._api_key = api_key
         self._resolve = resolve
@@ -176,9 +180,11 @@ class UserStreamDecoder:
         taker_ours = taker_coid is not None or (
             t.trader_side == "TAKER" and (t.owner == self._api_key or (t.maker_address or "").lower() == self._wallet)
         )
-        if taker_ours:
+        if taker_ours and (t.price is None or t.size is None):
+            self.stats.malformed["WireTrade.taker_fill_without_price_or_size"] += 1
+        elif taker_ours:
             fills.append(taker_fill(t, account=self.account, client_order_id=taker_coid, time_ns=ts,
-                                    settlement=settlement))
+                                    settlement=settlement, schedule=self._fee_schedule(t.asset_id)))
         for mo in t.maker_orders or ():
             coid = self._resolve(mo.order_id)
             ours = coid is not None or mo.owner == self._api_key or ((mo.maker_address or "").lower() == self._wallet)
@@ -393,6 +399,7 @@ def stream_for_execution(
         wallet=execution.wallet,
         api_key=creds.key,
         resolve=execution.client_order_id_for,
+        fee_schedule=execution.fee_schedule,
     )
     return UserStream(
         UserStreamConfig(

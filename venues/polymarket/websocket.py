@@ -46,6 +46,7 @@ from protocols import (
     TickSizeChange,
     TradePrint,
 )
+from protocols.book import BookError, L2Book
 from venues.polymarket.config import PolymarketDataConfig
 from venues.polymarket.http import SharedSession
 from venues.polymarket.schemas import (
@@ -171,40 +172,30 @@ class TokenMeta:
 
 @dataclass
 class _BookState:
+    """One token's mirror (``book.hash`` is the venue's last hash, ``book.seq`` our delivery count)."""
+
     meta: TokenMeta
-    bids: dict[Decimal, Decimal] = field(default_factory=dict)
-    asks: dict[Decimal, Decimal] = field(default_factory=dict)
+    book: L2Book
     have_book: bool = False
     book_ts: int = 0
-    book_hash: str = ""
     awaiting: bool = True  # no valid snapshot since (re)subscription, a gap or a tick change
     resync_pending: bool = False
     buffer: list[tuple[int, WirePriceChangeItem]] = field(default_factory=list)
-    seq: int = 0
     last_update_ns: int | None = None
+    # the open burst (see BookKeeper): its timestamp and the best prices the venue last reported in
+    # it; ``doubt`` while the mirror disagrees with them (or is crossed) — judged when it settles
+    burst_ts: int = 0
+    burst_bid: Decimal | None = None
+    burst_ask: Decimal | None = None
+    doubt: bool = False
+    doubt_mark: int = 0  # which doubt this is (the keeper numbers them), 0 = none
     trade_ts: int = 0
     trade_keys: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     guard_ts: int = 0
     guard_keys: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
-    def best_bid(self) -> Decimal | None:
-        return max(self.bids) if self.bids else None
-
-    def best_ask(self) -> Decimal | None:
-        return min(self.asks) if self.asks else None
-
-    def snapshot(self, token_id: str, time_ns: int) -> BookSnapshot:
-        return BookSnapshot(
-            time_ns=time_ns,
-            token_id=token_id,
-            market=self.meta.market,
-            bids=tuple(sorted(self.bids.items(), reverse=True)),
-            asks=tuple(sorted(self.asks.items())),
-            tick_size=self.meta.tick_size,
-            min_order_size=self.meta.min_order_size,
-            hash=self.book_hash,
-            seq=self.seq,
-        )
+    def end_burst(self) -> None:
+        self.burst_ts, self.burst_bid, self.burst_ask, self.doubt, self.doubt_mark = 0, None, None, False, 0
 
 
 MAX_BUFFERED_CHANGES = 10_000
@@ -224,6 +215,15 @@ class BookKeeper:
 
     ``request_snapshot(token_id)`` is called when a book must be rebuilt from REST; the owner
     fetches it and hands the result to :meth:`on_rest_snapshot`.
+
+    Bursts: the venue sends one match as several ``price_change`` items — in one frame, or in
+    consecutive frames carrying the same timestamp — and between two of them the mirror can be
+    crossed or disagree with the best prices an item reports (a new best bid above the old best
+    ask before the ask side's change arrives). So every change of a burst is applied and delivered
+    as it comes, and the book is judged only once the burst has settled: when an event for the
+    token with another timestamp arrives, or when the owner calls :meth:`settle`. A burst that
+    ends agreeing with the venue's last reported best prices and uncrossed was no gap; one that
+    ends crossed or disagreeing is, and the book is rebuilt (RESYNC).
     """
 
     def __init__(
@@ -239,12 +239,15 @@ class BookKeeper:
         self._request_snapshot = request_snapshot or (lambda _t: None)
         self._clock = clock
         self._books: dict[str, _BookState] = {}
+        self._doubtful: set[str] = set()  # tokens whose open burst left the book in doubt (may be stale)
+        self._doubts = 0
 
     # -- subscription ------------------------------------------------------------------------
     def track(self, token_id: str, meta: TokenMeta) -> None:
         st = self._books.get(token_id)
         if st is None:
-            self._books[token_id] = _BookState(meta=meta)
+            book = L2Book(token_id, meta.market, meta.tick_size, meta.min_order_size)
+            self._books[token_id] = _BookState(meta=meta, book=book)
         else:
             st.meta = meta
 
@@ -263,7 +266,40 @@ class BookKeeper:
         st = self._books.get(token_id)
         if st is None or not st.have_book or st.awaiting:
             return None
-        return st.snapshot(token_id, st.book_ts)
+        return st.book.to_snapshot(st.book_ts)
+
+    def settle(self, token_ids: Iterable[str] | None = None) -> None:
+        """Judge the open burst of these tokens (all by default) now: the owner's way to say "no
+        more of this burst is coming" (e.g. the stream went quiet) without waiting for the next
+        event. A book that is crossed or disagrees with the venue's last report is rebuilt."""
+        for t in list(self._books) if token_ids is None else token_ids:
+            st = self._books.get(t)
+            if st is not None:
+                self._settle(t, st)
+
+    @property
+    def in_doubt(self) -> bool:
+        """Does some open burst leave its book crossed or disagreeing with the venue (yet)?"""
+        return bool(self._doubtful)
+
+    def doubts(self) -> dict[str, int]:
+        """The tokens in doubt now, each with the mark of its doubt (for :meth:`settle_doubts`)."""
+        out: dict[str, int] = {}
+        for t in list(self._doubtful):
+            st = self._books.get(t)
+            if st is None or not st.doubt:
+                self._doubtful.discard(t)
+            else:
+                out[t] = st.doubt_mark
+        return out
+
+    def settle_doubts(self, marks: dict[str, int]) -> None:
+        """Judge the bursts still in the same doubt as when :meth:`doubts` returned ``marks``: the
+        owner waited and the book did not come right, so no more of that burst is coming."""
+        for t, mark in marks.items():
+            st = self._books.get(t)
+            if st is not None and st.doubt and st.doubt_mark == mark:
+                self._settle(t, st)
 
     def on_connection_up(self, token_ids: Iterable[str]) -> None:
         """A (re)connected socket resubscribed these tokens: each waits for the server's ``book``;
@@ -273,6 +309,7 @@ class BookKeeper:
             if st is None:
                 continue
             st.awaiting = True
+            st.end_burst()
             st.guard_ts, st.guard_keys = st.trade_ts, Counter(st.trade_keys)
 
     def on_connection_down(self, token_ids: Iterable[str]) -> None:
@@ -283,6 +320,7 @@ class BookKeeper:
                 continue
             was_live = st.have_book and not st.awaiting
             st.awaiting = True
+            st.end_burst()
             if was_live:
                 self._emit(
                     BookStale(
@@ -347,7 +385,7 @@ class BookKeeper:
             and not st.awaiting
             and wire.timestamp == st.book_ts
             and wire.hash
-            and wire.hash == st.book_hash
+            and wire.hash == st.book.hash
         ):
             self.stats.dropped["DUPLICATE_BOOK"] += 1
             return
@@ -356,31 +394,37 @@ class BookKeeper:
                 wire,
                 tick_size=st.meta.tick_size,
                 min_order_size=st.meta.min_order_size,
-                seq=st.seq + 1,
+                seq=st.book.seq + 1,
             )
+            if wire.tick_size is None:
+                # the WebSocket book does not carry the tick; keep ours
+                snap = snap.model_copy(update={"tick_size": st.meta.tick_size})
+            st.book.load_snapshot(snap)  # all or nothing: a refused book leaves the mirror as it was
         except (ValidationError, ValueError) as exc:
             self.stats.reject("INVALID_BOOK", str(exc))
             self._resync(wire.asset_id, st)
             return
-        if wire.tick_size is None:
-            # the WebSocket book does not carry the tick; keep ours
-            snap = snap.model_copy(update={"tick_size": st.meta.tick_size})
-        st.seq = snap.seq
-        st.bids = dict(snap.bids)
-        st.asks = dict(snap.asks)
         st.have_book = True
         st.awaiting = False
+        st.end_burst()  # the snapshot is the venue's word on the whole book
         st.book_ts = wire.timestamp
-        st.book_hash = wire.hash
         st.last_update_ns = wire.timestamp
         self.stats.accepted["book"] += 1
         self._emit(snap)
         buffered, st.buffer = st.buffer, []
-        for ts, item in buffered:
-            if ts >= st.book_ts:
-                self._apply_items(wire.asset_id, st, ts, [item], check_best=False)
-            else:
-                self.stats.dropped["STALE_DELTA"] += 1
+        i = 0
+        while i < len(buffered):  # replayed burst by burst, judged like live ones
+            ts = buffered[i][0]
+            j = i
+            while j < len(buffered) and buffered[j][0] == ts:
+                j += 1
+            if ts < st.book_ts:
+                self.stats.dropped["STALE_DELTA"] += j - i
+            elif ts != st.burst_ts and not self._settle(wire.asset_id, st):
+                return  # lost sync again: a fresh snapshot is on its way
+            elif not self._apply_items(wire.asset_id, st, ts, [it for _ts, it in buffered[i:j]], report=False):
+                return
+            i = j
 
     def _on_price_change(self, ev: WirePriceChange) -> None:
         by_asset: dict[str, list[WirePriceChangeItem]] = {}
@@ -392,15 +436,17 @@ class BookKeeper:
             return
         # check the tick grid first: an off-grid level means our tick is wrong → whole event refused
         for asset, items in known.items():
-            tick = self._books[asset].meta.tick_size
+            book = self._books[asset].book
             for it in items:
-                if it.price % tick != 0:
-                    self.stats.reject("INVALID_PRICE_CHANGE", f"price {it.price} off tick {tick}")
+                if not book.on_grid(it.price):
+                    self.stats.reject("INVALID_PRICE_CHANGE", f"price {it.price} off tick {book.tick_size}")
                     self._resync(asset, self._books[asset])
                     return
         self.stats.accepted["price_change"] += 1
         for asset, items in known.items():
             st = self._books[asset]
+            if st.burst_ts and ev.timestamp != st.burst_ts and ev.timestamp >= st.book_ts and not st.awaiting:
+                self._settle(asset, st)  # another timestamp: the open burst is over (may start a rebuild)
             if st.awaiting or st.resync_pending:
                 if len(st.buffer) + len(items) > MAX_BUFFERED_CHANGES:
                     st.buffer.clear()
@@ -410,48 +456,81 @@ class BookKeeper:
             if ev.timestamp < st.book_ts:
                 self.stats.dropped["STALE_DELTA"] += 1
                 continue
-            self._apply_items(asset, st, ev.timestamp, items, check_best=True)
+            self._apply_items(asset, st, ev.timestamp, items, report=True)
 
     def _apply_items(
-        self, asset: str, st: _BookState, ts: int, items: Sequence[WirePriceChangeItem], *, check_best: bool
-    ) -> None:
-        changes: list[LevelChange] = []
-        for it in items:
-            side = Side.BUY if it.side == "BUY" else Side.SELL
-            levels = st.bids if side is Side.BUY else st.asks
-            if it.size == 0:
-                levels.pop(it.price, None)
-            else:
-                levels[it.price] = it.size
-            changes.append(LevelChange(side=side, price=it.price, size=it.size))
+        self, asset: str, st: _BookState, ts: int, items: Sequence[WirePriceChangeItem], *, report: bool
+    ) -> bool:
+        """Apply one event's changes for one token as part of the burst at ``ts`` and deliver them.
+
+        ``report``: the last item's best bid/ask are the venue's word on the book after them (not
+        for deltas replayed after a snapshot). The book is judged when the burst settles. False
+        (and a rebuild) if the changes do not fit the book (a replayed change off a new tick grid).
+        """
+        changes = [
+            LevelChange(side=Side.BUY if it.side == "BUY" else Side.SELL, price=it.price, size=it.size)
+            for it in items
+        ]
+        book = st.book
+        try:
+            book.apply_changes(changes)  # all or nothing
+        except BookError as exc:
+            self.stats.reject("INVALID_PRICE_CHANGE", str(exc))
+            self._resync(asset, st)
+            return False
         last = items[-1]
-        st.seq += 1
+        book.seq += 1
         st.last_update_ns = ts
         if last.hash:
-            st.book_hash = last.hash
+            book.hash = last.hash
         self._emit(
             BookDelta(
                 time_ns=ts,
                 token_id=asset,
                 market=st.meta.market,
                 changes=tuple(changes),
-                best_bid=st.best_bid(),
-                best_ask=st.best_ask(),
+                best_bid=book.best_bid,
+                best_ask=book.best_ask,
                 hash=last.hash,
-                seq=st.seq,
+                seq=book.seq,
             )
         )
-        if check_best and not self._best_agrees(st, last.best_bid, last.best_ask):
+        self._join_burst(asset, st, ts, (last.best_bid, last.best_ask) if report else None)
+        return True
+
+    def _join_burst(
+        self, asset: str, st: _BookState, ts: int, reported: tuple[Decimal | None, Decimal | None] | None
+    ) -> None:
+        """Make ``ts`` the open burst, remember what the venue last reported in it, and note
+        whether the mirror is in doubt (crossed, or disagreeing with that report) right now."""
+        if st.burst_ts != ts:
+            st.burst_ts, st.burst_bid, st.burst_ask = ts, None, None
+        if reported is not None:
+            st.burst_bid, st.burst_ask = reported
+        doubt = st.book.is_crossed or not self._best_agrees(st, st.burst_bid, st.burst_ask)
+        if doubt and not st.doubt:
+            self._doubts += 1
+            st.doubt_mark = self._doubts
+            self._doubtful.add(asset)
+        st.doubt = doubt
+
+    def _settle(self, asset: str, st: _BookState) -> bool:
+        """Close the open burst; a book still in doubt lost sync and is rebuilt. True if in sync."""
+        doubt = st.doubt
+        st.end_burst()
+        self._doubtful.discard(asset)
+        if doubt:
             self._resync(asset, st)
+        return not doubt
 
     def _best_agrees(self, st: _BookState, bid: Decimal | None, ask: Decimal | None) -> bool:
-        """The event's best bid/ask must match the mirror; a mismatch means we missed something."""
+        """The venue's best bid/ask must match the mirror; a mismatch means we missed something."""
         ok = True
         if bid is not None:
-            ok = ok and _wire_best(bid, bid=True) == st.best_bid()
+            ok = ok and _wire_best(bid, bid=True) == st.book.best_bid
         if ask is not None:
             wb = _wire_best(ask, bid=False)
-            ok = ok and (wb == st.best_ask() or (wb is None and st.best_ask() is None))
+            ok = ok and (wb == st.book.best_ask or (wb is None and st.book.best_ask is None))
         return ok
 
     def _resync(self, asset: str, st: _BookState) -> None:
@@ -460,6 +539,7 @@ class BookKeeper:
             return
         st.resync_pending = True
         st.awaiting = True
+        st.end_burst()
         st.buffer.clear()
         self.stats.resyncs += 1
         self._emit(
@@ -474,6 +554,8 @@ class BookKeeper:
         st = self._state(ev.asset_id, "last_trade_price")
         if st is None:
             return
+        if st.burst_ts and ev.timestamp > st.burst_ts:
+            self._settle(ev.asset_id, st)  # time moved on: the open burst is over
         key = (str(ev.price.normalize()), str(ev.size.normalize()), ev.side)
         if st.guard_ts:
             if ev.timestamp < st.guard_ts:
@@ -493,7 +575,7 @@ class BookKeeper:
                 price=ev.price,
                 size=ev.size,
                 side=Side(ev.side),
-                fee_rate_bps=int(ev.fee_rate_bps),
+                fee_rate_bps=int(ev.fee_rate_bps or 0),  # "" or absent: the venue names no rate
             )
         except (ValidationError, ValueError) as exc:
             self.stats.reject("INVALID_LAST_TRADE_PRICE", str(exc))
@@ -512,9 +594,9 @@ class BookKeeper:
         self.stats.accepted["tick_size_change"] += 1
         old = st.meta.tick_size
         st.meta.tick_size = ev.new_tick_size
-        st.bids.clear()
-        st.asks.clear()
+        st.book.clear(ev.new_tick_size)
         st.have_book = False
+        st.end_burst()
         self._emit(
             TickSizeChange(
                 time_ns=ev.timestamp, token_id=ev.asset_id, market=st.meta.market,
@@ -530,8 +612,10 @@ class BookKeeper:
         self.stats.accepted["best_bid_ask"] += 1
         if st.awaiting or st.resync_pending or ev.timestamp < st.book_ts:
             return
-        if not self._best_agrees(st, ev.best_bid, ev.best_ask):
-            self._resync(ev.asset_id, st)
+        if st.burst_ts and ev.timestamp != st.burst_ts and not self._settle(ev.asset_id, st):
+            return
+        # the venue's word on the best prices at ev.timestamp: judged once that burst has settled
+        self._join_burst(ev.asset_id, st, ev.timestamp, (ev.best_bid, ev.best_ask))
 
     def _on_new_market(self, ev: WireNewMarket) -> None:
         try:
@@ -732,6 +816,7 @@ class MarketDataStream:
         self._conns: list[MarketWsConnection] = []
         self._owner: dict[str, MarketWsConnection] = {}
         self._next_id = 0
+        self._settler: asyncio.TimerHandle | None = None
 
     @property
     def connections(self) -> list[MarketWsConnection]:
@@ -740,6 +825,19 @@ class MarketDataStream:
     def on_text(self, text: str) -> None:
         for event in self._decoder.decode(text):
             self._keeper.handle(event)
+        if self._keeper.in_doubt and self._settler is None:
+            self._arm_settler()
+
+    def _arm_settler(self) -> None:
+        marks = self._keeper.doubts()
+        self._settler = asyncio.get_running_loop().call_later(self._cfg.burst_settle_s, self._settle_bursts, marks)
+
+    def _settle_bursts(self, marks: dict[str, int]) -> None:
+        """A burst that left its book in doubt ``burst_settle_s`` ago and has not come right is over."""
+        self._settler = None
+        self._keeper.settle_doubts(marks)
+        if self._keeper.in_doubt:
+            self._arm_settler()
 
     async def subscribe(self, token_ids: Iterable[str]) -> None:
         new = [t for t in dict.fromkeys(token_ids) if t not in self._owner]
@@ -791,6 +889,9 @@ class MarketDataStream:
         return conn
 
     async def close(self) -> None:
+        if self._settler is not None:
+            self._settler.cancel()
+            self._settler = None
         conns, self._conns = self._conns, []
         self._owner.clear()
         await asyncio.gather(*(c.close() for c in conns))

@@ -8,7 +8,9 @@ carries ``size_matched: ""`` and ``created_at: ""``; ``maker_orders[]`` entries 
 and fills. Here each field is decoded on its own: an empty string or null is a value (None, or
 zero where the venue means zero), a missing optional field is counted in ``missing`` and never
 fatal, and only a frame without what identifies it (ids, price, size, side of the trade) is
-refused as malformed.
+refused as malformed. A trade is read part by part: a maker order entry without its id, price or
+amount is left out and counted (``DecodeStats.malformed``), and a trade without its own price or
+size still yields the maker fills it carries.
 
 Units, per field, as the venue sends them: ``timestamp`` in milliseconds, ``created_at`` in
 seconds (REST) or milliseconds (some user frames), ``match_time`` as epoch seconds or ISO text.
@@ -23,7 +25,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from protocols.numbers import TIME_NS_MAX, TIME_NS_MIN, to_decimal
 
@@ -194,8 +196,10 @@ class WireTrade(_Lenient):
     market: Text = ""
     asset_id: str = Field(min_length=1)
     side: ReqSide
-    price: ReqDec
-    size: ReqDec
+    #: The taker's price and size: without them there is no taker fill, but a maker fill (which
+    #: carries its own price and amount) is still one.
+    price: OptDec = None
+    size: OptDec = None
     fee_rate_bps: OptDec = None
     status: Text = "MATCHED"
     trader_side: Text = ""
@@ -204,6 +208,9 @@ class WireTrade(_Lenient):
     outcome: Text = ""
     transaction_hash: Text = ""
     maker_orders: tuple[WireMakerOrder, ...] = ()
+    #: Maker order entries left out because they lack what identifies a fill (order id, price,
+    #: matched amount): one unreadable maker must not cost us the taker fill or another maker's.
+    bad_maker_orders: int = 0
     match_time: EpochNs = Field(default=None, validation_alias="match_time")
     matchtime: EpochNs = None
     last_update: EpochNs = None
@@ -213,10 +220,23 @@ class WireTrade(_Lenient):
 
     @model_validator(mode="before")
     @classmethod
-    def _nulls(cls, raw: Any) -> Any:
-        if isinstance(raw, dict) and raw.get("maker_orders") is None and "maker_orders" in raw:
-            raw = {**raw, "maker_orders": ()}
-        return raw
+    def _makers(cls, raw: Any) -> Any:
+        """``maker_orders: null`` is none; each entry is read on its own, unreadable ones counted."""
+        if not isinstance(raw, dict) or "maker_orders" not in raw:
+            return raw
+        entries = raw["maker_orders"]
+        if entries is None:
+            return {**raw, "maker_orders": ()}
+        if not isinstance(entries, list | tuple):
+            return {**raw, "maker_orders": (), "bad_maker_orders": 1}
+        kept: list[WireMakerOrder] = []
+        bad = 0
+        for entry in entries:
+            try:
+                kept.append(WireMakerOrder.model_validate(entry))
+            except ValidationError:
+                bad += 1
+        return {**raw, "maker_orders": tuple(kept), "bad_maker_orders": bad}
 
     @property
     def condition_id(self) -> str:
@@ -249,12 +269,16 @@ class DecodeStats:
 
     def __init__(self) -> None:
         self.missing: Counter[str] = Counter()
+        #: Parts of an accepted frame left out as unreadable (e.g. ``WireTrade.maker_orders``).
+        self.malformed: Counter[str] = Counter()
 
     def note(self, model: _Lenient) -> None:
         name = type(model).__name__
         for f in model.missing_fields():
             self.missing[f"{name}.{f}"] += 1
         if isinstance(model, WireTrade):
+            if model.bad_maker_orders:
+                self.malformed["WireTrade.maker_orders"] += model.bad_maker_orders
             for mo in model.maker_orders:
                 self.note(mo)
 

@@ -27,8 +27,6 @@ class SimExchangeConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    maker_rebate_share: Decimal = Field(default=Decimal("0.2"), ge=0, le=1)
-    """Share of each taker fee credited to the maker as a rebate (accrued, paid by ``pay_rebates``)."""
     rebate_interval_ns: int | None = Field(default=None, gt=0)
     """If set, accrued rebates are paid at the first operation after each interval boundary
     (Polymarket pays daily); if None only an explicit ``pay_rebates()`` pays them."""

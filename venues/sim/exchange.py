@@ -10,9 +10,10 @@ Matching (see ``book.py`` for why one YES-space book per condition):
   its own limit; the taker gets the mirror of it on a complement match (pays 1 − q for YES
   against a resting BUY NO at q) and keeps any price improvement. The maker is always the
   resting order, the taker always the arriving one.
-* **Fees**: takers pay ``size × rate × (p(1 − p))^exponent`` at their own fill price, in cash,
-  rounded down to the micro-unit; makers pay nothing and accrue ``maker_rebate_share`` of the
-  taker's fee as a rebate, paid out by ``pay_rebates`` (Polymarket pays daily).
+* **Fees**: the market's ``FeeSchedule`` through the one fee model (``protocols.fees``, which
+  states the rounding): takers pay it at their own fill price, in cash; makers pay nothing and
+  accrue the schedule's ``rebate_rate`` share of the taker's fee as a rebate
+  (``protocols.fees.maker_rebate``), paid out by ``pay_rebates`` (Polymarket pays daily).
 * **Reservations**: a resting BUY reserves ``price × remaining`` cash, a resting SELL its
   remaining shares. An arriving BUY that would cross must also cover the fee at its limit price,
   which bounds the fee of any set of fills at better prices (cost + fee rises with price).
@@ -56,6 +57,7 @@ from protocols import (
     TopOfBook,
     TradePrint,
 )
+from protocols.book import hash_hex
 from protocols.numbers import TICK_SIZES
 from venues.sim import market_data as md
 from venues.sim.book import (
@@ -104,8 +106,6 @@ class SimExchange:
         step = to_micro(self.config.size_step)
         assert step is not None
         self._step = step
-        num, den = self.config.maker_rebate_share.as_integer_ratio()
-        self._rebate_num, self._rebate_den = num, den
         self._markets: dict[str, MarketState] = {}
         self._tokens: dict[str, tuple[MarketState, bool]] = {}
         self._events: dict[str, NegRiskEvent] = {}
@@ -276,7 +276,7 @@ class SimExchange:
                         book=m.book,
                         changed=changed,
                         seq=seq,
-                        book_hash_hex=md.hash_hex(acc) if hashes else "",
+                        book_hash_hex=hash_hex(acc) if hashes else "",
                     ),
                 )
 
@@ -912,8 +912,7 @@ class SimExchange:
             self._dispose(ma, tok, q, mn)
         if fee:
             self._fee_pool += fee
-            if self._rebate_num:
-                ma.rebates += fee * self._rebate_num // self._rebate_den
+            ma.rebates += m.fee.rebate(fee)  # the market's rebateRate share, floored to 1e-6
         t.remaining -= q
         t.filled += q
         mk.remaining -= q

@@ -10,11 +10,11 @@ own integers, already valid, and validating them again would cost more than the 
 
 from __future__ import annotations
 
-import hashlib
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from protocols import BookDelta, BookSnapshot, LevelChange, Payload, Side
+from protocols.book import book_hash_micro, level_hash
 from venues.sim.book import ONE, ConditionBook
 
 _MICRO = Decimal(1_000_000)
@@ -70,33 +70,9 @@ def raw(cls: type[P], d: dict[str, Any]) -> P:
     return obj
 
 
-_MASK = (1 << 128) - 1
-
-
-def level_hash(token_id: str, is_bid: bool, price: int, size: int) -> int:
-    """One level's contribution to its token's book hash (micro-unit ints, token's own space)."""
-    key = f"{token_id}|{'B' if is_bid else 'A'}|{price}|{size}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=16).digest(), "big")
-
-
-def hash_hex(acc: int) -> str:
-    return f"{acc & _MASK:032x}"
-
-
-def book_hash(market: str, token_id: str, bids: Levels, asks: Levels) -> str:
-    """The book's hash: the sum (mod 2^128) of a BLAKE2 hash of every (side, price, size) level.
-
-    A sum rather than a digest of the serialised book so that the venue can keep it up to date in
-    O(levels changed) on every delta, and a consumer can check its own book against it with this
-    same function. Time is left out: the same book always hashes the same. ``market`` is accepted
-    for symmetry with the live feed's fields and does not enter the hash (token ids are unique).
-    """
-    acc = 0
-    for p, s in bids:
-        acc += level_hash(token_id, True, p, s)
-    for p, s in asks:
-        acc += level_hash(token_id, False, p, s)
-    return hash_hex(acc)
+#: The book hash is the one scheme of ``protocols.book`` (the market watcher checks it per delta);
+#: the engine feeds it micro-unit ints directly.
+book_hash = book_hash_micro
 
 
 def token_levels(book: ConditionBook, is_yes: bool) -> tuple[Levels, Levels]:

@@ -19,6 +19,7 @@ def binary_market(
     fee_rate: str = "0.07",
     fee_exponent: int = 1,
     fees_enabled: bool = True,
+    rebate_rate: str = "0",
     neg_risk: bool = False,
     event_id: str = "",
 ) -> MarketInfo:
@@ -30,7 +31,9 @@ def binary_market(
         token_ids=(f"{name}-yes", f"{name}-no"),
         tick_size=Decimal(tick),
         min_order_size=Decimal(min_size),
-        fees=FeeSchedule(rate=Decimal(fee_rate), exponent=fee_exponent, enabled=fees_enabled),
+        fees=FeeSchedule(
+            rate=Decimal(fee_rate), exponent=fee_exponent, enabled=fees_enabled, rebate_rate=Decimal(rebate_rate)
+        ),
         neg_risk=neg_risk,
         event_id=event_id,
     )

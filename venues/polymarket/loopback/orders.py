@@ -14,6 +14,12 @@ makingAmount, transactionsHashes, tradeIDs}``, ``{"canceled": [...], "not_cancel
 
 Test controls live on ``OrdersState`` (``orders_state(app)``): drop the next order response after
 accepting it (an unknown submit outcome), and move a trade through MINED/CONFIRMED/FAILED.
+
+With ``quirks`` (the default; ``LoopbackState.quirks``) the documents are what the live venue
+sends, not its documented schema: user-channel ``maker_orders[]`` without ``side``; a FOK/FAK
+killed by the engine announced as a ``CANCELLATION`` with ``size_matched: ""`` and
+``created_at: ""``; a FOK/FAK BUY's ``original_size`` in pUSD; ``associate_trades: null`` in REST
+order records; user order frames' ``created_at`` in milliseconds (REST: seconds).
 """
 
 from __future__ import annotations
@@ -153,7 +159,13 @@ class OrdersState:
         self.rejected: dict[str, int] = {}
         # (account, wire-json) listeners: the user WebSocket subscribes here
         self.user_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        #: Where ``quirks`` is read (the loopback's state, so a server-wide switch reaches it).
+        self.quirk_source: Any = None
         exchange.add_listener(self._on_exchange_event)
+
+    @property
+    def quirks(self) -> bool:
+        return bool(getattr(self.quirk_source, "quirks", True))
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -219,13 +231,18 @@ class OrdersState:
 
     def _publish_order(self, ev: OrderEvent) -> None:
         meta = self.meta[ev.client_order_id]
-        if ev.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED):
+        killed = ev.status is OrderStatus.REJECTED and ev.reason in (
+            ReasonCode.FOK_NOT_FILLABLE, ReasonCode.FAK_NO_MATCH
+        )
+        if ev.status is OrderStatus.REJECTED and not killed:
+            return  # refused before it was an order: the venue says so in the response only
+        if killed or ev.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED):
             kind = "CANCELLATION"
         elif ev.filled > 0:
             kind = "UPDATE"
         else:
             kind = "PLACEMENT"
-        frame = self.order_json(ev, meta)
+        frame = self.order_json(ev, meta, rest=False)
         frame.update(
             {
                 "event_type": "order",
@@ -234,6 +251,12 @@ class OrdersState:
                 "timestamp": str(ev.time_ns // 1_000_000),
             }
         )
+        if killed:
+            text = FOK_NOT_FILLED if ev.reason is ReasonCode.FOK_NOT_FILLABLE else FAK_NOT_FILLED
+            frame["status"] = "CANCELED_" + text
+            frame["size_matched"] = "" if self.quirks else "0"
+            if self.quirks:
+                frame["created_at"] = ""
         self._publish(ev.account, frame)
 
     def _publish_trade(self, rec: TradeRecord) -> None:
@@ -269,13 +292,26 @@ class OrdersState:
         idx = 0 if info.token_ids[0] == token else 1
         return info.outcomes[idx], idx
 
-    def order_json(self, ev: OrderEvent, meta: OrderMeta) -> dict[str, Any]:
+    def order_json(self, ev: OrderEvent, meta: OrderMeta, *, rest: bool = True) -> dict[str, Any]:
+        """An order record: REST (``rest``; ``created_at`` in seconds) or a user-channel frame."""
+        quirks = self.quirks
         if ev.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED):
             status = "CANCELED_EXPIRED_ORDER" if ev.status is OrderStatus.EXPIRED else "CANCELED"
         elif ev.status is OrderStatus.FILLED:
             status = "MATCHED"
         else:
             status = "LIVE"
+        trades = [
+            t
+            for t in self.trade_order
+            if ev.client_order_id in (self.trades[t].taker.client_order_id, self.trades[t].maker.client_order_id)
+        ]
+        size = ev.size
+        if quirks and ev.side is Side.BUY and meta.order_type in ("FOK", "FAK"):
+            size = ev.size * ev.price  # the venue reports a marketable BUY's amount in pUSD
+        created: int | str = _seconds(meta.created_ns)
+        if quirks and not rest:
+            created = str(meta.created_ns // 1_000_000)  # user frames: milliseconds, as a string
         return {
             "id": ev.client_order_id,
             "status": status,
@@ -284,18 +320,14 @@ class OrdersState:
             "market": ev.market,
             "asset_id": ev.token_id,
             "side": ev.side.value,
-            "original_size": num(ev.size),
+            "original_size": num(size),
             "size_matched": num(ev.filled),
             "price": num(ev.price),
             "outcome": meta.outcome,
             "expiration": str(meta.expiration),
             "order_type": meta.order_type,
-            "created_at": _seconds(meta.created_ns),
-            "associate_trades": [
-                t
-                for t in self.trade_order
-                if ev.client_order_id in (self.trades[t].taker.client_order_id, self.trades[t].maker.client_order_id)
-            ],
+            "created_at": created,
+            "associate_trades": None if quirks and rest else trades,
         }
 
     def trade_json(self, rec: TradeRecord, *, viewer: str) -> dict[str, Any]:
@@ -308,6 +340,19 @@ class OrdersState:
         taker_meta = self.meta.get(t.client_order_id)
         is_taker = t.account == viewer
         own_meta = taker_meta if is_taker else maker_meta
+        maker_order: dict[str, Any] = {
+            "order_id": m.client_order_id,
+            "owner": maker_meta.owner_key if maker_meta else self.key_for(m.account),
+            "maker_address": m.account,
+            "matched_amount": num(m.size),
+            "price": num(m.price),
+            "fee_rate_bps": "0",
+            "asset_id": m.token_id,
+            "outcome": m_outcome,
+        }
+        if not self.quirks:  # the live venue's maker orders often carry neither
+            maker_order["side"] = m.side.value
+            maker_order["outcome_index"] = m_idx
         return {
             "id": rec.trade_id,
             "taker_order_id": t.client_order_id,
@@ -328,20 +373,7 @@ class OrdersState:
             "maker_address": viewer,
             "transaction_hash": rec.tx_hash,
             "trader_side": "TAKER" if is_taker else "MAKER",
-            "maker_orders": [
-                {
-                    "order_id": m.client_order_id,
-                    "owner": maker_meta.owner_key if maker_meta else self.key_for(m.account),
-                    "maker_address": m.account,
-                    "matched_amount": num(m.size),
-                    "price": num(m.price),
-                    "fee_rate_bps": "0",
-                    "asset_id": m.token_id,
-                    "side": m.side.value,
-                    "outcome": m_outcome,
-                    "outcome_index": m_idx,
-                }
-            ],
+            "maker_orders": [maker_order],
         }
 
     # -- orders -------------------------------------------------------------------------------
@@ -570,7 +602,9 @@ def _exchange_of(state: Any) -> Any:
 def ensure_state(app: web.Application, state: Any) -> OrdersState:
     if ORDERS_STATE not in app:
         env = getattr(state, "env_config", None) or PRODUCTION_CONFIG
-        app[ORDERS_STATE] = OrdersState(_exchange_of(state), env_config=env)
+        st = OrdersState(_exchange_of(state), env_config=env)
+        st.quirk_source = state
+        app[ORDERS_STATE] = st
     return app[ORDERS_STATE]
 
 
@@ -850,13 +884,15 @@ __all__ = [
 
 
 class _ExchangeOnly:
-    def __init__(self, exchange: Any, env_config: EnvironmentConfig) -> None:
+    def __init__(self, exchange: Any, env_config: EnvironmentConfig, quirks: bool) -> None:
         self.exchange = exchange
         self.env_config = env_config
+        self.quirks = quirks
 
 
 def build_order_app(
-    exchange: Any, *, env_config: EnvironmentConfig = PRODUCTION_CONFIG, with_user_ws: bool = True
+    exchange: Any, *, env_config: EnvironmentConfig = PRODUCTION_CONFIG, with_user_ws: bool = True,
+    quirks: bool = True,
 ) -> web.Application:
     """A server with only the private CLOB (and user channel) over ``exchange``.
 
@@ -864,7 +900,7 @@ def build_order_app(
     the execution tests and a bare order-path rehearsal need.
     """
     app = web.Application()
-    state = _ExchangeOnly(exchange, env_config)
+    state = _ExchangeOnly(exchange, env_config, quirks)
     register(app, state)
     if with_user_ws:
         from venues.polymarket.loopback import user_ws

@@ -290,8 +290,14 @@ class DataRow:
 class LoopbackState:
     """Everything the routes read, plus the hooks tests use (see ``LoopbackServer``)."""
 
-    def __init__(self, exchange: LoopbackExchange) -> None:
+    def __init__(self, exchange: LoopbackExchange, *, quirks: bool = True) -> None:
         self.exchange = exchange
+        #: Send what the live venue really sends (``shared/reference/polymarket.md``, "What the
+        #: live venue really sends"): maker orders without ``side``, a killed FOK with
+        #: ``size_matched: ""``, FOK/FAK BUY sizes in pUSD, ``associate_trades: null``, a book's
+        #: ``last_trade_price: ""``, user order times in ms beside REST times in s. On by default:
+        #: the clients must survive the venue, not our idea of it. Off: the documented schema.
+        self.quirks = quirks
         self.hub = MarketHub(self)
         self.rows: list[DataRow] = []
         self._gamma_ids: dict[str, str] = {}

@@ -40,8 +40,11 @@ def _levels_best_last(levels: Iterable[Level]) -> list[dict[str, str]]:
     return [{"price": num(p), "size": num(s)} for p, s in reversed(tuple(levels))]
 
 
-def book_json(snap: BookSnapshot, *, neg_risk: bool = False, rest: bool = True) -> dict[str, Any]:
-    """``GET /book`` (``rest=True``: carries tick, min size, neg-risk) or the WS ``book`` event."""
+def book_json(snap: BookSnapshot, *, neg_risk: bool = False, rest: bool = True, quirks: bool = True) -> dict[str, Any]:
+    """``GET /book`` (``rest=True``: carries tick, min size, neg-risk) or the WS ``book`` event.
+
+    A book that has never traded has ``last_trade_price: ""`` on the live venue (``quirks``);
+    without quirks it says "0.5", the documented default."""
     out: dict[str, Any] = {
         "market": snap.market,
         "asset_id": snap.token_id,
@@ -54,7 +57,10 @@ def book_json(snap: BookSnapshot, *, neg_risk: bool = False, rest: bool = True) 
         out["min_order_size"] = num(snap.min_order_size)
         out["tick_size"] = num(snap.tick_size)
         out["neg_risk"] = neg_risk
-        out["last_trade_price"] = num(snap.last_trade_price) if snap.last_trade_price is not None else "0.5"
+        if snap.last_trade_price is not None:
+            out["last_trade_price"] = num(snap.last_trade_price)
+        else:
+            out["last_trade_price"] = "" if quirks else "0.5"
     else:
         out["event_type"] = "book"
     return out
@@ -212,3 +218,46 @@ def gamma_market_json(
     if event is not None:
         out["events"] = [event]
     return out
+
+
+def clob_market_json(info: MarketInfo, prices: tuple[Decimal, Decimal]) -> dict[str, Any]:
+    """A record of the CLOB's own ``GET /markets`` / ``GET /markets/{condition_id}`` (snake_case,
+    ``condition_id``, ``tokens[]`` with prices as JSON numbers) — not Gamma's market document.
+
+    ``maker_base_fee``/``taker_base_fee`` are the venue's legacy bps ceilings (1000 where fees are
+    enabled), not the charged rate: that comes per market from Gamma's ``feeSchedule``."""
+    base_fee = 1000 if info.fees_enabled else 0
+    return {
+        "enable_order_book": True,
+        "active": info.active,
+        "closed": info.closed,
+        "archived": False,
+        "accepting_orders": info.active and not info.closed,
+        "accepting_order_timestamp": None,
+        "minimum_order_size": float(info.min_order_size),
+        "minimum_tick_size": float(info.tick_size),
+        "condition_id": info.market,
+        "question_id": info.market,
+        "question": info.question,
+        "description": "",
+        "market_slug": info.slug,
+        "end_date_iso": iso(info.end_ns),
+        "game_start_time": None,
+        "seconds_delay": 0,
+        "fpmm": "",
+        "maker_base_fee": base_fee,
+        "taker_base_fee": base_fee,
+        "notifications_enabled": True,
+        "neg_risk": info.neg_risk,
+        "neg_risk_market_id": info.event_id if info.neg_risk else "",
+        "neg_risk_request_id": "",
+        "icon": "",
+        "image": "",
+        "rewards": {"rates": None, "min_size": 0, "max_spread": 0},
+        "is_50_50_outcome": False,
+        "tokens": [
+            {"token_id": t, "outcome": o, "price": float(p), "winner": False}
+            for t, o, p in zip(info.token_ids, info.outcomes, prices, strict=True)
+        ],
+        "tags": [],
+    }
