@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 TRADING = ("fills", "order_events", "orders", "pnl", "positions", "risk_events", "settlements")
 
 
-def scenario() -> Any:
-    overrides = {"duration_s": DURATION_S, "events.0.resolve_at_s": DURATION_S, **OVERRIDES}
+def scenario(light: bool = True) -> Any:
+    overrides = {"duration_s": DURATION_S, "events.0.resolve_at_s": DURATION_S, **(OVERRIDES if light else {})}
     return load_scenario(REPO / "scenarios" / f"{SCENARIO}.yaml", overrides)
 
 
@@ -39,6 +39,7 @@ def run(
     *,
     namespace: str | None = None,
     kills: list[tuple[int, str, int | None]] | None = None,
+    light: bool = True,
     **rt_kw: Any,
 ) -> dict[str, Any]:
     """Run the scenario; ``kills``: (seconds after start, agent id, after_calls)."""
@@ -54,7 +55,7 @@ def run(
             return rt
 
         monkeypatch.setattr(runner, "_make_runtime", make)
-    res = asyncio.run(runner.run_scenario_async(scenario(), runtime="local", out_dir=out, report=False))
+    res = asyncio.run(runner.run_scenario_async(scenario(light), runtime="local", out_dir=out, report=False))
     con = open_read_only(res.summary["journal"])
     tables = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TRADING}
     last_positions = dict(

@@ -213,11 +213,11 @@ class SupervisorActor:
 
     async def _create(self, factory: Any) -> Any:
         """Create a named actor; a name still held by a dying actor is retried briefly."""
-        for attempt in range(50):
+        for attempt in range(300):  # a killed detached actor can hold its name for seconds under load
             try:
                 return factory()
             except ValueError as exc:
-                if "already" not in str(exc) or attempt == 49:
+                if "already" not in str(exc) or attempt == 299:
                     raise
                 await asyncio.sleep(0.1)
         raise RuntimeError("unreachable")
@@ -270,6 +270,9 @@ class SupervisorActor:
 
     def _failed_start(self, child: _Child) -> None:
         """A start that failed counts as a crash (against the intensity), handled after this one."""
+        if child.handle is not None:  # the host that failed to start must not keep the name
+            with contextlib.suppress(Exception):
+                ray.kill(child.handle, no_restart=True)
         child.running, child.handle = True, None
         asyncio.get_running_loop().call_soon(
             lambda: asyncio.ensure_future(self._child_down(child, f"start failed: {child.last_error}"))
@@ -440,7 +443,10 @@ class SupervisorActor:
                 ok = await self._restart_in_place(c, crashed)
                 crashed = None
             else:
-                ok = await self._start_child(c, restarted=True)
+                try:
+                    ok = await self._start_child(c, restarted=True)
+                except Exception as exc:  # never lost in a background task: a failed start
+                    c.last_error, ok = f"{type(exc).__name__}: {exc}"[:300], False
             if not ok:
                 self._failed_start(c)
         if crashed is not None:
