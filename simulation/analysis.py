@@ -20,7 +20,7 @@ import duckdb
 
 from cluster.journal import SCHEMA, open_read_only
 from simulation import metrics as mx
-from simulation.ledger import Ledger, drawdowns, read_ledger, trade_stats
+from simulation.ledger import ACCOUNT_FILLS, Ledger, drawdowns, read_ledger, trade_stats
 
 #: Strategies whose intents are complete sets (their PnL is ``arb_captured``).
 ARB_STRATEGIES = frozenset({"complete_set", "neg_risk_basket"})
@@ -175,10 +175,7 @@ def _analyze(con: duckdb.DuckDBPyConnection) -> Analysis:
     fills = con.execute(
         """SELECT f.fill_id, f.client_order_id, f.token_id, f.side, f.price, f.size, f.fee,
                   coalesce(o.strategy, ''), coalesce(o.intent_id, '')
-           FROM (SELECT * FROM fills WHERE account = ?
-                 QUALIFY row_number() OVER (PARTITION BY fill_id ORDER BY time_ns, rowid) = 1) f
-           LEFT JOIN orders o ON o.client_order_id = f.client_order_id
-           ORDER BY f.time_ns, f.fill_id""",
+           """ + ACCOUNT_FILLS,
         [account],
     ).fetchall()
     orders_sent = con.execute("SELECT count(*) FROM orders WHERE account = ?", [account]).fetchone()

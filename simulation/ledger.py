@@ -332,14 +332,20 @@ def trade_stats(trades: Sequence[Trade]) -> TradeStats:
 # -- reading the journal ---------------------------------------------------------------------------
 
 
+#: One account's fills, each fill id once (a fill re-reported after a restart counts once), joined
+#: to the order that made it, in time order: ``f`` is the fill, ``o`` the order. Every reader of a
+#: run's fills (the ledger, the run analysis) selects its columns over this one source.
+ACCOUNT_FILLS = """FROM (SELECT * FROM fills WHERE account = ?
+                 QUALIFY row_number() OVER (PARTITION BY fill_id ORDER BY time_ns, rowid) = 1) f
+           LEFT JOIN orders o ON o.client_order_id = f.client_order_id
+           ORDER BY f.time_ns, f.fill_id"""
+
+
 def read_fills(con: duckdb.DuckDBPyConnection, account: str) -> list[LedgerFill]:
     rows = con.execute(
         """SELECT f.time_ns, f.fill_id, f.market, f.token_id, f.side, f.price, f.size, f.fee,
                   coalesce(f.liquidity, ''), coalesce(o.strategy, ''), coalesce(o.intent_id, '')
-           FROM (SELECT * FROM fills WHERE account = ?
-                 QUALIFY row_number() OVER (PARTITION BY fill_id ORDER BY time_ns, rowid) = 1) f
-           LEFT JOIN orders o ON o.client_order_id = f.client_order_id
-           ORDER BY f.time_ns, f.fill_id""",
+           """ + ACCOUNT_FILLS,
         [account],
     ).fetchall()
     return [
