@@ -101,6 +101,12 @@ class TraderConfig(AgentConfig):
     journal_retry_cap_ns: int = Field(default=30 * NS_PER_S, gt=0)
     reconcile_retry_cap_ns: int = Field(default=60 * NS_PER_S, gt=0)
     """After ``reconcile_attempts`` failures the trader halts but keeps retrying, this far apart at most."""
+    resend_unsent_within_ns: int = Field(default=10 * NS_PER_S, ge=0)
+    """An order written ahead by an incarnation that died before sending it, and that the venue
+    confirms it never received, is sent again (same client order id) at reconcile when it was
+    written this recently and its intent is still live; older ones are closed (0: never resend).
+    Safe against doubling because the venues dedupe the client order id (sim, paper) or the
+    signed order's hash (Polymarket re-posts the stored signed order)."""
     """The venue's GTD security threshold: a GTD order lives until ``expires_ns - threshold``, so
     the trader adds it to the intent's expiry (and cancels at the intent's expiry itself)."""
 
@@ -134,6 +140,7 @@ class Trader(Agent[TraderConfig]):
         self.local_halts: dict[ReasonCode, str] = {}
         self.reconciled = not self.config.reconcile_on_start
         self.reconcile_failures = 0
+        self.resent_unsent = 0
         self.foreign_events = 0
         self.unwound = 0
         self._last_pnl: tuple[Decimal, ...] | None = None
@@ -787,9 +794,12 @@ class Trader(Agent[TraderConfig]):
             if self._adopt(self.orders[ev.client_order_id], ev):
                 adopted += 1
                 await self._journal(ev)
+        resend: list[OrderState] = []
         for coid, st in statuses.items():
             o = self.orders[coid]
-            if st is None:
+            if st is None and self._resendable(o):
+                resend.append(o)  # decided once reconciled, when the trading state is known
+            elif st is None:
                 if o.status is not OrderStatus.REJECTED:
                     # written ahead but never reached the venue: closed, not re-sent
                     o.status, o.reason, o.absent_at_venue = OrderStatus.REJECTED, ReasonCode.VENUE_ERROR, True
@@ -836,8 +846,11 @@ class Trader(Agent[TraderConfig]):
             "position_diffs": diffs,
         }
         (self.ctx.log.warning if diffs else self.ctx.log.info)("reconciled: %s", self.last_reconcile)
+        for o in resend:
+            await self._send_unsent(o)
         for o in list(self.orders.values()):
-            if o.is_open and o.status in (OrderStatus.UNKNOWN, OrderStatus.SENT) and o.client_order_id not in open_ids:
+            if o.is_open and o.status in (OrderStatus.UNKNOWN, OrderStatus.SENT) and o.client_order_id not in open_ids \
+                    and o not in resend:
                 self.ctx.set_timer(f"unknown:{o.client_order_id}", self.config.status_retry_ns)
         # orders held for the journal when the old incarnation stopped: never written, never sent
         for o in self.orders.values():
@@ -848,6 +861,38 @@ class Trader(Agent[TraderConfig]):
             self._schedule_journal_retry()
         await self._resume_runs()
         return True
+
+    def _resendable(self, o: OrderState) -> bool:
+        """Written ahead, never acknowledged, recent, and not past its own expiry."""
+        window, now = self.config.resend_unsent_within_ns, self.ctx.now_ns()
+        req = o.request
+        if not window or o.status is not OrderStatus.SENT or o.venue_order_id or o.filled_by_fills:
+            return False
+        if now - req.time_ns > window or (req.expires_ns is not None and req.expires_ns <= now):
+            return False
+        run = self.intents.get(req.intent_id)
+        return run is None or run.expires_ns is None or run.expires_ns > now
+
+    async def _send_unsent(self, o: OrderState) -> None:
+        """Send again an order whose write-ahead survived its sender; its journal record stands."""
+        blocked = self._blocked()
+        if blocked is not None:
+            o.status, o.reason, o.absent_at_venue = OrderStatus.REJECTED, blocked[0], True
+            o.updated_ns = self.ctx.now_ns()
+            await self._publish_event(o, f"reconcile: never received, not re-sent ({blocked[1]})")
+            return
+        self.resent_unsent += 1
+        self.ctx.metric("trader_resent_unsent", 1, "counter")
+        self.ctx.log.warning("%s was written ahead but never reached the venue: sending it now", o.client_order_id)
+        try:
+            ev = await self.venue.place_order(o.request)
+        except ClientMismatch as exc:
+            await self._client_mismatch(o, exc)
+            return
+        except Exception as exc:
+            await self._unknown(o, f"{type(exc).__name__}: {exc}")
+            return
+        await self._on_event(ev, publish=False)
 
     async def _resume_runs(self) -> None:
         """After a restore: timers died with the old process, and legs may have finished meanwhile."""
@@ -975,6 +1020,7 @@ class Trader(Agent[TraderConfig]):
             "risk_state_heard": self.risk_state_heard,
             "held_for_journal": sorted(self.held)[:20],
             "journal_holds": self.journal_holds,
+            "resent_unsent": self.resent_unsent,
             "unjournalled": len(self.unjournalled),
         }
 

@@ -643,6 +643,14 @@ class LocalRuntime:
                         slot.removed = True
                         await self._event(cid, slot.role, "remove", decision.reason)
 
+    async def crash_agent(self, agent_id: str, reason: str = "KILLED") -> None:
+        """Chaos: the agent dies as a killed process does — its timers and every change since its
+        last checkpoint are gone — and its supervisor's policy restarts it (a trader reconciles)."""
+        slot = self._slots.get(agent_id)
+        if slot is None or slot.removed:
+            raise KeyError(f"no running agent {agent_id!r}")
+        await self._child_exited(slot.path, reason)
+
     async def _kill_child(self, agent_id: str) -> None:
         """The agent is gone as a killed process is: its pending timers die with it."""
         slot = self._slots[agent_id]

@@ -151,7 +151,10 @@ async def test_order_the_venue_never_received_is_closed_not_resent(tmp_path: Pat
     assert w.ex.order("us", coid) is None and w.open_orders() == []
 
 
-async def test_reconcile_after_a_crash_rebuilds_state_and_never_doubles_an_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("down_s", [1, 30])
+async def test_reconcile_after_a_crash_rebuilds_state_and_never_doubles_an_order(tmp_path: Path, down_s: int) -> None:
+    """A crash between the write-ahead of ``lost:0`` and its send: back within the resend window
+    (1 s) the order is sent once, under its journalled id; back later (30 s) it is closed unsent."""
     w, _t, venue = trader_world(tmp_path)
     await w.run_for(0)
     now = w.rt.now_ns()
@@ -172,14 +175,21 @@ async def test_reconcile_after_a_crash_rebuilds_state_and_never_doubles_an_order
     await venue.close()
     w.crowd("m1-yes", Side.SELL, "0.42", 10)
 
-    rt2 = LocalRuntime(seed=0, journal=w.journal, start_ns=w.rt.now_ns() + NS_PER_S)
+    rt2 = LocalRuntime(seed=0, journal=w.journal, start_ns=w.rt.now_ns() + down_s * NS_PER_S)
     t2 = Trader("trader", {"await_risk_state": False, "pnl_interval_ns": 0})
     rt2.add_agent(t2, venue=SimVenue(w.ex, "us"))
     await rt2.run(until_ns=rt2.now_ns())
     assert t2.reconciled and not rt2.crashes
     by_state = t2.status()["orders_by_state"]
-    assert by_state == {"ACKNOWLEDGED": 1, "FILLED": 2, "REJECTED": 1}
-    assert t2.orders["lost:0"].status is OrderStatus.REJECTED  # never reached the venue: not re-sent
+    resent = down_s * NS_PER_S <= t2.config.resend_unsent_within_ns
+    if resent:  # sent now, once, and resting at the venue under the journalled id
+        assert by_state == {"ACKNOWLEDGED": 2, "FILLED": 2}
+        assert t2.orders["lost:0"].status is OrderStatus.ACKNOWLEDGED and t2.status()["resent_unsent"] == 1
+        assert w.ex.order("us", "lost:0") is not None
+    else:  # too old to trade on: closed, never sent
+        assert by_state == {"ACKNOWLEDGED": 1, "FILLED": 2, "REJECTED": 1}
+        assert t2.orders["lost:0"].status is OrderStatus.REJECTED and t2.status()["resent_unsent"] == 0
+        assert w.ex.order("us", "lost:0") is None
     assert t2.orders[f"{resting[1].intent_id}:0"].status is OrderStatus.FILLED  # filled while we were down
     assert t2.portfolio.size("m1-yes") == 30 == w.shares("m1-yes")
     # the same decisions delivered again: nothing is sent twice
@@ -187,8 +197,8 @@ async def test_reconcile_after_a_crash_rebuilds_state_and_never_doubles_an_order
         rt2.inject(d)
     await rt2.run(until_ns=rt2.now_ns() + NS_PER_S)
     assert not rt2.crashes
-    assert len(w.open_orders()) == 1
-    assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 4
+    assert len(w.open_orders()) == (2 if resent else 1)
+    assert w.q("SELECT COUNT(*) FROM orders")[0][0] == 4  # the resend wrote no second write-ahead
     assert w.shares("m1-yes") == 30
     # and it trades again once reconciled
     rt2.inject(decision(rt2.now_ns(), ("m1-yes", Side.BUY, "0.50", "5")))
