@@ -231,3 +231,71 @@ class BadStart(Agent[AgentConfig]):
 
     def on_start(self) -> None:
         raise RuntimeError("cannot start")
+
+
+class BasketBuyer(Agent[AgentConfig]):
+    """Buys a two-leg basket at each reference price: per leg a journal write-ahead, then the venue.
+
+    Like the trader, it skips a leg it already knows and, on ``reconcile()`` after a restart, learns
+    which orders the venue holds and sends a leg written ahead that the venue never received. So a
+    step resumed after its reconcile takes another path than its first attempt: the first leg is
+    known and skipped, the second is written ahead and sent."""
+
+    role = "trader"
+
+    def __init__(self, agent_id: str = "basket", config: Any = None) -> None:
+        super().__init__(agent_id, config)
+        self.baskets = 0
+        self.known: dict[str, str] = {}
+        """client order id → status the venue gave it"""
+        self.reconciles = 0
+
+    def initial_subscriptions(self) -> tuple[Subscription, ...]:
+        return (Subscription(ReferencePrice),)
+
+    async def on_message(self, envelope: Envelope) -> None:
+        p = envelope.payload
+        if not isinstance(p, ReferencePrice):
+            return
+        self.baskets += 1
+        for leg in range(2):
+            req = self._leg(p, self.baskets, leg)
+            if req.client_order_id in self.known:
+                continue
+            await self.ctx.journal.record(req, agent=self.agent_id, durable=True)
+            ev = await self.ctx.venue.place_order(req)
+            self.known[ev.client_order_id] = ev.status.value
+
+    def _leg(self, p: ReferencePrice, basket: int, leg: int) -> OrderRequest:
+        venue = self.ctx.venue
+        assert venue is not None
+        return OrderRequest(
+            time_ns=self.ctx.now_ns(),
+            client_order_id=f"{self.agent_id}-{basket}:{leg}",
+            account=venue.account,
+            token_id=p.symbol,
+            market=p.symbol.rsplit("-", 1)[0],
+            side=Side.BUY,
+            price=min(Decimal("0.99"), p.price),
+            size=Decimal(5 + leg),
+            tick_size=Decimal("0.01"),
+            tif=TimeInForce.GTC,
+        )
+
+    async def reconcile(self) -> None:
+        self.reconciles += 1
+        venue = self.ctx.venue
+        assert venue is not None
+        for req in await self.ctx.journal.orders(self.agent_id):
+            ev = await venue.order_status(req.client_order_id)
+            if ev is None:  # written ahead, never received: send it once, under its journalled id
+                ev = await venue.place_order(req)
+            self.known[req.client_order_id] = ev.status.value
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"baskets": self.baskets, "known": dict(self.known), "reconciles": self.reconciles}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.baskets = int(state.get("baskets", 0))
+        self.known = dict(state.get("known", {}))
+        self.reconciles = int(state.get("reconciles", 0))

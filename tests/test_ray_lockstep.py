@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ray_toy_agents import BadStart, Buyer, FlakyCounter, Pricer
+from ray_toy_agents import BadStart, BasketBuyer, Buyer, FlakyCounter, Pricer
 
 from cluster.clock import DEFAULT_START_NS
 from cluster.journal import Journal
@@ -118,6 +118,56 @@ async def test_killed_hosts_are_replaced_and_the_run_is_unchanged(ray_session: s
         ("buyer", "crash"),
         ("buyer", "restart"),
     ]
+
+
+@pytest.mark.parametrize("after_calls", [1, 2, 3])
+async def test_step_resumed_after_reconcile_answers_only_its_own_earlier_calls_so_every_leg_is_journalled_and_sent_once(
+    ray_session: str, tmp_path: Path, after_calls: int
+) -> None:
+    """The basket's host dies after its Nth call of a step was answered (1: the first leg written
+    ahead; 2: sent; 3: the second leg written ahead). After the restart the reconcile learns what the
+    venue holds, and the resumed step skips a known leg: by position, the second leg's write-ahead
+    and send would be answered with the first leg's answers — never journalled, never sent."""
+    from cluster.ray_runtime.lockstep import RayLockstepRuntime
+
+    def basket(r: Any) -> None:
+        r.add_agent(BasketBuyer("basket"), venue=SimVenue(r._ex, "basket"))
+        r.call_at(DEFAULT_START_NS + 15 * MS, lambda: r.kill_agent("basket", after_calls=after_calls))
+
+    async def world(rt: Any, j: Journal) -> dict[str, Any]:
+        ex = SimExchange(SimExchangeConfig(start_ns=DEFAULT_START_NS), scheduler=rt)
+        ex.add_market(binary_market("m1"))
+        ex.open_account("basket", 10_000)
+        rt._ex = ex
+        rt.add_agent(Pricer("pricer"))
+        basket(rt)
+        for k in range(4):
+            rt.inject(
+                _trade(DEFAULT_START_NS + (k + 1) * 10 * MS, "0.4"),
+                sender="tape",
+                at_ns=DEFAULT_START_NS + (k + 1) * 10 * MS,
+            )
+        await rt.run(until_ns=DEFAULT_START_NS + 90 * MS)
+        agents = await rt.fetch_agents() if hasattr(rt, "fetch_agents") else rt.agents
+        await rt.stop()
+        return {
+            "journal": [r[0] for r in j.query("SELECT client_order_id FROM orders ORDER BY client_order_id")],
+            "venue": sorted(c for c in ex._accounts["basket"].orders),
+            "statuses": {
+                c: o.status.value for c, o in ((c, ex.order("basket", c)) for c in ex._accounts["basket"].orders) if o
+            },
+            "agent": agents["basket"],
+        }
+
+    j = Journal(tmp_path / "j.duckdb")
+    rt = RayLockstepRuntime(seed=5, journal=j, namespace=ray_session, checkpoint_every_n=1000)
+    res = await world(rt, j)
+    assert [a for a, _ in rt.host_failures] == ["basket"]
+    assert res["agent"].reconciles == 1
+    legs = [f"basket-{b}:{leg}" for b in range(1, 5) for leg in range(2)]
+    assert res["journal"] == legs, "every leg written ahead exactly once"
+    assert res["venue"] == legs, "every leg at the venue exactly once, none without its write-ahead"
+    assert set(res["agent"].known) == set(legs)
 
 
 def _sized(k: int) -> TradePrint:

@@ -54,7 +54,6 @@ from supervisors.spec import import_object
 log = logging.getLogger("polyagents.host")
 
 
-
 @dataclass(frozen=True)
 class HostSpec:
     """Everything a host needs to build its agent; picklable, so a replacement gets the same."""
@@ -300,7 +299,8 @@ class AgentHost:
         # lockstep
         self._ops: list[Op] = []
         self._skip = 0
-        self._recorded: deque[PortResult] = deque()
+        self._recorded: list[tuple[PortCall, PortResult]] = []
+        self._applied: list[Op] = []
         self._task: asyncio.Future[Any] | None = None
         self._wakeup: asyncio.Event | None = None
         self._pending: tuple[PortCall, asyncio.Future[Any]] | None = None
@@ -479,6 +479,11 @@ class AgentHost:
         if self._skip > 0:
             self._skip -= 1
             return
+        if self._applied:
+            i = _index_of(self._applied, op)
+            if i is not None:  # applied by an earlier attempt of this step: not twice
+                del self._applied[i]
+                return
         self._ops.append(op)
 
     def _emit_publish(self, env: Envelope, op: Publish) -> None:
@@ -518,12 +523,14 @@ class AgentHost:
 
     # ------------------------------------------------------------------ lockstep
     async def _lockstep_call(self, target: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if self._recorded:
-            r = self._recorded.popleft()
+        call = PortCall(target, method, args, kwargs)  # type: ignore[arg-type]
+        i = _index_of([c for c, _ in self._recorded], call) if self._recorded else None
+        if i is not None:  # this very call was made before: its answer, not another call's
+            r = self._recorded.pop(i)[1]
         else:
             loop = asyncio.get_running_loop()
             fut: asyncio.Future[Any] = loop.create_future()
-            self._pending = (PortCall(target, method, args, kwargs), fut)  # type: ignore[arg-type]
+            self._pending = (call, fut)
             assert self._wakeup is not None
             self._wakeup.set()
             r = await fut
@@ -539,16 +546,22 @@ class AgentHost:
         now_ns: int,
         pub_seq: int,
         current: Envelope | None,
-        recorded: list[PortResult],
+        recorded: list[tuple[PortCall, PortResult]],
         skip_ops: int,
         checkpoint: bool | str = False,
+        applied: list[Op] | None = None,
     ) -> Step:
-        """Run one handler until it needs the outside world or ends (see lockstep_protocol)."""
+        """Run one handler until it needs the outside world or ends (see lockstep_protocol).
+
+        ``recorded``: calls made and answered before (answered again only when made again);
+        ``skip_ops``: drop that many ops (a replay of a completed step drops them all);
+        ``applied``: ops an earlier attempt of this step applied (an equal op is not emitted)."""
         assert self.agent is not None and self.ctx is not None, "setup() first"
         ctx = self.ctx
         ctx.now, ctx.pub_seq, ctx.current = now_ns, pub_seq, current
-        self._recorded = deque(recorded)
+        self._recorded = list(recorded)
         self._skip = skip_ops
+        self._applied = list(applied or ())
         self._ops = []
         self._wakeup = asyncio.Event()
         self._pending = None
@@ -896,6 +909,17 @@ class AgentHost:
     async def dump_agent(self) -> bytes:
         """The agent object itself (pickled), e.g. for a simulation report after a Ray run."""
         return self._image()
+
+
+def _index_of(items: list[Any], x: Any) -> int | None:
+    """First index of an item equal to ``x`` (a comparison that fails is no match)."""
+    for i, item in enumerate(items):
+        try:
+            if item == x:
+                return i
+        except Exception:
+            continue
+    return None
 
 
 async def _maybe_await(res: Any) -> Any:

@@ -13,7 +13,9 @@ Supervision in lockstep: when a host dies (``ActorDiedError``) or cannot be reac
 supervisor of its branch decides by OTP policy (:mod:`supervisors.policy`) which hosts to replace.
 A replacement is restored from the agent's last checkpoint and replays the steps logged since,
 answered from the log, so nothing reaches the venue twice and no state is lost; the trader then
-reconciles with the venue before the interrupted step resumes. A handler that raises in its host
+reconciles with the venue before the interrupted step resumes, and the resumed step's calls are
+answered from the log only where they are the very calls made before (the reconciled trader may
+take another path; see lockstep_protocol). A handler that raises in its host
 is a crash too (``HANDLER_ERROR``): the host is replaced the same way, replaying the good steps but
 never the failing one, so its half-updated state is gone. The tree, the policy and the intensity
 are the local runtime's (:meth:`LocalRuntime._child_exited`); this runtime supplies how a hosted
@@ -182,10 +184,12 @@ class RemoteAgent(Agent[AgentConfig]):
             if not rec.done:
                 continue
             step: Step = await self.host.step.remote(
-                rec.kind, rec.arg, rec.now_ns, rec.pub_seq, rec.current, list(rec.results), _REPLAY_ALL, False
+                rec.kind, rec.arg, rec.now_ns, rec.pub_seq, rec.current, rec.recorded(), _REPLAY_ALL, False
             )
             if step.call is not None:
-                raise NonDeterministicReplay(f"{self.agent_id}: replayed {rec.kind} made an extra {step.call.method}")
+                raise NonDeterministicReplay(
+                    f"{self.agent_id}: replayed {rec.kind} made a call it never made: {step.call.method}"
+                )
 
     # -- handlers (called by the local runtime's loop) ------------------------------------------
     async def on_start(self) -> None:
@@ -217,15 +221,19 @@ class RemoteAgent(Agent[AgentConfig]):
         while True:
             try:
                 if result is None:
+                    # a first attempt, or the step its host died in, resumed on the replacement
+                    # (after a trader's reconcile): its calls and ops so far are matched, not replayed
+                    # by position (see lockstep_protocol)
                     step: Step = await self.host.step.remote(
                         rec.kind,
                         rec.arg,
                         rec.now_ns,
                         rec.pub_seq,
                         rec.current,
-                        list(rec.results),
-                        rec.ops_applied,
+                        rec.recorded(),
+                        0,
                         want_ckpt,
+                        list(rec.ops),
                     )
                 else:
                     step = await self.host.resume.remote(result)
@@ -237,6 +245,7 @@ class RemoteAgent(Agent[AgentConfig]):
             if step.call is None:
                 break
             result = await self._perform(step.call)
+            rec.calls.append(step.call)
             rec.results.append(result)
         rec.done = True
         if step.checkpoint is not None:
@@ -316,7 +325,7 @@ class RemoteAgent(Agent[AgentConfig]):
                     ctx.unsubscribe(typ, op.key)
             elif isinstance(op, Metric):
                 ctx.metric(op.name, op.value, op.kind, **op.tags)
-            rec.ops_applied += 1
+            rec.ops.append(op)
 
     async def _perform(self, call: PortCall) -> PortResult:
         if call.target == "venue":

@@ -8,10 +8,19 @@ coordinator applies the ops, performs the call at exactly that point of the sequ
 the handler with the answer. Everything happens in the same order as in the local runtime, so the
 two give the same orders and fills by construction.
 
-The coordinator logs every answer it gave a host since the host's last checkpoint. A restarted
-host is restored from that checkpoint and *replays* the logged steps: handlers run again, their
-ops are dropped (they were applied the first time) and their calls are answered from the log, so
-nothing reaches the venue twice and the agent's state comes back exactly.
+The coordinator logs every call and answer of a host since the host's last checkpoint. A
+restarted host is restored from that checkpoint and *replays* the logged steps: handlers run again,
+their ops are dropped (they were applied the first time) and their calls are answered from the log,
+so nothing reaches the venue twice and the agent's state comes back exactly.
+
+A replayed call is answered from the log only if it **is** a logged call (same target, method and
+arguments), never by position. Why: the step a host died in is resumed after the restarted trader
+has reconciled with the venue, so its handler may now take another path (a basket's first leg is
+known, so it goes straight to the second). Answered by position, the second leg's write-ahead would
+get the first leg's answer and never reach the journal, and its send would go out unjournalled. So
+in the resumed step a call that matches a logged one is answered from the log, any other goes to the
+venue or journal for real, and an op that equals one already applied is not applied twice. In a
+replay of a *completed* step, a call the log does not hold is non-determinism and stops the restart.
 """
 
 from __future__ import annotations
@@ -99,6 +108,13 @@ class StepRecord:
     now_ns: int
     pub_seq: int
     current: Envelope | None
+    calls: list[PortCall] = field(default_factory=list)
+    """Every call the coordinator performed for this step, in order, across all its attempts."""
     results: list[PortResult] = field(default_factory=list)
-    ops_applied: int = 0
+    """``results[i]`` answered ``calls[i]``."""
+    ops: list[Op] = field(default_factory=list)
+    """Every op applied for this step, across all its attempts (a resumed attempt skips these)."""
     done: bool = False
+
+    def recorded(self) -> list[tuple[PortCall, PortResult]]:
+        return list(zip(self.calls, self.results, strict=True))
