@@ -6,7 +6,9 @@ whole local cluster (GCS, raylet, workers); doing it per test would blow the sui
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import uuid
 from collections.abc import Iterator
@@ -24,11 +26,14 @@ REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 
 
-def _init_ray(ray: Any, namespace: str, attempts: int = 3) -> None:
+def _init_ray(ray: Any, namespace: str, attempts: int = 5) -> None:
     """``ray.init`` with retries: Ray gives its raylet a fixed 30 s to register with the GCS
     (``ray/_private/node.py``), which a loaded 2-core machine can miss; a second start then works.
+    A failed start leaves its GCS, raylet and helpers running (``ray.shutdown()`` does not know
+    them), and each leftover loads the machine further: they are killed before the next attempt.
     Any other failure, or the last attempt's, is raised as is."""
     for attempt in range(1, attempts + 1):
+        before = _descendants()
         try:
             ray.init(
                 address="local",  # our own cluster, never whichever one this machine runs already
@@ -44,6 +49,26 @@ def _init_ray(ray: Any, namespace: str, attempts: int = 3) -> None:
             if attempt == attempts or "timed out during startup" not in str(exc):
                 raise
             ray.shutdown()
+            for pid in _descendants() - before:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _descendants() -> set[int]:
+    """This process's descendants, from /proc (Linux; elsewhere none are found)."""
+    parent: dict[int, int] = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            # the field after the parenthesised command name, which may itself hold spaces
+            parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    out: set[int] = set()
+    frontier = {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, pp in parent.items() if pp in frontier} - out
+        out |= frontier
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -167,22 +167,6 @@ def test_live_tree_isolates_crashes_by_strategy_and_changes_at_runtime(ray_sessi
         assert agent(st, "pricer2")["state"] == "running"
         assert {p: actor_id(p) for p in pricers} == pricers
 
-        # the root restarts: it resumes supervising by itself (no call needed) and adopts every
-        # running child; no leaf is restarted, and the persisted tree (with pricer2) is intact
-        from cluster.ray_runtime.supervisor import load_tree
-
-        tree = load_tree(ns)
-        assert tree is not None
-        leaves = {p: actor_id(p) for p, _ in walk(tree)}
-        seen = adoptions()
-        root = ray.get_actor("root", namespace=ns)
-        ray.kill(root, no_restart=False)
-        # only the journal is asked (never the root) until the restarted root has adopted its
-        # four branches: nothing but the restart itself set it going
-        wait_for("restarted root adopted its branches unasked", lambda: adoptions() >= seen + 4, timeout=120)
-        assert agent(control.tree_status(ns), "pricer2")["state"] == "running"
-        assert {p: actor_id(p) for p in leaves} == leaves
-
         # a bad config is refused up front, the field named, and nothing is added
         from cluster.errors import UserError
 
@@ -199,6 +183,67 @@ def test_live_tree_isolates_crashes_by_strategy_and_changes_at_runtime(ray_sessi
         assert out.returncode == 0, out.stderr[-2000:]
         assert "pricer2" not in {a["id"] for a in control.tree_status(ns)["agents"]}
         assert "remove" in events(q, "pricer2")
+    finally:
+        control.stop_tree(ns)
+
+
+@pytest.mark.slow
+def test_root_crash_leaves_every_agent_running_and_the_restarted_root_adopts_and_supervises_unasked(
+    ray_session: str, tmp_path: Path
+) -> None:
+    """#20: a root crash must not take the agents down (they are detached, not owned by the root),
+    and the restarted root must resume supervising by itself — not stay "created" until a call."""
+    import ray
+
+    from cluster.ray_runtime import control
+    from cluster.ray_runtime.supervisor import load_tree
+
+    ns = f"{ray_session}-rootcrash"
+    control.start_tree(
+        tree=toy_tree(),
+        namespace=ns,
+        run_dir=tmp_path,
+        world={"markets": 1, "crowd_interval_s": 0.1, "speed": 1.0},
+        settings={"ping_interval_s": 0.2, "checkpoint_every_n": 5},
+    )
+
+    def q(sql: str) -> list[tuple[Any, ...]]:
+        return ray.get(ray.get_actor("root/services/journal", namespace=ns).query.remote(sql))
+
+    def actor_id(path: str) -> str:
+        return str(ray.get_actor(path, namespace=ns)._actor_id.hex())
+
+    def adoptions() -> int:
+        return int(q("SELECT count(*) FROM agent_events WHERE detail LIKE 'adopted root/%'")[0][0])
+
+    try:
+        control.add_agent("strategist", "pricer2", {"_cls": "ray_toy_agents:Pricer"}, namespace=ns)
+        wait_for("pricer2 running", lambda: agent(control.tree_status(ns), "pricer2")["state"] == "running")
+        wait_for("the trader sends orders", lambda: int(agent(control.tree_status(ns), "trader")["status"]["sent"]) > 0)
+        tree = load_tree(ns)
+        assert tree is not None
+        leaves = {p: actor_id(p) for p, _ in walk(tree)}
+        assert "root/decision/pricer2" in leaves
+        seen = adoptions()
+        ray.kill(ray.get_actor("root", namespace=ns), no_restart=False)
+        # only the journal is asked (never the root) until the restarted root has adopted its four
+        # branches: nothing but the restart itself set it going
+        wait_for("restarted root adopted its branches unasked", lambda: adoptions() >= seen + 4, timeout=120)
+        assert {p: actor_id(p) for p in leaves} == leaves, "a leaf was restarted or lost by the root crash"
+        st = control.tree_status(ns)
+        assert agent(st, "pricer2")["state"] == "running"
+        assert all(a["restarts"] == 0 for a in st["agents"]), [(a["id"], a["restarts"]) for a in st["agents"]]
+        sent = int(agent(st, "trader")["status"]["sent"])
+        wait_for(
+            "the trader keeps trading", lambda: int(agent(control.tree_status(ns), "trader")["status"]["sent"]) > sent
+        )
+        # and it supervises again: a branch that dies now is restarted by the restarted root
+        ray.kill(ray.get_actor("root/data", namespace=ns), no_restart=True)
+        wait_for(
+            "the restarted root restarts a dead branch",
+            lambda: next(c for c in control.tree_status(ns)["tree"]["children"] if c["id"] == "data")["restarts"] == 1,
+            timeout=120,
+        )
     finally:
         control.stop_tree(ns)
 
@@ -338,8 +383,12 @@ def test_default_society_trades_a_scenario_live_and_a_killed_trader_neither_lose
     from cluster.ray_runtime import control
 
     ns = f"{ray_session}-society"
-    control.start_tree(namespace=ns, run_dir=tmp_path, world={"scenario": "arbitrage_bursts", "speed": 5.0},
-                       settings={"ping_interval_s": 0.2, "checkpoint_every_n": 20})
+    control.start_tree(
+        namespace=ns,
+        run_dir=tmp_path,
+        world={"scenario": "arbitrage_bursts", "speed": 5.0},
+        settings={"ping_interval_s": 0.2, "checkpoint_every_n": 20},
+    )
 
     def q(sql: str) -> list[tuple[Any, ...]]:
         return ray.get(ray.get_actor("root/services/journal", namespace=ns).query.remote(sql))
@@ -347,19 +396,33 @@ def test_default_society_trades_a_scenario_live_and_a_killed_trader_neither_lose
     try:
         st = control.tree_status(ns)
         assert {a["id"] for a in st["agents"]} == {
-            "journal", "market_watcher", "whale_tracker", "news_scout", "strategist", "risk_officer", "trader"}
+            "journal",
+            "market_watcher",
+            "whale_tracker",
+            "news_scout",
+            "strategist",
+            "risk_officer",
+            "trader",
+        }
         wait_for("the society trades", lambda: q("SELECT count(*) FROM orders")[0][0] > 0, timeout=120)
         # the trader's PnL snapshots set its dashboard gauges (tagged by agent and role)
         host = ray.get_actor(agent(st, "trader")["path"], namespace=ns)
-        wait_for("pnl and exposure gauges", lambda: {"polyagents_pnl_usd", "polyagents_exposure_usd"}
-                 <= set(ray.get(host.state.remote())["metrics"]), timeout=60)
+        wait_for(
+            "pnl and exposure gauges",
+            lambda: {"polyagents_pnl_usd", "polyagents_exposure_usd"} <= set(ray.get(host.state.remote())["metrics"]),
+            timeout=60,
+        )
         control.kill_agent("trader", namespace=ns)
-        tr = wait_for("trader back and reconciled", lambda: (
-            agent(control.tree_status(ns), "trader")["restarts"] == 1
-            and agent(control.tree_status(ns), "trader")["status"].get("reconciled") is True
-            # accepting again once it has also heard the risk officer's trading state (retained)
-            and agent(control.tree_status(ns), "trader")["status"].get("accepting_intents") is True
-            and agent(control.tree_status(ns), "trader")))
+        tr = wait_for(
+            "trader back and reconciled",
+            lambda: (
+                agent(control.tree_status(ns), "trader")["restarts"] == 1
+                and agent(control.tree_status(ns), "trader")["status"].get("reconciled") is True
+                # accepting again once it has also heard the risk officer's trading state (retained)
+                and agent(control.tree_status(ns), "trader")["status"].get("accepting_intents") is True
+                and agent(control.tree_status(ns), "trader")
+            ),
+        )
         # the restarted trader rebuilt every journalled order (none forgotten)
         known = sum(tr["status"]["orders_by_state"].values())
         assert known >= q(f"SELECT count(*) FROM orders WHERE time_ns <= {tr['last_message_ns']}")[0][0] > 0
@@ -367,8 +430,9 @@ def test_default_society_trades_a_scenario_live_and_a_killed_trader_neither_lose
         assert len(coids) == len(set(coids))
         world = ray.get_actor("world", namespace=ns)
         assert set(ray.get(world.order_ids.remote("us"))) <= set(coids), "the venue holds an order never journalled"
-        assert [e for a, e in q("SELECT agent, event FROM agent_events WHERE agent = 'trader' ORDER BY rowid")][-2:] \
-            == ["crash", "restart"]
+        assert [e for a, e in q("SELECT agent, event FROM agent_events WHERE agent = 'trader' ORDER BY rowid")][
+            -2:
+        ] == ["crash", "restart"]
     finally:
         control.stop_tree(ns)
 
