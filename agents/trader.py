@@ -141,6 +141,8 @@ class Trader(Agent[TraderConfig]):
         self.reconciled = not self.config.reconcile_on_start
         self.reconcile_failures = 0
         self.resent_unsent = 0
+        self._never_announced: set[str] = set()
+        """Written ahead with no journalled order event (its sender died between the two): found at reconcile."""
         self.foreign_events = 0
         self.unwound = 0
         self._last_pnl: tuple[Decimal, ...] | None = None
@@ -723,6 +725,7 @@ class Trader(Agent[TraderConfig]):
         """
         self.reconciled = False
         journal = self.ctx.journal
+        self._never_announced = set()
         if journal is not None:
             try:
                 reqs = await journal.orders(self.agent_id)
@@ -739,6 +742,8 @@ class Trader(Agent[TraderConfig]):
             for req in reqs:
                 if req.client_order_id not in self.orders:
                     self.orders[req.client_order_id] = OrderState(req, status=OrderStatus.SENT)
+            # written ahead but its SENT event never journalled: the sender died in between
+            self._never_announced = {r.client_order_id for r in reqs} - {ev.client_order_id for ev in journal_events}
             for ev in journal_events:
                 o = self.orders.get(ev.client_order_id)
                 if o is not None:
@@ -884,6 +889,13 @@ class Trader(Agent[TraderConfig]):
         self.resent_unsent += 1
         self.ctx.metric("trader_resent_unsent", 1, "counter")
         self.ctx.log.warning("%s was written ahead but never reached the venue: sending it now", o.client_order_id)
+        if o.client_order_id in self._never_announced:
+            # its sender died before saying it was sent: say it now, as a send would have (the risk
+            # officer reserves on it, and the journal's order events tell the whole story)
+            self._never_announced.discard(o.client_order_id)
+            o.sent_ns = self.ctx.now_ns()
+            await self._publish_event(o)
+            self.ctx.metric("orders_sent", 1, "counter")
         try:
             ev = await self.venue.place_order(o.request)
         except ClientMismatch as exc:
