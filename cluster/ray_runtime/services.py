@@ -58,13 +58,20 @@ log = logging.getLogger("polyagents.services")
 class JournalService:
     """The journal as an actor (``protocols.JournalPort`` over Ray)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, alerts: Any = None) -> None:
         self.path = path
         self.journal: Journal | None = None
+        self.alerts: Any = None
+        if alerts is not None:  # alerts watch what the tree journals; sent off this actor's calls
+            from cluster.alert_sender import AlertSender
+
+            self.alerts = AlertSender(alerts)
 
     def _j(self) -> Journal:
         if self.journal is None:
             self.journal = Journal(self.path)
+            if self.alerts is not None:
+                self.journal.add_observer(self.alerts.observe)
         return self.journal
 
     def setup(self, checkpoint: Any = None) -> dict[str, Any]:
@@ -91,7 +98,7 @@ class JournalService:
             "messages": 0,
             "mailbox": 0,
             "last_message_ns": None,
-            "status": {},
+            "status": {"alerts": self.alerts.status()} if self.alerts is not None else {},
         }
 
     def record(self, payload: Payload, *, agent: str, durable: bool = False) -> None:
@@ -122,6 +129,8 @@ class JournalService:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        if self.alerts is not None:
+            self.alerts.close()
 
 
 class WorldConfig(BaseModel):
