@@ -1,0 +1,103 @@
+"""Alerts in a whole run: a scenario that halts trading, a real local webhook as the ``json://``
+target, and a dead target beside it that changes nothing else in the run."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alert_receiver import Receiver, dead_port
+
+from cluster.alerts import AlertConfig
+from cluster.clock import NS_PER_S
+from cluster.journal import open_read_only
+from protocols import Command
+from simulation.runner import RunResult, run_scenario_async
+from simulation.scenario import load_scenario, resolve_scenario_path
+
+DURATION_S = 60
+KILL_AT_S = 30
+SECRET = "s3cr3t-W3bhook-T0ken"
+
+
+def _scenario() -> Any:
+    return load_scenario(resolve_scenario_path("arbitrage_bursts"),
+                         {"duration_s": DURATION_S, "events.0.resolve_at_s": DURATION_S, "gaps.0.at_s": [5],
+                          # the demo's makers: a gap at t+5s clears fees, so the run trades before the kill
+                          "crowd.makers.half_spread": 0.05})
+
+
+def _run(tmp: Path, alerts: AlertConfig | None) -> RunResult:
+    def attach(rt: Any, _equity: Any) -> None:
+        # the operator's kill switch, part-way (what `polyagents kill-switch on` sends)
+        at = rt.now_ns() + KILL_AT_S * NS_PER_S
+        cmd = Command(time_ns=at, target="*", name="kill_switch", args={"on": "true", "by": "cli", "reason": "test"})
+        rt.call_at(at, lambda: rt.inject(cmd, sender="cli", at_ns=at))
+
+    return asyncio.run(run_scenario_async(_scenario(), None, out_dir=tmp, report=False, on_runtime=attach,
+                                          alerts=alerts))
+
+
+def _trading(result: RunResult) -> dict[str, Any]:
+    con = open_read_only(result.journal)
+    try:
+        fills = con.execute("SELECT fill_id, client_order_id, price, size, fee FROM fills "
+                            "ORDER BY fill_id, settlement").fetchall()
+        positions = con.execute("SELECT agent, time_ns, token_id, size, avg_price, realized_pnl FROM positions "
+                                "ORDER BY time_ns, token_id, agent").fetchall()
+        states = con.execute("SELECT payload FROM risk_events WHERE kind = 'state' ORDER BY time_ns").fetchall()
+    finally:
+        con.close()
+    return {"fills": fills, "positions": positions, "states": [json.loads(s[0]) for s in states],
+            "trading_hash": result.summary["trading_hash"]}
+
+
+@pytest.mark.slow
+def test_a_halting_run_sends_each_expected_alert_once_without_secrets_and_a_dead_target_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    rec = Receiver()
+    try:
+        dead = f"json://127.0.0.1:{dead_port()}/hook/{SECRET}-dead"
+        cfg = AlertConfig(urls=[rec.url(SECRET), dead], retry_initial_s=0.2, retry_cap_s=0.5, send_timeout_s=3.0)
+        with_alerts = _run(tmp_path / "alerts", cfg)
+    finally:
+        rec.close()
+    plain = _run(tmp_path / "plain", None)
+
+    a, b = _trading(with_alerts), _trading(plain)
+    assert a["fills"], "the run must trade before the kill switch for the comparison to mean something"
+    # the alert targets (one of them dead) changed nothing of the trading
+    assert a == b
+
+    # what the journal says happened: one change of state, to HALTED by the kill switch
+    changes = [s for s in a["states"] if s["state"] != s["previous"]]
+    assert [(s["previous"], s["state"], s["reason"]) for s in changes] == [("ACTIVE", "HALTED", "KILL_SWITCH")]
+    # ... and exactly the alerts for it: the kill switch, and the day's PnL when the run stopped
+    titles = sorted(rec.titles())
+    assert len(titles) == 2, titles
+    assert titles[0] == "[polyagents] Kill switch: trading HALTED"
+    assert titles[1].startswith("[polyagents] PnL 2026-01-01 us: ")
+    kinds = sorted(p["message"].rsplit("kind=", 1)[1].split()[0] for p in rec.posts)
+    assert kinds == ["daily_pnl", "kill_switch"]
+    kill = next(p for p in rec.posts if "Kill switch" in p["title"])
+    assert "kill switch from cli: test" in kill["message"] and kill["type"] == "failure"
+
+    # no secret in what was sent (bodies, titles, headers), in the summary, or in the journal
+    for raw in rec.raw:
+        assert SECRET.encode() not in raw.split(b"/hook/")[0]
+    status = with_alerts.summary["alerts"]
+    assert SECRET not in json.dumps(status) and SECRET not in json.dumps(with_alerts.summary, default=str)
+    live_t, dead_t = status["targets"]
+    assert live_t["sent"] == 2 and live_t["failed"] == 0
+    assert dead_t["sent"] == 0 and dead_t["retried"] >= 1
+    con = open_read_only(with_alerts.journal)
+    try:
+        for (table,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall():
+            dump = json.dumps(con.execute(f"SELECT * FROM {table}").fetchall(), default=str)
+            assert SECRET not in dump, table
+    finally:
+        con.close()
