@@ -246,9 +246,9 @@ def _early_gap(data: dict[str, Any], overrides: dict[str, Any]) -> float | None:
     if EARLY_GAP_S not in at:
         overrides["gaps.0.at_s"] = sorted([*at, EARLY_GAP_S])
     for name, group in (data.get("crowd") or {}).items():
-        if isinstance(group, dict) and group.get("kind") == "market_maker":
-            if float(group.get("half_spread", 0.0)) < DEMO_MIN_HALF_SPREAD:
-                overrides[f"crowd.{name}.half_spread"] = DEMO_MIN_HALF_SPREAD
+        if (isinstance(group, dict) and group.get("kind") == "market_maker"
+                and float(group.get("half_spread", 0.0)) < DEMO_MIN_HALF_SPREAD):
+            overrides[f"crowd.{name}.half_spread"] = DEMO_MIN_HALF_SPREAD
     return EARLY_GAP_S
 
 
