@@ -156,7 +156,8 @@ class AlertSender:
     (the day's PnL, folded storms) and waits at most ``send_timeout_s`` for it to leave."""
 
     def __init__(self, cfg: AlertConfig, *, targets: list[Target] | None = None,
-                 clock: Callable[[], float] = time.monotonic, tick_s: float = 1.0) -> None:
+                 clock: Callable[[], float] = time.monotonic, tick_s: float = 1.0,
+                 clock_ns: Callable[[], int] = time.time_ns) -> None:
         self.cfg = cfg
         urls = cfg.plain_urls()
         _guard_apprise_logs(urls)
@@ -166,6 +167,9 @@ class AlertSender:
         self.rules = AlertRules(cfg)
         self.policy = AlertPolicy(cfg.dedupe_window_s, cfg.max_per_minute)
         self.clock = clock
+        self.clock_ns = clock_ns
+        """Event time for venue links (live: the wall clock), judged on every pass of the thread."""
+        self._links = False
         self.tick_s = tick_s
         self.observed = 0
         self.dropped = 0
@@ -203,8 +207,9 @@ class AlertSender:
         if isinstance(payload, OBSERVED):
             self._put(("p", payload, agent))
 
-    def link(self, name: str, up: bool, time_ns: int) -> None:
-        self._put(("l", name, up, time_ns))
+    def link(self, name: str, up: bool, time_ns: int | None = None) -> None:
+        """A venue connection went up or down (``time_ns`` defaults to ``clock_ns()``)."""
+        self._put(("l", name, up, self.clock_ns() if time_ns is None else time_ns))
 
     def tick(self, now_ns: int) -> None:
         """Event time moved (venue-link timeouts are judged in event time)."""
@@ -250,11 +255,14 @@ class AlertSender:
 
     def _apply(self, item: Any) -> list[Alert]:
         raw: list[Alert] = self._latest_pnl()
+        if self._links:
+            raw += self.rules.tick(self.clock_ns())
         if item is None:
             return self._offer(raw)
         if item[0] == "p":
             raw += self.rules.observe(item[1], item[2])
         elif item[0] == "l":
+            self._links = True
             raw += self.rules.link(item[1], item[2], item[3])
         else:
             raw += self.rules.tick(item[1])

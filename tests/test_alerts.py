@@ -293,3 +293,40 @@ def test_alerts_test_command_reports_each_target(receiver: Receiver, capsys: pyt
     assert len(receiver.posts) == 1 and "Test alert" in receiver.posts[0]["title"]
     [ok] = [r for r in send_test(AlertConfig(urls=[receiver.url("X2SECRET")]))]
     assert ok["delivered"] and ok["target"] == f"json://127.0.0.1:{receiver.port}/***"
+
+
+async def test_a_market_ws_down_longer_than_the_limit_alerts_once_and_its_return_too(receiver: Receiver) -> None:
+    from venues.polymarket import PolymarketDataFeed
+    from venues.polymarket.loopback import LoopbackServer
+    from venues.polymarket.loopback.testing import Recorder, market
+
+    m1 = market(1)
+    first = LoopbackServer()
+    first.exchange.add_market(m1)
+    await first.start()
+    ports = first.ports
+    feed = PolymarketDataFeed(first.data_config(reconnect_initial_s=0.01, reconnect_max_s=0.05))
+    rec = Recorder()
+    feed.set_sink(rec)
+    feed.remember([m1])
+    second = LoopbackServer()
+    sender = AlertSender(AlertConfig(urls=[receiver.url("WSSECRET")], disconnect_after_s=0.5), tick_s=0.05)
+    try:
+        await feed.subscribe_market_data(m1.token_ids)
+        await rec.wait_for(lambda: feed.stats.connects == 1, "connected")
+        feed.stream.on_link = lambda name, up: sender.link(name, up)
+        await first.stop()  # the venue goes away: the client keeps retrying
+
+        def kinds() -> list[str]:
+            return [p["message"].rsplit("kind=", 1)[1].split()[0] for p in list(receiver.posts)]
+
+        await rec.wait_for(lambda: "venue_disconnect" in kinds(), "the disconnect alert")
+        second.exchange.add_market(m1)
+        await second.start(ports=ports)
+        await rec.wait_for(lambda: "venue_reconnected" in kinds(), "the reconnect alert")
+        assert kinds() == ["venue_disconnect", "venue_reconnected"]
+        assert "polymarket market ws #1" in receiver.posts[0]["title"]
+    finally:
+        sender.close(2.0)
+        await feed.close()
+        await second.stop()

@@ -151,7 +151,7 @@ def start_tree(
         get_if_exists=True,
         num_cpus=0,
         **{**own, **(world_options or {})},
-    ).remote(wcfg, namespace)
+    ).remote(wcfg, namespace, alerts=alerts)
     try:
         res = _get(w.setup.remote())
     except (UserError, OperationError):

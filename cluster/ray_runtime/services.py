@@ -236,9 +236,14 @@ class _Clock:
 class VenueWorld:
     """The simulated exchange as a Ray actor; see the module docstring."""
 
-    def __init__(self, config: WorldConfig, namespace: str) -> None:
+    def __init__(self, config: WorldConfig, namespace: str, alerts: Any = None) -> None:
         self.config = config
         self.namespace = namespace
+        self.alerts: Any = None
+        if alerts is not None and config.venue != "sim":  # the venue's links are watched where they live
+            from cluster.alert_sender import AlertSender
+
+            self.alerts = AlertSender(alerts)
         self.router = Router("world", namespace)
         self.venues: dict[str, Any] = {}
         self.exchange: Any = None
@@ -327,6 +332,8 @@ class VenueWorld:
         self.clock = _Clock(now, 1.0)
         self.clock.wall0_ns = now  # virtual time is wall time
         self.poly = _PolyWorld(self.config, self._publish)
+        if self.alerts is not None:
+            self.poly.feed.stream.on_link = lambda name, up: self.alerts.link(name, up)
         return {"ok": True, "venue": self.config.venue, "clock": (now, now, 1.0)}
 
     async def _pace(self) -> None:
