@@ -101,3 +101,45 @@ def test_a_halting_run_sends_each_expected_alert_once_without_secrets_and_a_dead
             assert SECRET not in dump, table
     finally:
         con.close()
+
+
+@pytest.mark.slow
+def test_a_live_tree_started_by_up_with_alerts_sends_the_kill_switch_and_shows_no_secret(
+    ray_session: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import ray
+    import yaml
+
+    from cluster.cli import main
+
+    monkeypatch.setenv("POLYAGENTS_STATE_DIR", str(tmp_path / "state"))
+    address = ray.get_runtime_context().gcs_address
+    rec = Receiver()
+    dead = f"json://127.0.0.1:{dead_port()}/hook/{SECRET}-dead"
+    cfg = tmp_path / "tree.yaml"
+    cfg.write_text(yaml.safe_dump({"world": {"markets": 1, "crowd": False},
+                                   "alerts": {"urls": [dead], "retry_initial_s": 0.2}}))
+    try:
+        assert main(["up", "--address", address, "--config", str(cfg), "--run-dir", str(tmp_path / "run"),
+                     "--alert", rec.url(SECRET), "--json"]) == 0
+        try:
+            assert main(["kill-switch", "on", "--address", address]) == 0
+            deadline = time.monotonic() + 60
+            while not any("Kill switch" in t for t in rec.titles()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert [t for t in rec.titles() if "Kill switch" in t] == ["[polyagents] Kill switch: trading HALTED"]
+            assert main(["status", "--json", "--address", address]) == 0
+        finally:
+            assert main(["down", "--address", address]) == 0
+        out = capsys.readouterr()
+        assert SECRET not in out.out and SECRET not in out.err
+        con = open_read_only(tmp_path / "run" / "journal.duckdb")
+        try:
+            for (table,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall():
+                assert SECRET not in json.dumps(con.execute(f"SELECT * FROM {table}").fetchall(), default=str)
+        finally:
+            con.close()
+    finally:
+        rec.close()

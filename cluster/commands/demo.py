@@ -224,6 +224,10 @@ def demo(
     if unexpected > 0:
         console.print(f"[yellow]Ray reported {unexpected} worker exit(s) besides the intended kill; "
                       "the Ray logs (/tmp/ray/session_latest/logs) say which.[/]")
+    if alerts is not None:
+        from cluster.commands.sim import alert_line
+
+        console.print(alert_line(summary.get("alerts") or {}))
     why = _why_no_trades(summary, early)
     if why:
         console.print(f"[yellow]{why}[/]")

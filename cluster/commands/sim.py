@@ -76,6 +76,15 @@ def run_cmd(
         typer.echo(json.dumps(result.summary, sort_keys=True, default=str))
     else:
         print_summary(result.summary)
+    if alerts is not None:
+        Console(stderr=True).print(alert_line(result.summary.get("alerts") or {}))
+
+
+def alert_line(status: dict[str, Any]) -> str:
+    """One line on what the run's alerts did, per target by its redacted label."""
+    parts = [f"{t['target']}: {t['sent']} sent" + (f", {t['failed']} failed" if t["failed"] else "")
+             + (f", {t['dropped']} dropped" if t["dropped"] else "") for t in status.get("targets", [])]
+    return f"alerts: {status.get('alerts', 0)} ({'; '.join(parts) or 'no target'})"
 
 
 @sim_app.command("sweep")
