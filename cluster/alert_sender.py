@@ -86,11 +86,20 @@ class _ScrubFilter(logging.Filter):
 _FILTER = _ScrubFilter()
 
 
+#: Loggers that may quote a target's URL: apprise's, and the HTTP stack under it (urllib3 logs each
+#: request line, path included, at DEBUG). A logger's filter sees only its own records, so each is named.
+SCRUBBED_LOGGERS = ("apprise", "urllib3", "urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry",
+                    "requests", "requests_oauthlib", "oauthlib")
+
+
 def _guard_apprise_logs(urls: list[str]) -> None:
-    lg = logging.getLogger("apprise")
-    if _FILTER not in lg.filters:
-        lg.addFilter(_FILTER)
-        lg.setLevel(max(lg.level, logging.ERROR) if lg.level else logging.ERROR)
+    for name in SCRUBBED_LOGGERS:
+        lg = logging.getLogger(name)
+        if _FILTER not in lg.filters:
+            lg.addFilter(_FILTER)
+    apprise_log = logging.getLogger("apprise")
+    if apprise_log.level == logging.NOTSET:
+        apprise_log.setLevel(logging.ERROR)
     _FILTER.urls = sorted(set(_FILTER.urls) | set(urls))
 
 

@@ -4,6 +4,7 @@ against a real local webhook (apprise's ``json://``)."""
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -269,7 +270,11 @@ def test_a_target_that_fails_at_first_gets_the_alert_on_a_retry(tmp_path: object
         r.close()
 
 
-def test_a_dead_target_never_blocks_observe_and_a_live_one_beside_it_gets_everything(receiver: Receiver) -> None:
+def test_a_dead_target_never_blocks_observe_and_a_live_one_beside_it_gets_everything(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="apprise")  # apprise at its most talkative: still scrubbed
     dead = f"json://127.0.0.1:{dead_port()}/hook/DEADSECRET"
     cfg = AlertConfig(urls=[dead, receiver.url("LIVESECRET")], retry_initial_s=0.05, retry_cap_s=0.1, retries=3,
                       queue_size=50)
@@ -282,6 +287,8 @@ def test_a_dead_target_never_blocks_observe_and_a_live_one_beside_it_gets_everyt
     assert dead_t["sent"] == 0 and dead_t["failed"] + dead_t["dropped"] == status["alerts"]
     assert live_t["sent"] == status["alerts"] == len(receiver.posts)
     assert "DEADSECRET" not in str(status) and dead_t["target"].endswith("/***")
+    assert any(r.name.startswith("urllib3") for r in caplog.records) and "not delivered" in caplog.text
+    assert "DEADSECRET" not in caplog.text and "LIVESECRET" not in caplog.text
 
 
 def test_alerts_test_command_reports_each_target(receiver: Receiver, capsys: pytest.CaptureFixture[str]) -> None:
