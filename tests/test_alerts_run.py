@@ -143,3 +143,55 @@ def test_a_live_tree_started_by_up_with_alerts_sends_the_kill_switch_and_shows_n
             con.close()
     finally:
         rec.close()
+
+
+async def test_a_crash_loop_is_one_alert_per_key_then_one_with_the_count_matching_the_journal(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from agents.base import Agent, AgentConfig, Subscription
+    from cluster.alert_sender import AlertSender
+    from cluster.clock import DEFAULT_START_NS
+    from cluster.journal import Journal
+    from cluster.runtime_local import LocalRuntime, SupervisionFailed
+    from protocols import Envelope, Side, TradePrint
+
+    class Crashy(Agent[AgentConfig]):
+        role = "crashy"
+        subscriptions = (Subscription(TradePrint),)
+
+        def on_message(self, envelope: Envelope) -> None:
+            raise ValueError("bad print")
+
+    rec = Receiver()
+    journal = Journal(tmp_path / "j.duckdb")
+    sender = AlertSender(AlertConfig(urls=[rec.url(SECRET)], dedupe_window_s=3600, restart_storm=3))
+    journal.add_observer(sender.observe)
+    rt = LocalRuntime(journal=journal, intensity=2, period_s=60.0)
+    rt.add_agent(Crashy("a"))
+    for k in range(1, 31):
+        t = DEFAULT_START_NS + k * 1_000_000
+        rt.inject(TradePrint(time_ns=t, token_id="tok", market="m", price=Decimal("0.5"), size=Decimal(k),
+                             side=Side.BUY), at_ns=t)
+    with pytest.raises(SupervisionFailed):
+        await rt.run()
+    journal.flush_sync()
+    status = sender.close(10.0)
+    rec.close()
+    rows = journal.query("SELECT agent, event FROM agent_events WHERE event IN ('crash', 'escalate')")
+    journal.close()
+    expected: dict[str, int] = {}
+    for agent, event in rows:
+        key = f"agent_crash:{agent}" if event == "crash" else f"escalation:{agent}"
+        expected[key] = expected.get(key, 0) + 1
+    assert expected["agent_crash:a"] >= 3 and expected["escalation:root"] == 1
+
+    got: dict[str, list[int]] = {}
+    for p in rec.posts:
+        tail = dict(kv.split("=", 1) for kv in p["message"].rsplit("\n", 1)[1].split())
+        got.setdefault(tail["key"], []).append(int(tail["count"]))
+    # each key: the first occurrence alone, the rest of the storm as one alert with their count
+    for key, n in expected.items():
+        assert got[key] == ([1, n - 1] if n > 1 else [1]), key
+    assert "restart_storm:a" in got
+    assert status["targets"][0]["failed"] == 0
+    assert all(SECRET not in json.dumps(p) for p in rec.posts)
