@@ -195,6 +195,14 @@ class Journal:
         row = self._con.execute("SELECT COALESCE(MAX(seq), 0) FROM checkpoints").fetchone()
         self._checkpoint_seq: int = int(row[0]) if row is not None else 0
         self.closed = False
+        self._observers: list[Callable[[Payload, str], None]] = []
+        self.observer_errors = 0
+
+    def add_observer(self, fn: Callable[[Payload, str], None]) -> None:
+        """Call ``fn(payload, agent)`` after each record is taken (alerts watch the journal: every
+        fact worth an alert is journalled). ``fn`` must not block; if it raises, the record stands
+        and the error is counted."""
+        self._observers.append(fn)
 
     # -- writing ----------------------------------------------------------------------------------
     def record_sync(self, payload: Payload, *, agent: str, durable: bool = False) -> None:
@@ -217,6 +225,12 @@ class Journal:
             self._pending += 1
             if durable or self._pending >= self.batch_size:
                 self._flush_locked()
+        for fn in self._observers:
+            try:
+                fn(payload, agent)
+            except Exception:
+                self.observer_errors += 1
+                log.exception("a journal observer failed (the record stands)")
 
     async def record(self, payload: Payload, *, agent: str, durable: bool = False) -> None:
         self.record_sync(payload, agent=agent, durable=durable)

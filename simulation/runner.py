@@ -216,6 +216,7 @@ async def run_scenario_async(
     on_runtime: Callable[[Any, Callable[[], Decimal | None]], None] | None = None,
     metrics: Any = None,
     on_phase: Callable[[str], None] | None = None,
+    alerts: Any = None,
 ) -> RunResult:
     """Run one scenario. ``on_runtime(rt, equity)`` is called once every agent is added, before
     the run — where a caller schedules its own work on the virtual clock (the demo's live table and
@@ -228,6 +229,12 @@ async def run_scenario_async(
     run_dir = claim_run_dir(Path(out_dir) / run_id)
     journal_path = run_dir / "journal.duckdb"
     journal = Journal(journal_path, batch_size=4096)
+    sender = None
+    if alerts is not None:  # a cluster.alerts.AlertConfig: alerts watch the journal, off the event loop
+        from cluster.alert_sender import AlertSender
+
+        sender = AlertSender(alerts)
+        journal.add_observer(sender.observe)
 
     world = build_world(scenario, seed)
     rt_journal = _WorldFilter(journal)
@@ -288,6 +295,7 @@ async def run_scenario_async(
         for f in exchange.trades(scenario.ours.account):
             journal.record_sync(Fill.model_validate(f.model_dump()), agent=VENUE_AGENT)
     journal.flush_sync()
+    alert_status = sender.close() if sender is not None else None
     digest = journal_hash(journal._con)
     trading_digest = journal_hash(journal._con, TRADING_TABLES)
 
@@ -361,6 +369,8 @@ async def run_scenario_async(
             "handler_errors": stats.handler_errors,
         }
     )
+    if alert_status is not None:
+        summary["alerts"] = alert_status
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True, default=str))
     return RunResult(
         run_id=run_id,
@@ -388,18 +398,19 @@ def run_scenario(
     run_id: str | None = None,
     metrics: Any = None,
     progress: bool = False,
+    alerts: Any = None,
 ) -> RunResult:
     """Run one scenario to its end (blocking). See the module docstring. ``progress`` shows the phase
     and the virtual clock on stderr (without adding any event to the run)."""
     if not progress:
         return asyncio.run(run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report,
-                                              run_id=run_id, metrics=metrics))
+                                              run_id=run_id, metrics=metrics, alerts=alerts))
     from simulation.progress import RunProgress
 
     with RunProgress(scenario.duration_s) as p:
         return asyncio.run(run_scenario_async(scenario, seed, runtime=runtime, out_dir=out_dir, report=report,
                                               run_id=run_id, metrics=metrics, on_runtime=p.attach,
-                                              on_phase=p.phase))
+                                              on_phase=p.phase, alerts=alerts))
 
 
 # -- scheduled inputs -------------------------------------------------------------------------------

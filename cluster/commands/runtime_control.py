@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from cluster.clock import iso
+from cluster.commands.alerts import ALERT_HELP
 from cluster.errors import UserError
 
 console = Console()
@@ -66,10 +67,13 @@ def _load_config(path: Path | None) -> dict[str, Any]:
         raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping with keys tree/world/settings")
-    unknown = set(data) - {"tree", "world", "settings", "venue"}
+    unknown = set(data) - {"tree", "world", "settings", "venue", "alerts"}
     if unknown:
-        raise UserError(f"{path}: unknown section(s) {sorted(unknown)} (known: tree, world, settings, venue)")
+        raise UserError(f"{path}: unknown section(s) {sorted(unknown)} (known: tree, world, settings, venue, alerts)")
     _check_tree_and_settings(data, str(path))
+    from cluster.commands.alerts import alert_config
+
+    alert_config(data.get("alerts"), None, str(path))  # checked here, before anything starts
     return data
 
 
@@ -170,6 +174,7 @@ def up(
     num_cpus: Annotated[int | None, typer.Option(help="CPUs of the Ray head that up starts.")] = None,
     dashboard: Annotated[bool, typer.Option("--dashboard/--no-dashboard", help="Ray dashboard on the head.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    alert: Annotated[list[str] | None, typer.Option("--alert", help=ALERT_HELP)] = None,
 ) -> None:
     """Start the supervised tree on a Ray head of its own (or on --address).
 
@@ -184,7 +189,7 @@ def up(
     if address is None:  # our own head uses its own token: named before anything imports ray
         os.environ.update(cr.auth_env(cr.token_path()))
     try:
-        _up(cr, address, config, venue, live, understood, run_dir, num_cpus, dashboard, as_json)
+        _up(cr, address, config, venue, live, understood, run_dir, num_cpus, dashboard, as_json, alert)
     except BaseException:
         os.environ.clear()
         os.environ.update(saved)
@@ -193,10 +198,13 @@ def up(
 
 def _up(
     cr: Any, address: str | None, config: Path | None, venue: VenueKind | None, live: bool, understood: bool,
-    run_dir: Path | None, num_cpus: int | None, dashboard: bool, as_json: bool,
+    run_dir: Path | None, num_cpus: int | None, dashboard: bool, as_json: bool, alert: list[str] | None = None,
 ) -> None:
+    from cluster.commands.alerts import alert_config
+
     cfg = _load_config(config)
     world = _venue_world(cfg, venue, live, understood, str(config) if config else "up")
+    alerts = alert_config(cfg.get("alerts"), alert, str(config) if config else "--alert")
 
     rec = cr.load_record()
     ours = rec is not None and cr.head_alive(rec)
@@ -224,7 +232,7 @@ def _up(
         with console.status("starting the supervised tree…"):
             info = control.start_tree(
                 address=target, config=cfg.get("tree"), world=world,
-                run_dir=run_dir, settings=cfg.get("settings"),
+                run_dir=run_dir, settings=cfg.get("settings"), alerts=alerts,
             )
     except BaseException:
         if head_pid is not None and not ours:  # a head started for this tree alone goes with it

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from cluster.commands.alerts import ALERT_HELP, alert_config
 from cluster.errors import UserError
 
 sim_app = typer.Typer(help="Agent-level simulations: run one scenario, or sweep seeds and parameters.",
@@ -37,6 +38,7 @@ def run_cmd(
     metrics_port: Annotated[int | None, typer.Option("--metrics-port", min=0, max=65535,
                                                      help="Serve per-agent Prometheus metrics on "
                                                      "127.0.0.1:PORT (local runtime).")] = None,
+    alert: Annotated[list[str] | None, typer.Option("--alert", help=ALERT_HELP)] = None,
 ) -> None:
     """Run one scenario on a virtual clock; write the journal and the report; print a summary."""
     from simulation.report import print_summary
@@ -54,6 +56,7 @@ def run_cmd(
         overrides[key] = values[0]
     path = resolve_scenario_path(scenario)
     sc = load_scenario(path, overrides)
+    alerts = alert_config(None, alert)
     _quiet_logs()
     sink = None
     if metrics_port is not None:
@@ -67,12 +70,21 @@ def run_cmd(
             raise UserError(f"--metrics-port {metrics_port}: {exc.strerror or exc}") from None
         Console(stderr=True).print(f"metrics: http://127.0.0.1:{bound}/metrics")
         sink = PrometheusMetricsSink()
-    result = run_scenario(sc, seed, runtime, out, report=not no_report, metrics=sink, progress=True)
+    result = run_scenario(sc, seed, runtime, out, report=not no_report, metrics=sink, progress=True, alerts=alerts)
     if as_json:
         Console(stderr=True).print(f"run {result.run_id}: journal {result.journal}")
         typer.echo(json.dumps(result.summary, sort_keys=True, default=str))
     else:
         print_summary(result.summary)
+    if alerts is not None:
+        Console(stderr=True).print(alert_line(result.summary.get("alerts") or {}))
+
+
+def alert_line(status: dict[str, Any]) -> str:
+    """One line on what the run's alerts did, per target by its redacted label."""
+    parts = [f"{t['target']}: {t['sent']} sent" + (f", {t['failed']} failed" if t["failed"] else "")
+             + (f", {t['dropped']} dropped" if t["dropped"] else "") for t in status.get("targets", [])]
+    return f"alerts: {status.get('alerts', 0)} ({'; '.join(parts) or 'no target'})"
 
 
 @sim_app.command("sweep")

@@ -125,6 +125,7 @@ def start_tree(
     run_dir: str | Path = "runs/live",
     settings: dict[str, Any] | None = None,
     world_options: dict[str, Any] | None = None,
+    alerts: Any = None,
 ) -> dict[str, Any]:
     """Start the venue world and the detached root with the default (or given) tree.
 
@@ -150,7 +151,7 @@ def start_tree(
         get_if_exists=True,
         num_cpus=0,
         **{**own, **(world_options or {})},
-    ).remote(wcfg, namespace)
+    ).remote(wcfg, namespace, alerts=alerts)
     try:
         res = _get(w.setup.remote())
     except (UserError, OperationError):
@@ -163,6 +164,7 @@ def start_tree(
         journal_path=str(run / "journal.duckdb"),
         clock=clock,  # type: ignore[arg-type]
         world_name=WORLD,
+        alerts=alerts,
     )
     for k, v in (settings or {}).items():
         if not hasattr(s, k):

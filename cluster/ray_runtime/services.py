@@ -58,13 +58,20 @@ log = logging.getLogger("polyagents.services")
 class JournalService:
     """The journal as an actor (``protocols.JournalPort`` over Ray)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, alerts: Any = None) -> None:
         self.path = path
         self.journal: Journal | None = None
+        self.alerts: Any = None
+        if alerts is not None:  # alerts watch what the tree journals; sent off this actor's calls
+            from cluster.alert_sender import AlertSender
+
+            self.alerts = AlertSender(alerts)
 
     def _j(self) -> Journal:
         if self.journal is None:
             self.journal = Journal(self.path)
+            if self.alerts is not None:
+                self.journal.add_observer(self.alerts.observe)
         return self.journal
 
     def setup(self, checkpoint: Any = None) -> dict[str, Any]:
@@ -91,7 +98,7 @@ class JournalService:
             "messages": 0,
             "mailbox": 0,
             "last_message_ns": None,
-            "status": {},
+            "status": {"alerts": self.alerts.status()} if self.alerts is not None else {},
         }
 
     def record(self, payload: Payload, *, agent: str, durable: bool = False) -> None:
@@ -122,6 +129,8 @@ class JournalService:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        if self.alerts is not None:
+            self.alerts.close()
 
 
 class WorldConfig(BaseModel):
@@ -227,9 +236,14 @@ class _Clock:
 class VenueWorld:
     """The simulated exchange as a Ray actor; see the module docstring."""
 
-    def __init__(self, config: WorldConfig, namespace: str) -> None:
+    def __init__(self, config: WorldConfig, namespace: str, alerts: Any = None) -> None:
         self.config = config
         self.namespace = namespace
+        self.alerts: Any = None
+        if alerts is not None and config.venue != "sim":  # the venue's links are watched where they live
+            from cluster.alert_sender import AlertSender
+
+            self.alerts = AlertSender(alerts)
         self.router = Router("world", namespace)
         self.venues: dict[str, Any] = {}
         self.exchange: Any = None
@@ -318,6 +332,8 @@ class VenueWorld:
         self.clock = _Clock(now, 1.0)
         self.clock.wall0_ns = now  # virtual time is wall time
         self.poly = _PolyWorld(self.config, self._publish)
+        if self.alerts is not None:
+            self.poly.feed.stream.on_link = lambda name, up: self.alerts.link(name, up)
         return {"ok": True, "venue": self.config.venue, "clock": (now, now, 1.0)}
 
     async def _pace(self) -> None:

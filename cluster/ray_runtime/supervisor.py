@@ -55,6 +55,8 @@ class LiveSettings:
     metrics: str = "ray"
     actor_options: dict[str, Any] = field(default_factory=dict)
     """Ray options for the tree's own actors (supervisors, services), e.g. pin them to the head."""
+    alerts: Any = None
+    """A :class:`cluster.alerts.AlertConfig` (URLs as ``SecretStr``): the journal service sends alerts."""
 
 
 @dataclass
@@ -245,8 +247,11 @@ class SupervisorActor:
             elif c.kind is ChildKind.SERVICE:
                 cls = import_object(c.cls)
                 arg = c.config.get("path", self.settings.journal_path)
+                extra = {"alerts": self.settings.alerts} if c.id == "journal" and self.settings.alerts else {}
                 h = await self._create(
-                    lambda: cls.options(**{**opts, **self.settings.actor_options, **c.ray_options}).remote(arg)
+                    lambda: cls.options(**{**opts, **self.settings.actor_options, **c.ray_options}).remote(
+                        arg, **extra
+                    )
                 )
                 child.handle = h
                 res = await h.setup.remote()

@@ -817,6 +817,18 @@ class MarketDataStream:
         self._owner: dict[str, MarketWsConnection] = {}
         self._next_id = 0
         self._settler: asyncio.TimerHandle | None = None
+        self.on_link: Callable[[str, bool], None] | None = None
+        """``(connection name, up)`` on every socket that comes up or goes down (a new socket is
+        down until it connects): what an operator's alert on a long disconnect watches."""
+
+    def _link(self, name: str, up: bool) -> None:
+        fn = self.on_link
+        if fn is None:
+            return
+        try:
+            fn(name, up)
+        except Exception:
+            log.exception("market ws: the link observer failed")
 
     @property
     def connections(self) -> list[MarketWsConnection]:
@@ -875,17 +887,29 @@ class MarketDataStream:
 
     def _new_connection(self) -> MarketWsConnection:
         self._next_id += 1
+        name = f"polymarket market ws #{self._next_id}"
+        keeper = self._keeper
+
+        def up(assets: list[str]) -> None:
+            keeper.on_connection_up(assets)
+            self._link(name, True)
+
+        def down(assets: list[str]) -> None:
+            keeper.on_connection_down(assets)
+            self._link(name, False)
+
         conn = MarketWsConnection(
             self._next_id,
             self._cfg,
             self._session,
             self.stats,
             self.on_text,
-            self._keeper.on_connection_up,
-            self._keeper.on_connection_down,
+            up,
+            down,
             random.Random(self._rng.random()),
         )
         self._conns.append(conn)
+        self._link(name, False)
         return conn
 
     async def close(self) -> None:
