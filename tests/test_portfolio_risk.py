@@ -337,3 +337,53 @@ def test_accepted_intents_never_leave_var_above_the_limit_nor_a_correlation_abov
     stream: list[tuple[Any, ...]], corr: dict[tuple[str, str], float]
 ) -> None:
     asyncio.run(run_book(stream, corr))
+
+
+# -- status and per-strategy ---------------------------------------------------------------------
+
+
+async def test_status_shows_var_correlation_and_strategy_pnl_as_polyagents_status_prints_them() -> None:
+    from cluster.commands.runtime_control import portfolio_lines
+
+    desk = await var_desk(correlations=[{"a": "a", "b": "b", "rho": 0.3}])
+    for strategy, tok in (("maker", "a-yes"), ("directional", "b-yes")):
+        desk.rt.inject(OrderIntent(time_ns=desk.rt.now_ns(), intent_id=f"i-{strategy}", strategy=strategy, legs=(
+            IntentLeg(token_id=tok, market=tok[0], side=Side.BUY, price=D("0.50"), size=D(40)),)))
+        await desk.step()
+        desk.fill(tok, Side.BUY, "0.50", "40", coid=f"i-{strategy}:0")
+    desk.deep("a-yes", "0.61")  # mid 0.605: maker +4.2
+    await desk.step()
+    st = desk.ro.status()
+    # b has had no book since the fill: at cost until one arrives
+    assert {k: D(v) for k, v in st["strategy_pnl"].items()} == {"directional": 0, "maker": D("4.2")}
+    pr = st["portfolio_risk"]
+    assert pr["var_limit"] == 50 and pr["var"] > 0 and pr["var_method"] == "monte_carlo"  # correlated: MC
+    lines = portfolio_lines({"portfolio_risk": pr, "strategy_pnl": st["strategy_pnl"]})
+    assert lines[0].startswith("VaR 95 %") and "/ 50.0 pUSD" in lines[0] and "correlation limit: 0.6" in lines[0]
+    assert "correlation a ~ b: 0.3 (declared)" in lines[1]
+    assert lines[2] == "strategy pnl: directional 0.00, maker 4.200"
+
+
+async def test_strategy_daily_pnl_correlation_after_three_days() -> None:
+    desk = Desk(check_interval_ns=3600 * S, max_trade_fraction="0.2", max_market_fraction="0.5",
+                max_book_age_ns=None)
+    await desk.start()
+    for m in ("a", "b"):
+        desk.market(m)
+        desk.deep(f"{m}-yes", "0.50")
+    await desk.step()
+    for strategy, tok in (("s1", "a-yes"), ("s2", "b-yes")):
+        desk.rt.inject(OrderIntent(time_ns=desk.rt.now_ns(), intent_id=f"i-{strategy}", strategy=strategy, legs=(
+            IntentLeg(token_id=tok, market=tok[0], side=Side.BUY, price=D("0.50"), size=D(100)),)))
+        await desk.step()
+        desk.fill(tok, Side.BUY, "0.50", "100", coid=f"i-{strategy}:0")
+    await desk.step()
+    # b moves against a each day (b = 1 − a): s1's and s2's daily PnL are opposite, correlation −1
+    for price in ("0.55", "0.52", "0.60", "0.58"):
+        desk.deep("a-yes", price)
+        desk.deep("b-yes", str(D(1) - D(price)))
+        await desk.step(86_400)
+    st = desk.ro.status()
+    assert st["strategy_days"] >= 3
+    # opposite day by day, except that both start half a tick below cost (deep books' mid): near −1
+    assert st["strategy_correlation"]["s1~s2"] < -0.99
