@@ -271,6 +271,7 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         self.var_peak = 0.0
         # per strategy: which strategy sent each order, a book per strategy, daily PnL history
         self.coid_strategy: dict[str, str] = {}
+        self._strategies: set[str] = set()
         self.strategy_books: dict[str, Portfolio] = {}
         self.strategy_day_start: dict[str, Decimal] = {}
         self.strategy_days: deque[dict[str, float]] = deque(maxlen=90)
@@ -977,9 +978,10 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
     def _note_strategy(self, coid: str, strategy: str) -> None:
         if not strategy:
             return
-        known = set(self.coid_strategy.values())
+        known = self.strategy_books.keys() | self._strategies
         if strategy not in known and len(known) >= MAX_TRACKED_STRATEGIES:
             strategy = "other"
+        self._strategies.add(strategy)
         self.coid_strategy[coid] = strategy
         while len(self.coid_strategy) > self.config.max_decided:
             del self.coid_strategy[next(iter(self.coid_strategy))]

@@ -143,20 +143,18 @@ def _quantile(values: np.ndarray, probs: np.ndarray, confidence: float) -> float
 
 
 def _exact(groups: Sequence[_Group], max_states: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """The loss distribution of independent groups by convolution; None past ``max_states``."""
-    dist: dict[float, float] = {0.0: 1.0}
+    """The loss distribution of independent groups by convolution (equal losses merged at 1e-9);
+    None once it would hold more than ``max_states`` values."""
+    values, probs = np.zeros(1), np.ones(1)
     for g in groups:
-        nxt: dict[float, float] = {}
-        for base, pb in dist.items():
-            for loss, pg in zip(g.losses.tolist(), g.probs.tolist(), strict=True):
-                if pg <= 0:
-                    continue
-                k = round(base + loss, _MERGE_DIGITS)
-                nxt[k] = nxt.get(k, 0.0) + pb * pg
-        if len(nxt) > max_states:
+        keep = g.probs > 0
+        v = (values[:, None] + g.losses[keep][None, :]).ravel()
+        p = (probs[:, None] * g.probs[keep][None, :]).ravel()
+        values, inverse = np.unique(np.round(v, _MERGE_DIGITS), return_inverse=True)
+        probs = np.bincount(inverse.ravel(), weights=p, minlength=len(values))
+        if len(values) > max_states:
             return None
-        dist = nxt
-    return np.array(list(dist)), np.array(list(dist.values()))
+    return values, probs
 
 
 def _nearest_correlation(r: np.ndarray) -> tuple[np.ndarray, bool]:

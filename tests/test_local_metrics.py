@@ -104,3 +104,22 @@ def test_default_sink_keeps_tagged_series_apart() -> None:
     sink.record("strategist", "strategist", "polyagents_strategist_intents_total", 1, "counter", {"strategy": "a"})
     assert sink.counters[("strategist", "polyagents_strategist_intents_total{strategy=a}")] == 2
     assert sink.counters[("strategist", "polyagents_strategist_intents_total{strategy=b}")] == 1
+
+
+def test_ray_metrics_declare_the_tag_keys_and_accept_what_agents_record() -> None:
+    """ray.util.metrics refuses a tag set missing a declared key (ValueError) — checked without a
+    cluster; the facade must always give every declared key, whatever the agent passed."""
+    from cluster.metrics import _ray_metric, bounded_tags, tag_keys
+
+    name = "polyagents_risk_decisions_total"
+    keys = tag_keys(name)
+    assert keys == ("agent", "role", "action", "strategy", "reason")
+    m = _ray_metric(name, "counter", keys)
+    with pytest.raises(ValueError, match="Missing value"):
+        m.inc(1.0, tags={"agent": "risk_officer", "role": "risk_officer"})
+    base = {"agent": "risk_officer", "role": "risk_officer"}
+    for tags in ({"action": "APPROVED", "strategy": "maker", "reason": ""}, {"action": "REJECTED"},
+                 {"strategy": "x", "unexpected": "dropped"}):
+        labels = bounded_tags(name, base, tags)
+        assert set(labels) == set(keys)
+        m.inc(1.0, tags=labels)  # no ValueError
