@@ -656,7 +656,11 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
                     bound(ReasonCode.INSUFFICIENT_LIQUIDITY, avail / leg.size,
                           f"{leg.token_id}: {avail} shares at {leg.price} or better for a paired leg of {leg.size}")
         if self.config.max_var_fraction is not None and k > 0:
-            kv, note = self._var_scale(legs, k)
+            try:
+                kv, note = self._var_scale(legs, k)
+            except Exception as exc:  # a risk check that cannot be made refuses, it never crashes the officer
+                self.ctx.log.error("VaR of the book could not be computed: %s", exc, exc_info=True)
+                kv, note = ZERO, f"VaR could not be computed ({type(exc).__name__}: {exc})"
             if kv < k:
                 if ReasonCode.VAR_LIMIT not in binding:
                     binding.append(ReasonCode.VAR_LIMIT)
@@ -971,6 +975,12 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             "markets_sampled": len(self.mids),
         }
 
+    def _portfolio_risk_or_error(self) -> dict[str, Any]:
+        try:
+            return self.portfolio_risk()
+        except Exception as exc:  # status must answer whatever the book holds
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
     # -- per strategy -----------------------------------------------------------------------------
     def _strategy_of(self, coid: str) -> str:
         return self.coid_strategy.get(coid, "unattributed")
@@ -1031,7 +1041,11 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         for m, v in sorted(by_market.items(), key=lambda x: (-x[1], x[0]))[:TOP_MARKET_GAUGES]:
             self.ctx.metric("polyagents_market_exposure_usd", float(v), market=m)
         if self.config.max_var_fraction is not None or self.portfolio.holdings:
-            risk = self.portfolio_risk()
+            try:
+                risk = self.portfolio_risk()
+            except Exception as exc:
+                self.ctx.log.error("VaR of the book could not be computed: %s", exc, exc_info=True)
+                return
             self.ctx.metric("polyagents_portfolio_var_usd", float(risk["var"]))
 
     # -- exposure ---------------------------------------------------------------------------------
@@ -1352,7 +1366,7 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             "journal_dropped": self.journal_dropped,
             "book_rebuilt": self._rebuilt,
             "book_vs_venue": self.book_vs_venue,
-            "portfolio_risk": self.portfolio_risk(),
+            "portfolio_risk": self._portfolio_risk_or_error(),
             "strategy_pnl": {k: str(v) for k, v in self.strategy_pnl().items()},
             "strategy_correlation": self.strategy_correlation(),
             "strategy_days": len(self.strategy_days),

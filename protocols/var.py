@@ -145,7 +145,8 @@ def _quantile(values: np.ndarray, probs: np.ndarray, confidence: float) -> float
 def _exact(groups: Sequence[_Group], max_states: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The loss distribution of independent groups by convolution (equal losses merged at 1e-9);
     None once it would hold more than ``max_states`` values."""
-    values, probs = np.zeros(1), np.ones(1)
+    values: np.ndarray = np.zeros(1)
+    probs: np.ndarray = np.ones(1)
     for g in groups:
         keep = g.probs > 0
         v = (values[:, None] + g.losses[keep][None, :]).ravel()
