@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import urllib.request
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cluster.cli import main
 from cluster.metrics import MAX_LABEL_VALUES, OTHER, PrometheusMetricsSink, serve_prometheus
@@ -123,3 +126,28 @@ def test_ray_metrics_declare_the_tag_keys_and_accept_what_agents_record() -> Non
         labels = bounded_tags(name, base, tags)
         assert set(labels) == set(keys)
         m.inc(1.0, tags=labels)  # no ValueError
+
+
+_names = itertools.count()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["market", "strategy", "extra"]), st.text(max_size=80)), max_size=200))
+def test_label_values_per_key_never_exceed_the_bound(calls: list[tuple[str, str]]) -> None:
+    """Whatever tags arrive, each key of a metric shows at most MAX_LABEL_VALUES values plus "other",
+    no value is longer than MAX_LABEL_LEN, and every series carries exactly the declared keys."""
+    from cluster.metrics import MAX_LABEL_LEN, AgentMetrics, bounded_tags, tag_keys
+
+    name = f"polyagents_prop_bounded_{next(_names)}"
+    m = AgentMetrics("a", "r", "none")
+    first = {"market": "m", "strategy": "s"}
+    m.record(name, 1.0, "gauge", first)  # declares (agent, role, market, strategy)
+    seen: dict[str, set[str]] = {"market": {"m"}, "strategy": {"s"}}
+    for key, value in calls:
+        labels = bounded_tags(name, {"agent": "a", "role": "r"}, {key: value})
+        assert tuple(sorted(labels)) == tuple(sorted(tag_keys(name)))
+        for k in ("market", "strategy"):
+            assert len(labels[k]) <= MAX_LABEL_LEN
+            seen[k].add(labels[k])
+    for k, vals in seen.items():
+        assert len(vals - {OTHER}) <= MAX_LABEL_VALUES, k
