@@ -29,6 +29,21 @@ Safety under faults, and why:
   checked against the venue.
 * **A duplicate intent id is an error**, logged and counted (``duplicate_intents``), never decided
   twice; the set of decided ids is bounded by age and size.
+
+Portfolio risk, beside the per-market and per-event caps (the math is :mod:`protocols.var`):
+
+* **Value at risk** of the book (holdings at their marks plus every open buy as if filled at its
+  limit) at ``var_confidence``, each token paying 0 or 1, an event's outcomes exclusive, groups tied
+  by the declared ``correlations``. An intent that would take it above ``max_var_fraction`` of the
+  bankroll is resized to the largest size that fits or rejected (``VAR_LIMIT``). An intent that does
+  not raise the VaR (a sale, a hedge) always passes this check: marks that move can push a book over
+  the limit without any trade, and cutting it must stay possible.
+* **Correlation**: no new position whose correlation with an open one exceeds
+  ``correlation_limit`` (``CORRELATION_LIMIT``, never resized: size does not change a correlation).
+  The correlation is declared in ``correlations`` (market or event ids), or estimated from the
+  co-movement of the mids this officer sees, sampled every ``correlation_sample_ns`` over the last
+  ``correlation_window`` samples. A long NO counts as short its market's YES. Two outcomes of one
+  neg-risk event are exclusive, which the VaR models exactly; their price co-movement is not used.
 """
 
 from __future__ import annotations
@@ -36,9 +51,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from itertools import combinations
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agents.base import Agent, AgentConfig, Subscription, Timer
 from agents.journal_backlog import flush_in_order
@@ -70,6 +86,7 @@ from protocols import (
 )
 from protocols.ports import JournalUnavailable
 from protocols.retry import backoff_ns
+from protocols.var import MarketModel, RiskPosition, VaRResult, comovement, pearson, value_at_risk
 
 ZERO = Decimal(0)
 NS_PER_S = 1_000_000_000
@@ -89,6 +106,21 @@ _HALT_CODES = (
     ReasonCode.CLIENT_MISMATCH,
     ReasonCode.RECONCILE_FAILED,
 )
+
+#: Per-strategy gauges and their daily PnL history stop at this many strategies (the rest: "other").
+MAX_TRACKED_STRATEGIES = 32
+#: Per-market exposure gauges: the largest this many markets each time they are published.
+TOP_MARKET_GAUGES = 10
+
+
+class DeclaredCorrelation(BaseModel):
+    """A correlation the operator knows better than the prices do. ``a`` and ``b`` are market or
+    event ids (an event stands for each of its markets); ``a == b`` an event: any two of its markets."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    a: str = Field(min_length=1)
+    b: str = Field(min_length=1)
+    rho: float = Field(ge=-1, le=1)
 
 
 class RiskOfficerConfig(AgentConfig):
@@ -135,6 +167,23 @@ class RiskOfficerConfig(AgentConfig):
     """Records kept in memory while the journal is away; past it the oldest are dropped (counted)."""
     venue_check_interval_ns: int = Field(default=30 * NS_PER_S, ge=0)
     """How often the book is compared with the venue's positions, when a venue port is bound (0: never)."""
+    max_var_fraction: Decimal | None = Field(default=None, gt=0, le=1)
+    """Value at risk of the book (at ``var_confidence``) allowed, as a fraction of the bankroll
+    (0.05 = 5 %; None: no VaR limit). See the module doc for the model."""
+    var_confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    var_samples: int = Field(default=20_000, ge=1000)
+    """Monte Carlo samples, when the book is too large for exact enumeration or correlated."""
+    var_seed: int = Field(default=0, ge=0)
+    """Seed of every Monte Carlo draw: the same book always gives the same VaR."""
+    var_max_exact_states: int = Field(default=4096, ge=2)
+    correlation_limit: float | None = Field(default=0.6, gt=-1, le=1)
+    """Largest correlation a new position may have with an open one (None: no limit)."""
+    correlation_window: int = Field(default=120, ge=4)
+    """Mid samples per market kept for the co-movement estimate."""
+    correlation_min_samples: int = Field(default=30, ge=3)
+    """Price changes two markets need in common before their estimate is used."""
+    correlation_sample_ns: int = Field(default=5 * NS_PER_S, gt=0)
+    correlations: tuple[DeclaredCorrelation, ...] = ()
 
     @field_validator("max_price_impact")
     @classmethod
@@ -215,6 +264,17 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         self.counts: dict[str, int] = {}
         self.last_trader_pnl: PnLSnapshot | None = None
         self._restored = False
+        # portfolio risk
+        self.mids: dict[str, deque[float]] = {}
+        self._last_sample_ns = -1
+        self.var_last: VaRResult | None = None
+        self.var_peak = 0.0
+        # per strategy: which strategy sent each order, a book per strategy, daily PnL history
+        self.coid_strategy: dict[str, str] = {}
+        self._strategies: set[str] = set()
+        self.strategy_books: dict[str, Portfolio] = {}
+        self.strategy_day_start: dict[str, Decimal] = {}
+        self.strategy_days: deque[dict[str, float]] = deque(maxlen=90)
 
     # -- wiring -----------------------------------------------------------------------------------
     def initial_subscriptions(self) -> tuple[Subscription, ...]:
@@ -279,6 +339,7 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             else:
                 now = self.ctx.now_ns()
                 for req in reqs:
+                    self._note_strategy(req.client_order_id, req.strategy)
                     if req.intent_id:
                         self.decided.setdefault(req.intent_id, now)  # sent once: never approved again
                     if req.client_order_id not in self.closed:
@@ -425,6 +486,8 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         now = self.ctx.now_ns()
         if self._roll_day(now):
             await self._recompute_state(None, "new trading day")
+        if self._sample_mids(now):
+            self._publish_gauges()
         for coid, t in list(self.sent_at.items()):
             if coid not in self.acked and now - t > self.config.max_venue_latency_ns:
                 await self._halt(
@@ -529,6 +592,10 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
                     return (ReasonCode.INSUFFICIENT_LIQUIDITY,), (
                         f"book of {leg.token_id} shows {depth} pUSD (min {c.min_book_depth_notional})"
                     )
+        if not cutting and c.correlation_limit is not None:
+            hit = self._correlation_breach(intent.legs, c.correlation_limit)
+            if hit is not None:
+                return (ReasonCode.CORRELATION_LIMIT,), hit
         return (), ""
 
     def _max_scale(
@@ -588,6 +655,17 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
                 if avail < leg.size:
                     bound(ReasonCode.INSUFFICIENT_LIQUIDITY, avail / leg.size,
                           f"{leg.token_id}: {avail} shares at {leg.price} or better for a paired leg of {leg.size}")
+        if self.config.max_var_fraction is not None and k > 0:
+            try:
+                kv, note = self._var_scale(legs, k)
+            except Exception as exc:  # a risk check that cannot be made refuses, it never crashes the officer
+                self.ctx.log.error("VaR of the book could not be computed: %s", exc, exc_info=True)
+                kv, note = ZERO, f"VaR could not be computed ({type(exc).__name__}: {exc})"
+            if kv < k:
+                if ReasonCode.VAR_LIMIT not in binding:
+                    binding.append(ReasonCode.VAR_LIMIT)
+                notes.append(note)
+                k = kv
         return k, tuple(binding), "; ".join(notes)
 
     def _scaled(self, legs: tuple[IntentLeg, ...], k: Decimal) -> tuple[IntentLeg, ...] | None:
@@ -662,6 +740,7 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
                 self.market_event.setdefault(leg.market, leg.event_id)
             coid = client_order_id(out.intent_id, i)
             self.reservations.setdefault(coid, _Reservation(leg.token_id, leg.market, leg.side, leg.price, leg.size))
+            self._note_strategy(coid, out.strategy)
         return await self._decide(intent, action, out, reasons, detail)
 
     async def _decide(
@@ -680,8 +759,294 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             self.counts[r.value] = self.counts.get(r.value, 0) + 1
         self.ctx.publish(decision)
         await self._journal(decision)
-        self.ctx.metric("risk_decisions", 1, "counter", action=action.value)
+        self.ctx.metric("polyagents_risk_decisions_total", 1, "counter", action=action.value,
+                        strategy=intent.strategy, reason=reasons[0].value if reasons else "")
         return decision
+
+    # -- portfolio risk ---------------------------------------------------------------------------
+    @property
+    def var_limit(self) -> float | None:
+        f = self.config.max_var_fraction
+        return None if f is None else float(self.config.bankroll * f)
+
+    def _token_place(self, token: str, market: str) -> tuple[str, int]:
+        """(the market the model knows the token by, 0 for its YES / 1 for its NO)."""
+        info = self.markets.get(market) or self.markets.get(self.token_market.get(token, ""))
+        if info is not None and token in info.token_ids:
+            return info.market, info.token_ids.index(token)
+        return f"token:{token}", 0  # unknown market: the token is a binary of its own
+
+    def _mid(self, token: str) -> float | None:
+        book = self.books.get(token)
+        if book is not None:
+            m = book.mid if book.mid is not None else (book.best_bid or book.best_ask)
+            if m is not None:
+                return float(m)
+        mark = self.portfolio.marks.get(token)
+        return None if mark is None else float(mark)
+
+    def _yes_mid(self, market: str) -> float | None:
+        """The market's YES price: its YES book, else 1 − its NO book."""
+        info = self.markets.get(market)
+        if info is None:
+            return None
+        yes = self._mid(info.token_ids[0])
+        if yes is not None:
+            return yes
+        no = self._mid(info.token_ids[1])
+        return None if no is None else 1.0 - no
+
+    def _exclusive_group(self, market: str) -> str:
+        info = self.markets.get(market)
+        return info.event_id if info is not None and info.neg_risk and info.event_id else ""
+
+    def risk_positions(self, legs: tuple[IntentLeg, ...] = (), k: Decimal = Decimal(1)) -> list[RiskPosition]:
+        """The book as the VaR sees it: holdings at their marks, open buys as if filled at their
+        limit, and ``legs`` scaled by ``k`` as if filled at their prices."""
+        out: list[RiskPosition] = []
+        for tok, h in self.portfolio.holdings.items():
+            if h.size > 0:
+                m, o = self._token_place(tok, h.market)
+                mark = self._mid(tok)
+                out.append(RiskPosition(m, o, float(h.size), float(h.avg_price) if mark is None else mark))
+        for r in self.reservations.values():
+            if r.side is Side.BUY and r.open_size > 0:
+                m, o = self._token_place(r.token_id, r.market)
+                out.append(RiskPosition(m, o, float(r.open_size), float(r.price)))
+        for leg in legs:
+            m, o = self._token_place(leg.token_id, leg.market)
+            sign = 1.0 if leg.side is Side.BUY else -1.0
+            out.append(RiskPosition(m, o, sign * float(leg.size * k), float(leg.price)))
+        return out
+
+    def _market_models(self, positions: list[RiskPosition]) -> dict[str, MarketModel]:
+        models: dict[str, MarketModel] = {}
+        wanted = {p.market for p in positions}
+        groups = {g for g in (self._exclusive_group(m) for m in wanted) if g}
+        for m in wanted | {m for m in self.markets if self._exclusive_group(m) in groups}:
+            p = self._yes_mid(m)
+            if p is None:  # no book: the price of a position in it stands in
+                pos = next((x for x in positions if x.market == m), None)
+                if pos is None:
+                    continue
+                p = pos.price if pos.outcome == 0 else 1.0 - pos.price
+            models[m] = MarketModel(p, self._exclusive_group(m))
+        return models
+
+    def _declared_pairs(self) -> dict[tuple[str, str], float]:
+        """The declared correlations between markets (events expanded to their markets)."""
+        members: dict[str, list[str]] = {}
+        for m, info in self.markets.items():
+            if info.event_id:
+                members.setdefault(info.event_id, []).append(m)
+        out: dict[tuple[str, str], float] = {}
+        for d in self.config.correlations:
+            if d.a == d.b:
+                pairs = list(combinations(sorted(members.get(d.a, [])), 2))
+            else:
+                pairs = [(x, y) for x in members.get(d.a, [d.a]) for y in members.get(d.b, [d.b]) if x != y]
+            for x, y in pairs:
+                out[(x, y)] = out[(y, x)] = d.rho
+        return out
+
+    def portfolio_var(self, legs: tuple[IntentLeg, ...] = (), k: Decimal = Decimal(1)) -> VaRResult:
+        c = self.config
+        positions = self.risk_positions(legs, k)
+        return value_at_risk(
+            positions, self._market_models(positions), c.var_confidence, self._declared_pairs(),
+            max_exact_states=c.var_max_exact_states, samples=c.var_samples, seed=c.var_seed,
+        )
+
+    def _var_scale(self, legs: tuple[IntentLeg, ...], k: Decimal) -> tuple[Decimal, str]:
+        """The largest factor ≤ k that keeps the VaR within its limit (k when the intent does not
+        raise the VaR). Bisection on the size step's grid; the result is checked again after rounding."""
+        limit = self.var_limit
+        assert limit is not None
+        after = self.portfolio_var(legs, k).var
+        if after <= limit:
+            return k, ""
+        before = self.portfolio_var().var
+        if after <= before + 1e-9:
+            return k, ""  # it does not add risk: a sale, a hedge
+        note = f"VaR {after:.2f} > {limit:.2f} (book alone {before:.2f})"
+        if before > limit:
+            return ZERO, note
+        lo, hi = ZERO, k
+        for _ in range(14):
+            mid = (lo + hi) / 2
+            if self.portfolio_var(legs, mid).var <= limit:
+                lo = mid
+            else:
+                hi = mid
+        return lo, note
+
+    def _correlation_breach(self, legs: tuple[IntentLeg, ...], limit: float) -> str | None:
+        """Why a new position would be too correlated with an open one, or None."""
+        open_: dict[tuple[str, int], None] = {}
+        for p in self.risk_positions():
+            if p.shares > 0:
+                open_[(p.market, p.outcome)] = None
+        if not open_:
+            return None
+        declared = self._declared_pairs()
+        for leg in legs:
+            if leg.side is not Side.BUY:
+                continue
+            m, o = self._token_place(leg.token_id, leg.market)
+            for n, o2 in open_:
+                if n == m:
+                    continue
+                rho = declared.get((m, n))
+                if rho is None:
+                    g = self._exclusive_group(m)
+                    if g and g == self._exclusive_group(n):
+                        continue  # exclusive outcomes: the VaR's event group models them
+                    rho = self.price_correlation(m, n)
+                if rho is None:
+                    continue
+                corr = rho * (1 if o == 0 else -1) * (1 if o2 == 0 else -1)
+                if corr > limit:
+                    side = ("YES", "NO")
+                    return (f"{leg.token_id} ({m} {side[o]}) has correlation {corr:.2f} with the open "
+                            f"{n} {side[o2]} (limit {limit:.2f})")
+        return None
+
+    def price_correlation(self, a: str, b: str) -> float | None:
+        """Co-movement of two markets' YES mids over the sampled window (None: too little data)."""
+        sa, sb = self.mids.get(a), self.mids.get(b)
+        if sa is None or sb is None:
+            return None
+        return comovement(list(sa), list(sb), self.config.correlation_min_samples)
+
+    def _sample_mids(self, now: int) -> bool:
+        """One sample of every market's YES mid, at a common instant (so changes line up).
+        False when the last sample is more recent than ``correlation_sample_ns``."""
+        c = self.config
+        if self._last_sample_ns >= 0 and now - self._last_sample_ns < c.correlation_sample_ns:
+            return False
+        self._last_sample_ns = now
+        for m in self.markets:
+            mid = self._yes_mid(m)
+            if mid is None:
+                continue
+            series = self.mids.get(m)
+            if series is None:
+                series = self.mids[m] = deque(maxlen=c.correlation_window)
+            series.append(mid)
+        return True
+
+    def _open_correlations(self, top: int = 5) -> list[dict[str, Any]]:
+        """The largest position correlations between open markets (for status)."""
+        held: dict[str, int] = {}
+        for p in self.risk_positions():
+            if p.shares > 0:
+                held.setdefault(p.market, p.outcome)
+        declared = self._declared_pairs()
+        out: list[dict[str, Any]] = []
+        for a, b in combinations(sorted(held), 2):
+            rho = declared.get((a, b))
+            source = "declared"
+            if rho is None:
+                rho, source = self.price_correlation(a, b), "estimated"
+            if rho is None:
+                continue
+            corr = rho * (1 if held[a] == 0 else -1) * (1 if held[b] == 0 else -1)
+            out.append({"a": a, "b": b, "correlation": round(corr, 4), "source": source})
+        out.sort(key=lambda d: -d["correlation"])
+        return out[:top]
+
+    def portfolio_risk(self) -> dict[str, Any]:
+        """VaR of the book against its limit, and the most correlated open pairs."""
+        res = self.portfolio_var()
+        self.var_last = res
+        self.var_peak = max(self.var_peak, res.var)
+        limit = self.var_limit
+        return {
+            "var": round(res.var, 6),
+            "var_limit": None if limit is None else round(limit, 6),
+            "var_confidence": self.config.var_confidence,
+            "var_peak": round(self.var_peak, 6),
+            "var_method": res.method,
+            "worst_loss": round(res.worst_loss, 6),
+            "groups": res.groups,
+            "notes": list(res.notes),
+            "correlation_limit": self.config.correlation_limit,
+            "top_correlations": self._open_correlations(),
+            "markets_sampled": len(self.mids),
+        }
+
+    def _portfolio_risk_or_error(self) -> dict[str, Any]:
+        try:
+            return self.portfolio_risk()
+        except Exception as exc:  # status must answer whatever the book holds
+            return {"error": f"{type(exc).__name__}: {exc}"}
+
+    # -- per strategy -----------------------------------------------------------------------------
+    def _strategy_of(self, coid: str) -> str:
+        return self.coid_strategy.get(coid, "unattributed")
+
+    def _note_strategy(self, coid: str, strategy: str) -> None:
+        if not strategy:
+            return
+        known = self.strategy_books.keys() | self._strategies
+        if strategy not in known and len(known) >= MAX_TRACKED_STRATEGIES:
+            strategy = "other"
+        self._strategies.add(strategy)
+        self.coid_strategy[coid] = strategy
+        while len(self.coid_strategy) > self.config.max_decided:
+            del self.coid_strategy[next(iter(self.coid_strategy))]
+
+    def _strategy_fill(self, fill: Fill) -> None:
+        strategy = self._strategy_of(fill.client_order_id)
+        book = self.strategy_books.get(strategy)
+        if book is None:
+            book = self.strategy_books[strategy] = Portfolio(ZERO)
+            self.strategy_day_start.setdefault(strategy, ZERO)
+        book.apply_fill(fill)
+
+    def strategy_pnl(self) -> dict[str, Decimal]:
+        """Each strategy's PnL since the start (its fills at the officer's marks, fees included)."""
+        for book in self.strategy_books.values():
+            for tok in book.holdings:
+                mark = self.portfolio.marks.get(tok)
+                if mark is not None:
+                    book.mark(tok, mark)
+        return {s: b.equity for s, b in sorted(self.strategy_books.items())}
+
+    def strategy_correlation(self) -> dict[str, float | None]:
+        """Pearson correlation of the strategies' daily PnL over the days kept (None: < 3 days)."""
+        names = sorted({k for day in self.strategy_days for k in day})
+        out: dict[str, float | None] = {}
+        for a, b in combinations(names, 2):
+            xs = [d.get(a, 0.0) for d in self.strategy_days]
+            ys = [d.get(b, 0.0) for d in self.strategy_days]
+            out[f"{a}~{b}"] = pearson(xs, ys) if len(xs) >= 3 else None
+        return out
+
+    def _close_strategy_day(self) -> None:
+        pnl = self.strategy_pnl()
+        if pnl:
+            self.strategy_days.append(
+                {s: float(v - self.strategy_day_start.get(s, ZERO)) for s, v in pnl.items()}
+            )
+        self.strategy_day_start = dict(pnl)
+
+    def _publish_gauges(self) -> None:
+        """Per-strategy and per-market series for the dashboards (tags bounded by the sinks too)."""
+        for strategy, pnl in self.strategy_pnl().items():
+            self.ctx.metric("polyagents_strategy_pnl_usd", float(pnl), strategy=strategy)
+            book = self.strategy_books[strategy]
+            self.ctx.metric("polyagents_strategy_exposure_usd", float(book.exposure), strategy=strategy)
+        by_market, _by_event, _total = self.exposures()
+        for m, v in sorted(by_market.items(), key=lambda x: (-x[1], x[0]))[:TOP_MARKET_GAUGES]:
+            self.ctx.metric("polyagents_market_exposure_usd", float(v), market=m)
+        if self.config.max_var_fraction is not None or self.portfolio.holdings:
+            try:
+                risk = self.portfolio_risk()
+            except Exception as exc:
+                self.ctx.log.error("VaR of the book could not be computed: %s", exc, exc_info=True)
+                return
+            self.ctx.metric("polyagents_portfolio_var_usd", float(risk["var"]))
 
     # -- exposure ---------------------------------------------------------------------------------
     def _event_of(self, market: str, hint: str = "") -> str:
@@ -717,6 +1082,7 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         return free
 
     def _apply_fill(self, fill: Fill) -> Decimal | None:
+        self._strategy_fill(fill)  # its own dedupe: a restored book has seen the fill, a new one has not
         realized = self.portfolio.apply_fill(fill)
         if realized is not None:
             coid = fill.client_order_id
@@ -829,6 +1195,8 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             return False
         first = self.day == -1
         self.day = day
+        if not first:
+            self._close_strategy_day()
         self.day_start_equity = self.portfolio.equity
         self.trades_today = 0
         if not first and self.config.daily_halt_resets:
@@ -998,6 +1366,10 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             "journal_dropped": self.journal_dropped,
             "book_rebuilt": self._rebuilt,
             "book_vs_venue": self.book_vs_venue,
+            "portfolio_risk": self._portfolio_risk_or_error(),
+            "strategy_pnl": {k: str(v) for k, v in self.strategy_pnl().items()},
+            "strategy_correlation": self.strategy_correlation(),
+            "strategy_days": len(self.strategy_days),
         }
 
     def snapshot(self) -> dict[str, Any]:
@@ -1025,6 +1397,10 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
             "token_market": self.token_market,
             "market_event": self.market_event,
             "counts": self.counts,
+            "coid_strategy": self.coid_strategy,
+            "strategy_days": list(self.strategy_days),
+            "strategy_day_start": {k: str(v) for k, v in self.strategy_day_start.items()},
+            "var_peak": self.var_peak,
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -1054,4 +1430,10 @@ class RiskOfficer(Agent[RiskOfficerConfig]):
         self.token_market = dict(state.get("token_market", {}))
         self.market_event = dict(state.get("market_event", {}))
         self.counts = dict(state.get("counts", {}))
+        self.coid_strategy = {str(k): str(v) for k, v in state.get("coid_strategy", {}).items()}
+        self.strategy_days = deque(
+            ({str(k): float(v) for k, v in d.items()} for d in state.get("strategy_days", [])), maxlen=90
+        )
+        self.strategy_day_start = {str(k): Decimal(v) for k, v in state.get("strategy_day_start", {}).items()}
+        self.var_peak = float(state.get("var_peak", 0.0))
         self._restored = True  # kept for status; the book is rebuilt on every start all the same

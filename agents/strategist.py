@@ -363,7 +363,7 @@ class Strategist(Agent[StrategistConfig]):
         )
         for m in prop.markets:
             self._last_intent_ns[m] = now
-        self.ctx.metric("strategist_intents", 1.0, "counter", strategy=prop.strategy)
+        self.ctx.metric("polyagents_strategist_intents_total", 1.0, "counter", strategy=prop.strategy)
 
     # -- state ----------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from agents.base import Agent, Subscription, Timer
 from cluster.clock import DEFAULT_START_NS, wall_ns
-from cluster.metrics import observe_published
+from cluster.metrics import observe_published, series_key
 from protocols import AgentEvent, Envelope, JournalPort, Payload, VenuePort
 from supervisors.policy import Action, SupervisorState
 from supervisors.spec import ChildSpec, Strategy, SupervisorSpec, class_path
@@ -68,14 +68,15 @@ class SupervisionFailed(Exception):
 
 
 class MetricsSink:
-    """Where ``ctx.metric`` goes. The default keeps the last value per (agent, name)."""
+    """Where ``ctx.metric`` goes. The default keeps the last value per (agent, series): the series is
+    the name, with its tags when it has any (``name{strategy=maker}``, see cluster.metrics.series_key)."""
 
     def __init__(self) -> None:
         self.last: dict[tuple[str, str], float] = {}
         self.counters: dict[tuple[str, str], float] = {}
 
     def record(self, agent_id: str, role: str, name: str, value: float, kind: str, tags: dict[str, str]) -> None:
-        key = (agent_id, name)
+        key = (agent_id, series_key(name, tags))
         if kind == "counter":
             self.counters[key] = self.counters.get(key, 0.0) + value
         else:

@@ -21,6 +21,7 @@ import duckdb
 from cluster.journal import SCHEMA, open_read_only
 from simulation import metrics as mx
 from simulation.ledger import ACCOUNT_FILLS, Ledger, drawdowns, read_ledger, trade_stats
+from simulation.risk_report import PortfolioRisk, portfolio_risk
 
 #: Strategies whose intents are complete sets (their PnL is ``arb_captured``).
 ARB_STRATEGIES = frozenset({"complete_set", "neg_risk_basket"})
@@ -51,6 +52,8 @@ class Analysis:
     arb_residual: Decimal
     ratios: dict[str, float | None] = field(default_factory=dict)
     ledger: Ledger | None = None
+    portfolio: PortfolioRisk | None = None
+    """VaR over the run, limits that bound, market and strategy correlations (simulation.risk_report)."""
 
     @property
     def bankroll(self) -> Decimal:
@@ -237,6 +240,7 @@ def _analyze(con: duckdb.DuckDBPyConnection) -> Analysis:
     start_ns = int(run.get("start_ns", times[0] if times else 0))
     end_ns = start_ns + round(duration_s * 1e9) if duration_s else (times[-1] if times else start_ns)
     ledger = read_ledger(con, account, finals, end_ns)
+    portfolio = portfolio_risk(con, run, ledger, times)
     return Analysis(
         run=run,
         times_ns=times,
@@ -255,6 +259,7 @@ def _analyze(con: duckdb.DuckDBPyConnection) -> Analysis:
         arb_captured=arb_captured,
         arb_residual=arb_pnl - arb_captured,
         ratios=ratios,
+        portfolio=portfolio,
     )
 
 

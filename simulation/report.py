@@ -445,6 +445,7 @@ resumptions, risk events, market resolutions: {esc(event_counts)}.</p>
 <h2 id="attribution">Attribution by strategy</h2>
 <img src="attribution.png" alt="PnL by strategy">
 <table><tr><th>strategy</th><th>fills</th><th>PnL (pUSD)</th></tr>{strat_rows}</table>
+{_portfolio_risk_html(analysis)}
 <h2 id="gaps">Complete-set gaps</h2>
 <p>Available = the sum of every increase of the depth-walked, fee-net profit of buying a complete set
 (every outcome's YES, or every outcome's NO) of each neg-risk event, measured after every book change;
@@ -472,6 +473,52 @@ final mark); undefined ratios are shown as n/a.</li></ul>
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def _portfolio_risk_html(analysis: Analysis) -> str:
+    """The portfolio-risk and strategy-correlation sections (numbers: simulation.risk_report)."""
+    esc = html.escape
+    pr = analysis.portfolio
+    if pr is None:
+        return '<h2 id="portfolio-risk">Portfolio risk</h2><p>not computed for this journal</p>'
+    limit = "no VaR limit configured" if pr.var_limit is None else f"{money(pr.var_limit)} pUSD"
+    peak_at = "" if pr.var_peak_s is None else f" at {pr.var_peak_s:,.1f} s"
+    over = pr.var_limit is not None and pr.var_peak > pr.var_limit + 1e-9
+
+    def bound(code: str) -> str:
+        d = pr.bound.get(code, {})
+        return f"{d.get('RESIZED', 0)} resized, {d.get('REJECTED', 0)} rejected"
+
+    corr_limit = "none" if pr.correlation_limit is None else f"{pr.correlation_limit:.2f}"
+    rows = _kv([
+        (f"VaR {pr.confidence * 100:.0f} % of positions, peak", f"{money(pr.var_peak)} pUSD{peak_at}"
+         + (" (above the limit: marks moved after the trades)" if over else "")),
+        ("VaR at the end", f"{money(pr.var_final)} pUSD"),
+        ("VaR limit", limit),
+        ("Intents bound by the VaR limit (VAR_LIMIT)", bound("VAR_LIMIT")),
+        ("Correlation limit", corr_limit),
+        ("Intents bound by the correlation limit (CORRELATION_LIMIT)", bound("CORRELATION_LIMIT")),
+    ])
+    mrows = _rows([(a, b, f"{c:+.3f}") for a, b, c in pr.market_correlations]) or (
+        "<tr><td colspan=3>fewer than two held markets with enough marks</td></tr>")
+    target = 0.3
+    srows = _rows([
+        (a, b, "n/a" if c is None else f"{c:+.3f}", "n/a" if c is None else ("yes" if c < target else "NO"))
+        for a, b, c in pr.strategy_correlations
+    ]) or "<tr><td colspan=4>fewer than two strategies traded</td></tr>"
+    return f"""<h2 id="portfolio-risk">Portfolio risk</h2>
+<p>Value at risk of the positions held at each equity sample: every token pays 0 or 1, with the
+probability of its fair value then; the outcomes of one neg-risk event are exclusive; declared
+correlations of the risk officer apply (protocols.var). Open orders are not counted here (the risk
+officer's live VaR, in <code>polyagents status</code>, counts open buys too).</p>
+<table>{rows}</table>
+<p>Most correlated pairs of held markets (co-movement of their fair values over the run, or declared):</p>
+<table>{_head(["market", "market", "correlation"])}{mrows}</table>
+<h2 id="strategy-correlation">Strategy correlation</h2>
+<p>Pearson correlation of each pair of strategies' PnL per {esc(pr.strategy_bucket)}
+({pr.strategy_buckets} buckets; fills' cash plus shares at the marks). Target: below {target}.</p>
+<table>{_head(["strategy", "strategy", "correlation", f"below {target}"])}{srows}</table>
+"""
 
 
 def summary_table(summary: Mapping[str, Any], title: str | None = None) -> Table:

@@ -205,6 +205,23 @@ def build_exchange(world: World, scheduler: Any) -> SimExchange:
     return exchange
 
 
+def _risk_limits(members: list[Member]) -> dict[str, Any]:
+    """The portfolio limits of the run's risk officer, for the report (money as strings)."""
+    from agents.risk_officer import RiskOfficer
+
+    for m in members:
+        if isinstance(m.agent, RiskOfficer):
+            c = m.agent.config
+            return {
+                "bankroll": str(c.bankroll),
+                "max_var_fraction": None if c.max_var_fraction is None else str(c.max_var_fraction),
+                "var_confidence": c.var_confidence,
+                "correlation_limit": c.correlation_limit,
+                "correlations": [d.model_dump() for d in c.correlations],
+            }
+    return {}
+
+
 async def run_scenario_async(
     scenario: Scenario,
     seed: int | None = None,
@@ -328,6 +345,10 @@ async def run_scenario_async(
         "crashes": [f"{aid}: {type(exc).__name__}: {exc}" for aid, exc in rt.crashes[:20]],
         "journal_hash": digest,
         "trading_hash": trading_digest,
+        # what the report's portfolio-risk section needs: which markets are outcomes of one
+        # neg-risk event, and the risk officer's limits (absent when no risk officer ran)
+        "event_of": {m.id: m.event_id for m in world.markets.values() if m.event_id},
+        "risk_limits": _risk_limits(members),
         "assumptions": {
             "fills": "price-time priority on one YES-space book per condition with complement matching "
             "(mint/merge); a trade executes at the resting order's price; no hidden liquidity, no queue "

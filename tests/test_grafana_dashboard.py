@@ -120,3 +120,19 @@ def test_grafana_dashboard_agent_variable_reaches_every_query(board: dict[str, A
     assert "agent" in variables
     for title, expr in targets(board):
         assert 'agent=~"$agent"' in expr, f"panel {title!r} ignores the agent variable: {expr}"
+
+
+def test_grafana_dashboard_per_strategy_metrics_split_and_filter_by_strategy(board: dict[str, Any]) -> None:
+    """A per-strategy series summed over strategies would hide what the tags were for."""
+    from cluster.metrics import EXTRA_TAGS
+
+    variables = {v["name"] for v in board.get("templating", {}).get("list", [])}
+    assert "strategy" in variables
+    per_strategy = {n for n, keys in EXTRA_TAGS.items() if "strategy" in keys}
+    shown = set()
+    for title, expr in targets(board):
+        for name in names_in(expr) & per_strategy:
+            shown.add(name)
+            assert re.search(r"by \([^)]*\bstrategy\b", expr), f"panel {title!r} does not split by strategy: {expr}"
+            assert 'strategy=~"$strategy"' in expr, f"panel {title!r} ignores the strategy variable: {expr}"
+    assert shown == per_strategy, f"per-strategy metrics without a panel: {sorted(per_strategy - shown)}"

@@ -325,6 +325,29 @@ def _print_tree(st: dict[str, Any]) -> None:
                   f"positions: {len(t.get('positions', []))}")
     for p in t.get("positions", []):
         console.print(f"  {p['account']} {p['token_id']}: {p['size']}")
+    for line in portfolio_lines(t):
+        console.print(line)
+
+
+def portfolio_lines(totals: dict[str, Any]) -> list[str]:
+    """The risk officer's portfolio risk and per-strategy PnL, as status prints them."""
+    pr = totals.get("portfolio_risk")
+    if not pr:
+        return []
+    conf = float(pr.get("var_confidence", 0.95)) * 100
+    limit = pr.get("var_limit")
+    lines = [f"VaR {conf:.0f} %: [bold]{pr.get('var')}[/] / {'no limit' if limit is None else limit} pUSD "
+             f"(peak {pr.get('var_peak')}, {pr.get('var_method')})   "
+             f"correlation limit: {pr.get('correlation_limit')}"]
+    for c in pr.get("top_correlations", [])[:3]:
+        lines.append(f"  correlation {c['a']} ~ {c['b']}: {c['correlation']} ({c['source']})")
+    pnl = totals.get("strategy_pnl") or {}
+    if pnl:
+        lines.append("strategy pnl: " + ", ".join(f"{k} {v}" for k, v in sorted(pnl.items())))
+    corr = {k: v for k, v in (totals.get("strategy_correlation") or {}).items() if v is not None}
+    if corr:
+        lines.append("strategy correlation (daily pnl): " + ", ".join(f"{k} {v:+.2f}" for k, v in sorted(corr.items())))
+    return lines
 
 
 def _check_new_agent(role: str, overrides: dict[str, Any]) -> None:

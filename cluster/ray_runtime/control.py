@@ -226,6 +226,9 @@ def tree_status(namespace: str = NAMESPACE) -> dict[str, Any]:
             totals["pnl"] = st.get("pnl", st.get("equity", totals["pnl"]))
         if a["role"] == "risk_officer" and "state" in st:
             totals["trading_state"] = st["state"]
+            for k in ("portfolio_risk", "strategy_pnl", "strategy_correlation"):
+                if k in st:
+                    totals[k] = st[k]
     try:
         w = _actor(WORLD, namespace)
         accounts = {str((a["status"] or {}).get("account") or a["id"]) for a in agents if a["role"] == "trader"}

@@ -517,7 +517,7 @@ class AgentHost:
             self._registry.register.remote(self.spec.path, self.spec.agent_id, sorted(self._subs, key=str))
 
     def _emit_metric(self, op: Metric) -> None:
-        self.metrics.record(op.name, op.value, op.kind)
+        self.metrics.record(op.name, op.value, op.kind, op.tags)
         if self.mode == "lockstep":
             self._emit(op)
 
