@@ -47,6 +47,7 @@ from protocols import (
     TradePrint,
 )
 from protocols.book import BookError, L2Book
+from protocols.burst import UNSAID, BurstJudge, Reported
 from venues.polymarket.config import PolymarketDataConfig
 from venues.polymarket.http import SharedSession
 from venues.polymarket.schemas import (
@@ -182,20 +183,16 @@ class _BookState:
     resync_pending: bool = False
     buffer: list[tuple[int, WirePriceChangeItem]] = field(default_factory=list)
     last_update_ns: int | None = None
-    # the open burst (see BookKeeper): its timestamp and the best prices the venue last reported in
-    # it; ``doubt`` while the mirror disagrees with them (or is crossed) — judged when it settles
-    burst_ts: int = 0
-    burst_bid: Decimal | None = None
-    burst_ask: Decimal | None = None
-    doubt: bool = False
-    doubt_mark: int = 0  # which doubt this is (the keeper numbers them), 0 = none
+    # the open burst (see BookKeeper and protocols.burst): its timestamp, the best prices the venue
+    # last reported in it, and whether the mirror is in doubt — judged when it settles
+    burst: BurstJudge = field(default_factory=BurstJudge)
     trade_ts: int = 0
     trade_keys: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     guard_ts: int = 0
     guard_keys: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     def end_burst(self) -> None:
-        self.burst_ts, self.burst_bid, self.burst_ask, self.doubt, self.doubt_mark = 0, None, None, False, 0
+        self.burst.end()
 
 
 MAX_BUFFERED_CHANGES = 10_000
@@ -223,7 +220,8 @@ class BookKeeper:
     as it comes, and the book is judged only once the burst has settled: when an event for the
     token with another timestamp arrives, or when the owner calls :meth:`settle`. A burst that
     ends agreeing with the venue's last reported best prices and uncrossed was no gap; one that
-    ends crossed or disagreeing is, and the book is rebuilt (RESYNC).
+    ends crossed or disagreeing is, and the book is rebuilt (RESYNC). The rule is
+    ``protocols.burst.BurstJudge``'s, shared with the market watcher.
     """
 
     def __init__(
@@ -240,7 +238,6 @@ class BookKeeper:
         self._clock = clock
         self._books: dict[str, _BookState] = {}
         self._doubtful: set[str] = set()  # tokens whose open burst left the book in doubt (may be stale)
-        self._doubts = 0
 
     # -- subscription ------------------------------------------------------------------------
     def track(self, token_id: str, meta: TokenMeta) -> None:
@@ -287,10 +284,10 @@ class BookKeeper:
         out: dict[str, int] = {}
         for t in list(self._doubtful):
             st = self._books.get(t)
-            if st is None or not st.doubt:
+            if st is None or not st.burst.doubt:
                 self._doubtful.discard(t)
             else:
-                out[t] = st.doubt_mark
+                out[t] = st.burst.mark
         return out
 
     def settle_doubts(self, marks: dict[str, int]) -> None:
@@ -298,7 +295,7 @@ class BookKeeper:
         owner waited and the book did not come right, so no more of that burst is coming."""
         for t, mark in marks.items():
             st = self._books.get(t)
-            if st is not None and st.doubt and st.doubt_mark == mark:
+            if st is not None and st.burst.doubt and st.burst.mark == mark:
                 self._settle(t, st)
 
     def on_connection_up(self, token_ids: Iterable[str]) -> None:
@@ -420,7 +417,7 @@ class BookKeeper:
                 j += 1
             if ts < st.book_ts:
                 self.stats.dropped["STALE_DELTA"] += j - i
-            elif ts != st.burst_ts and not self._settle(wire.asset_id, st):
+            elif st.burst.other(ts) and not self._settle(wire.asset_id, st):
                 return  # lost sync again: a fresh snapshot is on its way
             elif not self._apply_items(wire.asset_id, st, ts, [it for _ts, it in buffered[i:j]], report=False):
                 return
@@ -445,7 +442,7 @@ class BookKeeper:
         self.stats.accepted["price_change"] += 1
         for asset, items in known.items():
             st = self._books[asset]
-            if st.burst_ts and ev.timestamp != st.burst_ts and ev.timestamp >= st.book_ts and not st.awaiting:
+            if st.burst.other(ev.timestamp) and ev.timestamp >= st.book_ts and not st.awaiting:
                 self._settle(asset, st)  # another timestamp: the open burst is over (may start a rebuild)
             if st.awaiting or st.resync_pending:
                 if len(st.buffer) + len(items) > MAX_BUFFERED_CHANGES:
@@ -503,35 +500,23 @@ class BookKeeper:
     ) -> None:
         """Make ``ts`` the open burst, remember what the venue last reported in it, and note
         whether the mirror is in doubt (crossed, or disagreeing with that report) right now."""
-        if st.burst_ts != ts:
-            st.burst_ts, st.burst_bid, st.burst_ask = ts, None, None
+        said: tuple[Reported, Reported] | None = None
         if reported is not None:
-            st.burst_bid, st.burst_ask = reported
-        doubt = st.book.is_crossed or not self._best_agrees(st, st.burst_bid, st.burst_ask)
-        if doubt and not st.doubt:
-            self._doubts += 1
-            st.doubt_mark = self._doubts
+            bid, ask = reported
+            said = (
+                UNSAID if bid is None else _wire_best(bid, bid=True),
+                UNSAID if ask is None else _wire_best(ask, bid=False),
+            )
+        if st.burst.observe(st.book, ts, said):
             self._doubtful.add(asset)
-        st.doubt = doubt
 
     def _settle(self, asset: str, st: _BookState) -> bool:
         """Close the open burst; a book still in doubt lost sync and is rebuilt. True if in sync."""
-        doubt = st.doubt
-        st.end_burst()
+        doubt = st.burst.settle()
         self._doubtful.discard(asset)
         if doubt:
             self._resync(asset, st)
         return not doubt
-
-    def _best_agrees(self, st: _BookState, bid: Decimal | None, ask: Decimal | None) -> bool:
-        """The venue's best bid/ask must match the mirror; a mismatch means we missed something."""
-        ok = True
-        if bid is not None:
-            ok = ok and _wire_best(bid, bid=True) == st.book.best_bid
-        if ask is not None:
-            wb = _wire_best(ask, bid=False)
-            ok = ok and (wb == st.book.best_ask or (wb is None and st.book.best_ask is None))
-        return ok
 
     def _resync(self, asset: str, st: _BookState) -> None:
         """Declare the book out of sync: tell consumers, buffer deltas, fetch a fresh snapshot."""
@@ -554,7 +539,7 @@ class BookKeeper:
         st = self._state(ev.asset_id, "last_trade_price")
         if st is None:
             return
-        if st.burst_ts and ev.timestamp > st.burst_ts:
+        if st.burst.open and ev.timestamp > st.burst.ts:
             self._settle(ev.asset_id, st)  # time moved on: the open burst is over
         key = (str(ev.price.normalize()), str(ev.size.normalize()), ev.side)
         if st.guard_ts:
@@ -612,7 +597,7 @@ class BookKeeper:
         self.stats.accepted["best_bid_ask"] += 1
         if st.awaiting or st.resync_pending or ev.timestamp < st.book_ts:
             return
-        if st.burst_ts and ev.timestamp != st.burst_ts and not self._settle(ev.asset_id, st):
+        if st.burst.other(ev.timestamp) and not self._settle(ev.asset_id, st):
             return
         # the venue's word on the best prices at ev.timestamp: judged once that burst has settled
         self._join_burst(ev.asset_id, st, ev.timestamp, (ev.best_bid, ev.best_ask))
