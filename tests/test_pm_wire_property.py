@@ -21,7 +21,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols import BookDelta, BookSnapshot, Fill, OrderEvent, Side, TradePrint
-from venues.polymarket.schemas import WireBook, book_to_snapshot
+from venues.polymarket.schemas import (
+    DataTrade,
+    GammaMarket,
+    WireBook,
+    book_to_snapshot,
+    market_to_info,
+    trade_to_wallet_trade,
+)
 from venues.polymarket.user_ws import UserStreamDecoder
 from venues.polymarket.websocket import BookKeeper, FrameDecoder, StreamStats, TokenMeta
 
@@ -354,3 +361,83 @@ def test_market_last_trade_price_with_optional_fields_removed_or_emptied_is_a_pr
     assert isinstance(tp, TradePrint)
     assert (tp.price, tp.size, tp.side) == (price, size, Side(side))
     assert tp.fee_rate_bps == (1000 if not {"fee_rate_bps"} & (removed | emptied) else 0)
+
+
+# -- REST: Gamma markets and Data API rows -----------------------------------------------------------
+
+GAMMA_OPTIONAL = ("question", "slug", "endDate", "category", "outcomes", "outcomePrices", "active", "closed",
+                  "acceptingOrders", "enableOrderBook", "orderPriceMinTickSize", "orderMinSize", "negRisk",
+                  "negRiskMarketID", "feesEnabled", "feeType", "feeSchedule", "volumeNum", "liquidityNum",
+                  "bestBid", "bestAsk", "events")
+
+
+def _gamma_row(tick: str, rate: float) -> dict[str, Any]:
+    return {
+        "id": "253591", "question": "Will it rain?", "conditionId": MARKET, "slug": "will-it-rain",
+        "endDate": "2026-12-31T12:00:00Z", "category": "Weather", "outcomes": '["Yes", "No"]',
+        "outcomePrices": '["0.52", "0.48"]', "clobTokenIds": json.dumps([TOKEN, OTHER]), "active": True,
+        "closed": False, "acceptingOrders": True, "enableOrderBook": True, "orderPriceMinTickSize": float(tick),
+        "orderMinSize": 5, "negRisk": False, "negRiskMarketID": "0x" + "ee" * 32, "feesEnabled": True,
+        "feeType": "crypto_fees",
+        "feeSchedule": {"exponent": 1, "rate": rate, "takerOnly": True, "rebateRate": 0.2},
+        "volumeNum": 1234.5, "liquidityNum": 99.5, "bestBid": 0.51, "bestAsk": 0.53,
+        "events": [{"id": "9001", "negRisk": False, "enableNegRisk": False, "negRiskAugmented": False}],
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tick=st.sampled_from(["0.01", "0.001"]),
+    rate=st.sampled_from([0.07, 0.03, 0.0]),
+    removed=st.sets(st.sampled_from(GAMMA_OPTIONAL)),
+    blanked=st.dictionaries(st.sampled_from(GAMMA_OPTIONAL), st.sampled_from(["", None, "  "])),
+)
+def test_gamma_market_with_optional_fields_removed_or_empty_or_null_is_still_a_tradeable_market(
+    tick: str, rate: float, removed: set[str], blanked: dict[str, str | None]
+) -> None:
+    """What discovery runs per Gamma row (``GammaMarket`` then ``market_to_info``): a row keeps its
+    identity, tokens and every field it still states; an empty or null field is counted, not fatal."""
+    row = _gamma_row(tick, rate)
+    for k in removed:
+        row.pop(k)
+    row.update(blanked)
+    m = GammaMarket.model_validate(row)
+    info = market_to_info(m, now_ns=NOW_NS, default_fee_rate=Decimal("0.04"))
+    assert (info.market, info.token_ids) == (MARKET, (TOKEN, OTHER))
+    assert set(m.blank_fields) == set(blanked)
+    stated = {k for k in GAMMA_OPTIONAL if k not in removed and k not in blanked}
+    assert info.tick_size == (Decimal(tick) if "orderPriceMinTickSize" in stated else Decimal("0.01"))
+    assert info.question == ("Will it rain?" if "question" in stated else "")
+    if {"feesEnabled", "feeSchedule"} <= stated:
+        assert (info.fees.rate, info.fees.rebate_rate) == (Decimal(str(rate)), Decimal("0.2"))
+    if "feesEnabled" not in stated and "feeSchedule" not in stated:
+        assert not info.fees.charges  # nothing said about fees: none (as a row without fee fields)
+    assert "blank_fields" not in m.model_dump()
+
+
+DATA_TRADE_OPTIONAL = ("outcome", "outcomeIndex", "transactionHash", "name", "pseudonym", "title", "slug")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    price=prices,
+    size=sizes,
+    removed=st.sets(st.sampled_from(DATA_TRADE_OPTIONAL)),
+    blanked=st.dictionaries(st.sampled_from(DATA_TRADE_OPTIONAL), st.sampled_from(["", None])),
+)
+def test_data_api_trade_with_optional_fields_removed_or_empty_keeps_its_wallet_price_and_size(
+    price: Decimal, size: Decimal, removed: set[str], blanked: dict[str, str | None]
+) -> None:
+    row: dict[str, Any] = {
+        "proxyWallet": WALLET, "side": "BUY", "asset": TOKEN, "conditionId": MARKET, "size": float(size),
+        "price": float(price), "timestamp": NOW_NS // 1_000_000_000, "outcome": "Yes", "outcomeIndex": 0,
+        "transactionHash": "0x" + "ab" * 32, "name": "whale", "pseudonym": "Big-Whale", "title": "Rain?",
+        "slug": "rain",
+    }
+    for k in removed:
+        row.pop(k)
+    row.update(blanked)
+    t = DataTrade.model_validate(row)
+    w = trade_to_wallet_trade(t)
+    assert (w.wallet.lower(), w.token_id, w.price, w.size) == (WALLET, TOKEN, price, size)
+    assert set(t.blank_fields) == set(blanked)

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from protocols import (
     BookSnapshot,
@@ -97,6 +97,34 @@ class _Wire(BaseModel):
     """Wire models ignore fields they do not know (Polymarket adds some every few months)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+def _is_blank(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+class RestRow(_Wire):
+    """A Gamma or Data API row, decoded field by field: a field the venue sent empty (``""``) or
+    null is *not given* — its default applies (or, for a field we cannot do without, it is
+    missing and the row is refused as today). Gamma leaves optional fields empty as a matter of
+    course (``bestBid: ""``, ``endDate: null``, ``negRisk: null``); refusing the row for it would
+    drop a tradeable market from discovery. The names of the blank fields are kept in
+    ``blank_fields`` (never dumped) so the caller counts them.
+    """
+
+    blank_fields: tuple[str, ...] = Field(default=(), exclude=True, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_not_given(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        blank = tuple(k for k, v in data.items() if k in cls.model_fields and k != "blank_fields" and _is_blank(v))
+        if not blank:
+            return data
+        out = {k: v for k, v in data.items() if k not in blank}
+        out["blank_fields"] = blank
+        return out
 
 
 # -- CLOB book (REST and WebSocket ``book``) ----------------------------------------------------
@@ -278,14 +306,14 @@ WS_EVENT_MODELS: dict[str, type[_Wire]] = {
 # -- Gamma --------------------------------------------------------------------------------------
 
 
-class GammaEventRef(_Wire):
+class GammaEventRef(RestRow):
     id: str = ""
     negRisk: bool | None = None
     enableNegRisk: bool | None = None
     negRiskAugmented: bool | None = None
 
 
-class GammaMarket(_Wire):
+class GammaMarket(RestRow):
     id: str = Field(min_length=1)
     question: str = ""
     conditionId: str = Field(min_length=1)
@@ -359,7 +387,7 @@ def gamma_fee_schedule(m: GammaMarket, *, default_rate: Decimal) -> FeeSchedule:
     )
 
 
-class GammaEvent(_Wire):
+class GammaEvent(RestRow):
     id: str = Field(min_length=1)
     title: str = ""
     slug: str = ""
@@ -421,7 +449,7 @@ def market_to_info(
 # -- Data API -----------------------------------------------------------------------------------
 
 
-class DataTrade(_Wire):
+class DataTrade(RestRow):
     """One row of ``/trades`` (and a TRADE row of ``/activity``); numbers are JSON floats there."""
 
     proxyWallet: str = Field(min_length=1)
@@ -445,7 +473,7 @@ class DataTrade(_Wire):
         return (self.transactionHash, self.asset, self.side, str(self.size.normalize()))
 
 
-class DataActivity(_Wire):
+class DataActivity(RestRow):
     proxyWallet: str = Field(min_length=1)
     timestamp: SecTime
     type: str = Field(min_length=1)
@@ -465,7 +493,7 @@ class DataActivity(_Wire):
         return (self.transactionHash, self.asset, self.side or self.type, size)
 
 
-class DataPosition(_Wire):
+class DataPosition(RestRow):
     proxyWallet: str = Field(min_length=1)
     asset: str = Field(min_length=1)
     conditionId: str = Field(min_length=1)
