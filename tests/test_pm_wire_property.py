@@ -14,6 +14,7 @@ one whose required number was emptied must be refused and counted, never raised.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols import BookDelta, BookSnapshot, Fill, OrderEvent, Side, TradePrint
+from protocols.numbers import TIME_NS_MAX, TIME_NS_MIN
 from venues.polymarket.schemas import (
     DataTrade,
     GammaMarket,
@@ -31,6 +33,7 @@ from venues.polymarket.schemas import (
 )
 from venues.polymarket.user_ws import UserStreamDecoder
 from venues.polymarket.websocket import BookKeeper, FrameDecoder, StreamStats, TokenMeta
+from venues.polymarket.wire_account import epoch_ns
 
 API_KEY = "00000000-0000-0000-0000-000000000001"
 WALLET = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
@@ -441,3 +444,26 @@ def test_data_api_trade_with_optional_fields_removed_or_empty_keeps_its_wallet_p
     w = trade_to_wallet_trade(t)
     assert (w.wallet.lower(), w.token_id, w.price, w.size) == (WALLET, TOKEN, price, size)
     assert set(t.blank_fields) == set(blanked)
+
+
+# -- units: epoch times in s, ms, µs or ns, as integers, digit strings, decimals or ISO text ---------
+
+@settings(max_examples=300, deadline=None)
+@given(ns=st.integers(TIME_NS_MIN, TIME_NS_MAX - 1))
+def test_epoch_time_in_any_unit_the_venue_uses_reads_as_exact_nanoseconds_without_a_float_round_trip(
+    ns: int,
+) -> None:
+    """``timestamp`` (ms), ``created_at`` (s on REST, ms in some user frames), ``match_time`` (s or
+    ISO text): each read to the nanosecond it states — a float would lose the last digits of a
+    nanosecond time (2^53 < 10^18), so none may be used on the way."""
+    for per in (1_000_000_000, 1_000_000, 1_000, 1):
+        whole = ns // per
+        assert epoch_ns(whole) == whole * per
+        assert epoch_ns(str(whole)) == whole * per
+    seconds, frac = divmod(ns, 1_000_000_000)
+    assert epoch_ns(f"{seconds}.{frac:09d}") == ns  # decimal seconds, to the nanosecond
+    micros = ns // 1_000
+    iso = datetime.fromtimestamp(micros // 1_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    assert epoch_ns(f"{iso}.{micros % 1_000_000:06d}Z") == micros * 1_000  # ISO text, to the µs
+    for blank in ("", "  ", None, "0", 0):
+        assert epoch_ns(blank) is None  # no value: the caller uses its clock
