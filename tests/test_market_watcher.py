@@ -509,3 +509,79 @@ async def test_watcher_resync_under_data_latency_ignores_in_flight_older_deltas(
     assert c["resyncs"] == 1 and c["old_messages"] >= 1
     mine = w.watcher.book("m1-yes")
     assert mine is not None and mine.same_levels(L2Book.from_snapshot(w.ex.book("m1-yes")))
+
+
+# -- property: on a gap-free stream, a cross inside a burst is never a gap ---------------------------
+
+_burst = st.tuples(
+    st.sampled_from(["sweep_up", "sweep_down", "bid", "ask"]),
+    st.integers(min_value=1, max_value=99),
+    st.integers(min_value=1, max_value=40),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(bursts=st.lists(_burst, min_size=1, max_size=20))
+def test_watcher_on_a_gap_free_stream_of_bursts_with_transient_crosses_never_flags_or_resyncs(
+    bursts: list[tuple[str, int, int]],
+) -> None:
+    """Each burst is what a matching engine sends for one event, in sequence, with the best prices
+    after each delta (as the Polymarket client reports them): a sweep is a new order resting through
+    the other side's best levels, then those levels going — crossed in between. The book after
+    every burst is uncrossed, so the watcher must never flag, never rebuild, and end on it."""
+
+    async def scenario() -> None:
+        w = World({"conflate_ns": 0, "top_levels": 100})
+        two_sided(w)
+        await w.run(T0 + MS)
+        book = w.watcher.book("m1-yes")
+        assert book is not None
+        bids = {int(p * 100): s for p, s in book.bids()}
+        asks = {int(p * 100): s for p, s in book.asks()}
+        seq = book.seq
+
+        def send(ts: int, at: int, *changes: tuple[Side, int, Decimal]) -> None:
+            nonlocal seq
+            for side, cents, size in changes:
+                levels = bids if side is Side.BUY else asks
+                if size:
+                    levels[cents] = size
+                else:
+                    levels.pop(cents, None)
+            seq += 1
+            best_bid = D(max(bids)) / 100 if bids else None
+            best_ask = D(min(asks)) / 100 if asks else None
+            d = bad_delta("m1-yes", *((s, f"{c / 100:.2f}", str(z)) for s, c, z in changes), seq=seq,
+                          best_bid=best_bid, best_ask=best_ask)
+            w.inject(d.model_copy(update={"time_ns": ts}), at_ns=at)
+
+        for k, (kind, cents, size) in enumerate(bursts):
+            ts, at = T0 + (k + 2) * MS, T0 + (k + 2) * MS
+            z = D(size)
+            if kind == "sweep_up" and asks and cents >= min(asks):  # a bid through the asks, then they go
+                gone = sorted(a for a in asks if a <= cents)
+                send(ts, at, (Side.BUY, cents, z))
+                send(ts, at, *((Side.SELL, a, D(0)) for a in gone))
+            elif kind == "sweep_down" and bids and cents <= max(bids):
+                gone = sorted((b for b in bids if b >= cents), reverse=True)
+                send(ts, at, (Side.SELL, cents, z))
+                send(ts, at, *((Side.BUY, b, D(0)) for b in gone))
+            elif kind == "bid" and (not asks or cents < min(asks)):
+                send(ts, at, (Side.BUY, cents, z))
+            elif kind == "ask" and (not bids or cents > max(bids)):
+                send(ts, at, (Side.SELL, cents, z))
+        await w.run(T0 + 10 * S)
+        c = w.watcher.counters
+        assert c["resyncs"] == 0 and c["crossed_bursts"] == 0 and c["bbo_mismatches"] == 0, c
+        assert [r for r in w.rec.stale("m1-yes") if r != "EMPTY"] == []
+        tops = w.rec.of(TopOfBook, "m1-yes")
+        assert never_crossed(tops)
+        mine = w.watcher.book("m1-yes")
+        assert mine is not None
+        want_b = tuple((D(p) / 100, s) for p, s in sorted(bids.items(), reverse=True))
+        want_a = tuple((D(p) / 100, s) for p, s in sorted(asks.items()))
+        assert mine.bids() == want_b and mine.asks() == want_a
+        if want_b or want_a:
+            assert (tops[-1].bids, tops[-1].asks) == (want_b, want_a)
+
+    asyncio.run(scenario())
