@@ -21,7 +21,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols import BookDelta, BookSnapshot, Fill, OrderEvent, Side, TradePrint
+from protocols import BookDelta, BookSnapshot, Fill, MarketInfo, MarketResolved, OrderEvent, Side, TradePrint
 from protocols.numbers import TIME_NS_MAX, TIME_NS_MIN
 from venues.polymarket.schemas import (
     DataTrade,
@@ -246,13 +246,22 @@ def book_frame(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(frame=book_frame(), drop_hash=st.booleans(), emptied=st.sets(st.sampled_from(("timestamp", "level"))))
+@given(
+    frame=book_frame(),
+    drop_hash=st.sampled_from(["keep", "remove", "null"]),
+    emptied=st.sets(st.sampled_from(("timestamp", "level"))),
+    null_side=st.sampled_from([None, "bids", "asks"]),
+)
 def test_market_book_with_hash_removed_or_numbers_emptied_never_crashes_and_is_taken_when_complete(
-    frame: dict[str, Any], drop_hash: bool, emptied: set[str]
+    frame: dict[str, Any], drop_hash: str, emptied: set[str], null_side: str | None
 ) -> None:
     keeper, decoder, stats, got = _keeper()
-    if drop_hash:
+    if drop_hash == "remove":
         del frame["hash"]
+    elif drop_hash == "null":
+        frame["hash"] = None
+    if null_side is not None:
+        frame[null_side] = None  # a side with no levels, sent as null: an empty side
     if "timestamp" in emptied:
         frame["timestamp"] = ""
     broke_level = "level" in emptied and bool(frame["bids"])
@@ -266,7 +275,7 @@ def test_market_book_with_hash_removed_or_numbers_emptied_never_crashes_and_is_t
     assert stats.rejected_total == 0, stats.rejected
     (snap,) = got
     assert isinstance(snap, BookSnapshot)
-    assert len(snap.bids) == len(frame["bids"]) and len(snap.asks) == len(frame["asks"])
+    assert len(snap.bids) == len(frame["bids"] or []) and len(snap.asks) == len(frame["asks"] or [])
 
 
 @settings(max_examples=200, deadline=None)
@@ -299,9 +308,10 @@ def test_rest_book_with_optional_fields_removed_or_emptied_reads_as_a_snapshot(
     size=sizes,
     removed=st.sets(st.sampled_from(("hash", "best_bid", "best_ask"))),
     emptied=st.sets(st.sampled_from(("best_bid", "best_ask", "price", "size", "timestamp"))),
+    nulled=st.sets(st.sampled_from(("hash", "best_bid", "best_ask"))),
 )
 def test_market_price_change_with_optional_fields_removed_or_emptied_never_crashes_and_applies_when_complete(
-    side: str, cents: int, size: Decimal, removed: set[str], emptied: set[str]
+    side: str, cents: int, size: Decimal, removed: set[str], emptied: set[str], nulled: set[str]
 ) -> None:
     keeper, decoder, stats, got = _keeper()
     book = {"event_type": "book", "market": MARKET, "asset_id": TOKEN, "timestamp": TS_MS, "hash": "h0",
@@ -322,6 +332,9 @@ def test_market_price_change_with_optional_fields_removed_or_emptied_never_crash
             frame["timestamp"] = ""
         elif k in item:
             item[k] = ""
+    for k in nulled:
+        if k in item and k not in emptied:
+            item[k] = None
     before = stats.rejected_total
     for ev in decoder.decode(json.dumps(frame)):
         keeper.handle(ev)  # never raises
@@ -467,3 +480,21 @@ def test_epoch_time_in_any_unit_the_venue_uses_reads_as_exact_nanoseconds_withou
     assert epoch_ns(f"{iso}.{micros % 1_000_000:06d}Z") == micros * 1_000  # ISO text, to the µs
     for blank in ("", "  ", None, "0", 0):
         assert epoch_ns(blank) is None  # no value: the caller uses its clock
+
+
+def test_market_new_market_and_resolution_with_null_optional_fields_are_delivered() -> None:
+    keeper, decoder, stats, got = _keeper()
+    frames = [
+        {"event_type": "new_market", "id": None, "market": MARKET, "question": None, "slug": None,
+         "assets_ids": [TOKEN, OTHER], "outcomes": ["Yes", "No"], "order_price_min_tick_size": None,
+         "timestamp": TS_MS},
+        {"event_type": "market_resolved", "id": None, "market": MARKET, "assets_ids": None,
+         "winning_asset_id": TOKEN, "timestamp": TS_MS},
+    ]
+    for f in frames:
+        for ev in decoder.decode(json.dumps(f)):
+            keeper.handle(ev)
+    assert stats.rejected_total == 0, stats.rejected
+    info, resolved = got
+    assert isinstance(info, MarketInfo) and info.token_ids == (TOKEN, OTHER) and info.question == ""
+    assert isinstance(resolved, MarketResolved) and resolved.winning_token_id == TOKEN

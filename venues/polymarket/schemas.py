@@ -11,6 +11,7 @@ only ever sees ``protocols`` types: best-first levels, Decimal prices, nanosecon
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -83,7 +84,16 @@ def _blank_to_none(v: Any) -> Any:
     return v
 
 
+def _null_is_empty(empty: Any) -> Callable[[Any], Any]:
+    def convert(v: Any) -> Any:
+        return empty() if v is None else v
+
+    return convert
+
+
 WireDecimal = Annotated[Decimal, BeforeValidator(_wire_decimal)]
+OptText = Annotated[str, BeforeValidator(_null_is_empty(str))]
+"""An optional venue string: null is the empty string (no value), as a missing one is."""
 OptWireDecimal = Annotated[WireDecimal | None, BeforeValidator(_blank_to_none)]
 """An optional venue number: empty string or null is None; anything else must be a valid decimal."""
 MsTime = Annotated[int, BeforeValidator(_ms_to_ns)]
@@ -142,9 +152,9 @@ class WireBook(_Wire):
     market: str = Field(min_length=1)
     asset_id: str = Field(min_length=1)
     timestamp: MsTime
-    hash: str = ""
-    bids: list[WireLevel] = Field(default_factory=list)
-    asks: list[WireLevel] = Field(default_factory=list)
+    hash: OptText = ""
+    bids: Annotated[list[WireLevel], BeforeValidator(_null_is_empty(list))] = Field(default_factory=list)
+    asks: Annotated[list[WireLevel], BeforeValidator(_null_is_empty(list))] = Field(default_factory=list)
     min_order_size: OptWireDecimal = None
     tick_size: OptWireDecimal = None
     neg_risk: bool | None = None
@@ -207,7 +217,7 @@ class WirePriceChangeItem(_Wire):
     price: WireDecimal
     size: WireDecimal
     side: WireSide
-    hash: str = ""
+    hash: OptText = ""
     best_bid: OptWireDecimal = None
     best_ask: OptWireDecimal = None
 
@@ -272,10 +282,10 @@ class WireBestBidAsk(_Wire):
 
 class WireNewMarket(_Wire):
     event_type: Literal["new_market"]
-    id: str = ""
+    id: OptText = ""
     market: str = Field(min_length=1)
-    question: str = ""
-    slug: str = ""
+    question: OptText = ""
+    slug: OptText = ""
     assets_ids: list[str] = Field(min_length=2, max_length=2)
     outcomes: list[str] = Field(min_length=2, max_length=2)
     order_price_min_tick_size: OptWireDecimal = None
@@ -284,9 +294,9 @@ class WireNewMarket(_Wire):
 
 class WireMarketResolved(_Wire):
     event_type: Literal["market_resolved"]
-    id: str = ""
+    id: OptText = ""
     market: str = Field(min_length=1)
-    assets_ids: list[str] = Field(default_factory=list)
+    assets_ids: Annotated[list[str], BeforeValidator(_null_is_empty(list))] = Field(default_factory=list)
     winning_asset_id: str | None = None
     winning_outcome: str | None = None
     timestamp: MsTime
