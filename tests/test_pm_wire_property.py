@@ -276,6 +276,7 @@ def test_market_book_with_hash_removed_or_numbers_emptied_never_crashes_and_is_t
     (snap,) = got
     assert isinstance(snap, BookSnapshot)
     assert len(snap.bids) == len(frame["bids"] or []) and len(snap.asks) == len(frame["asks"] or [])
+    assert stats.missing["book.hash"] == (0 if drop_hash == "keep" else 1)  # counted, not fatal
 
 
 @settings(max_examples=200, deadline=None)
@@ -344,6 +345,8 @@ def test_market_price_change_with_optional_fields_removed_or_emptied_never_crash
     assert stats.rejected_total == before, stats.rejected
     deltas = [p for p in got if isinstance(p, BookDelta)]
     assert len(deltas) == 1
+    for k in ("hash", "best_bid", "best_ask"):  # each optional field without a value is counted once
+        assert stats.missing[f"price_change.{k}"] == (1 if k in removed | emptied | nulled else 0), k
     assert keeper.book(TOKEN) is not None  # applied, and no resync: the book is still live
 
 
@@ -375,6 +378,7 @@ def test_market_last_trade_price_with_optional_fields_removed_or_emptied_is_a_pr
     assert stats.rejected_total == 0, stats.rejected
     (tp,) = got
     assert isinstance(tp, TradePrint)
+    assert stats.missing["last_trade_price.fee_rate_bps"] == (1 if "fee_rate_bps" in removed | emptied else 0)
     assert (tp.price, tp.size, tp.side) == (price, size, Side(side))
     assert tp.fee_rate_bps == (1000 if not {"fee_rate_bps"} & (removed | emptied) else 0)
 

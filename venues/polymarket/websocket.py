@@ -76,6 +76,9 @@ class StreamStats:
     accepted: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
+    missing: Counter[str] = field(default_factory=Counter)
+    """Optional fields an accepted event came without (absent, empty or null), by ``event.field``:
+    counted, never fatal (the venue leaves some out as a matter of course)."""
     connects: int = 0
     connect_failures: int = 0
     disconnects: int = 0
@@ -101,6 +104,7 @@ class StreamStats:
             "rejected": dict(self.rejected),
             "rejected_total": self.rejected_total,
             "dropped": dict(self.dropped),
+            "missing": dict(self.missing),
             "connects": self.connects,
             "connect_failures": self.connect_failures,
             "disconnects": self.disconnects,
@@ -370,6 +374,8 @@ class BookKeeper:
         if wire.market != st.meta.market:
             self.stats.reject("INVALID_BOOK", f"book market {wire.market!r} != {st.meta.market!r}")
             return
+        if not wire.hash:
+            self.stats.missing["book.hash"] += 1
         if st.have_book and wire.timestamp < st.book_ts and not st.awaiting:
             self.stats.dropped["STALE_BOOK"] += 1
             return
@@ -439,6 +445,14 @@ class BookKeeper:
                     self.stats.reject("INVALID_PRICE_CHANGE", f"price {it.price} off tick {book.tick_size}")
                     self._resync(asset, self._books[asset])
                     return
+        missing = self.stats.missing
+        for it in ev.price_changes:
+            if not it.hash:
+                missing["price_change.hash"] += 1
+            if it.best_bid is None:
+                missing["price_change.best_bid"] += 1
+            if it.best_ask is None:
+                missing["price_change.best_ask"] += 1
         self.stats.accepted["price_change"] += 1
         for asset, items in known.items():
             st = self._books[asset]
@@ -565,6 +579,8 @@ class BookKeeper:
         except (ValidationError, ValueError) as exc:
             self.stats.reject("INVALID_LAST_TRADE_PRICE", str(exc))
             return
+        if ev.fee_rate_bps is None:
+            self.stats.missing["last_trade_price.fee_rate_bps"] += 1
         if ev.timestamp > st.trade_ts:
             st.trade_ts, st.trade_keys = ev.timestamp, Counter({key: 1})
         elif ev.timestamp == st.trade_ts:
