@@ -21,7 +21,13 @@ Sync rules (a book "lost sync" and is rebuilt from ``venue.get_book`` when):
 - the delta's ``hash`` differs from the book's content hash, when hashes are checked (``"auto"``:
   only for tokens whose snapshot hash matched :func:`protocols.book.book_hash`, which is the simulated
   exchange's scheme and not Polymarket's);
-- a change is off the tick grid, or a delta arrives for a token without a book.
+- a change is off the tick grid, or a delta arrives for a token without a book;
+- a burst of deltas ends with the book crossed (``CROSSED``, then rebuilt). A venue sends one
+  match as several deltas with one timestamp, and between two of them the book can be crossed for
+  a moment; that is no gap. So crossedness is judged once the burst has settled — a delta with
+  another timestamp, or ``burst_settle_s`` without the cross resolving — by the same rule the
+  Polymarket WebSocket client applies (``protocols.burst.BurstJudge``). Meanwhile the crossed book
+  is neither published nor flagged.
 A tick-size change drops the book and rebuilds it from a fresh snapshot (``TICK_CHANGE``) and the
 market's ``MarketInfo`` is republished with the new tick.
 """
@@ -29,7 +35,7 @@ market's ``MarketInfo`` is republished with the new tick.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
@@ -48,6 +54,7 @@ from protocols import (
     TopOfBook,
 )
 from protocols.book import BookError, L2Book
+from protocols.burst import BurstJudge
 
 StaleReason = Literal["STALE", "CROSSED", "EMPTY", "RESYNC", "TICK_CHANGE"]
 
@@ -81,6 +88,9 @@ class MarketWatcherConfig(AgentConfig):
     ``stale_after_s``. Off: every quiet book is flagged STALE."""
     rediscover_s: float = Field(default=0.0, ge=0)
     """Re-list the venue's markets this often to pick up new ones; 0 = only at start."""
+    burst_settle_s: float = Field(default=0.25, gt=0)
+    """How long a burst of deltas may leave a book crossed before the watcher calls it lost sync
+    (``CROSSED`` and a rebuild), when no delta with another timestamp ends the burst first."""
 
 
 @dataclass(slots=True)
@@ -95,6 +105,7 @@ class _Track:
     hash_trusted: bool = False
     last_fetch_ns: int | None = None
     resyncs: int = 0
+    burst: BurstJudge = field(default_factory=BurstJudge)
 
 
 class MarketWatcher(Agent[MarketWatcherConfig]):
@@ -114,6 +125,8 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
         self._tracks: dict[str, _Track] = {}
         self._dirty: set[str] = set()
         self._flush_due: int | None = None
+        self._doubts: dict[str, tuple[int, int]] = {}  # token -> (doubt mark, settle due ns)
+        self._settle_due: int | None = None
         self._stale_ns = int(self.config.stale_after_s * NS_PER_S)
         self._backoff_ns = int(self.config.resync_backoff_s * NS_PER_S)
         self.counters: dict[str, int] = dict.fromkeys(
@@ -134,6 +147,7 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
                 "unknown_token",
                 "bad_snapshots",
                 "refreshed",
+                "crossed_bursts",
             ),
             0,
         )
@@ -248,6 +262,7 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
             tr.hash_trusted = bool(snap.hash) and snap.hash == book.content_hash()
         if tr.hash_trusted and mode != "off":
             book.track_hash()  # every delta's hash is checked: keep ours current per change
+        tr.burst.end()  # the snapshot is the venue's word on the whole book
         tr.book = book
         tr.last_update_ns = self.ctx.now_ns()
         self._touch(tr)
@@ -257,6 +272,8 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
         if tr is None:
             self.counters["unknown_token"] += 1
             return
+        if tr.book is not None and tr.burst.other(d.time_ns):
+            await self._settle(tr)  # the open burst is over; if it ended crossed the book was rebuilt
         book = tr.book
         if book is None:
             await self._resync(tr)
@@ -285,7 +302,13 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
             self.counters["hash_mismatches"] += 1
             await self._resync(tr)
             return
-        tr.last_update_ns = self.ctx.now_ns()
+        tr.last_update_ns = now = self.ctx.now_ns()
+        # best prices were checked against this delta's own report above; what is left in doubt
+        # until the burst settles is crossedness
+        if tr.burst.observe(book, d.time_ns):
+            due = now + int(self.config.burst_settle_s * NS_PER_S)
+            self._doubts[tr.token] = (tr.burst.mark, due)
+            self._arm_settle(due, now)
         self._touch(tr)
 
     async def _on_tick_change(self, c: TickSizeChange) -> None:
@@ -310,6 +333,7 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
         for t in tokens:
             self._tracks.pop(t)
             self._dirty.discard(t)
+            self._doubts.pop(t, None)
         self._publish(info.model_copy(update={"active": False, "closed": True, "time_ns": self.ctx.now_ns()}))
         venue = self.ctx.venue
         if venue is not None and tokens:
@@ -321,10 +345,45 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
     # -- sync -----------------------------------------------------------------------------------
     def _drop(self, tr: _Track, reason: StaleReason) -> None:
         tr.book = None
+        tr.burst.end()
         tr.dirty = False
         self._dirty.discard(tr.token)
         tr.flag = reason
         self._stale(tr, reason)
+
+    async def _settle(self, tr: _Track) -> bool:
+        """Close the token's open burst. A book still crossed at its end lost sync: flag it CROSSED
+        and rebuild it from the venue's snapshot. True if the book was in sync."""
+        self._doubts.pop(tr.token, None)
+        if not tr.burst.settle():
+            return True
+        self.counters["crossed_bursts"] += 1
+        self.counters["resyncs"] += 1
+        tr.resyncs += 1
+        self._drop(tr, "CROSSED")
+        await self._fetch(tr)
+        return False
+
+    def _arm_settle(self, due: int, now: int) -> None:
+        if self._settle_due is None or due < self._settle_due:
+            self._settle_due = due
+            self.ctx.set_timer("settle", max(0, due - now))
+
+    async def _settle_doubts(self) -> None:
+        """Bursts that left a book crossed ``burst_settle_s`` ago and did not come right are over."""
+        self._settle_due = None
+        now = self.ctx.now_ns()
+        nxt: int | None = None
+        for token, (mark, due) in sorted(self._doubts.items()):
+            tr = self._tracks.get(token)
+            if tr is None or not tr.burst.doubt or tr.burst.mark != mark:
+                self._doubts.pop(token, None)  # resolved, replaced by a snapshot, or a later doubt
+            elif due <= now:
+                await self._settle(tr)
+            elif nxt is None or due < nxt:
+                nxt = due
+        if nxt is not None:
+            self._arm_settle(nxt, now)
 
     async def _resync(self, tr: _Track) -> None:
         """Lost sync: tell consumers, drop the book and rebuild it from the venue's snapshot."""
@@ -398,6 +457,10 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
         if book.is_empty:
             reason = "EMPTY"
         elif book.is_crossed:
+            if tr.burst.doubt:  # maybe a passing state inside a burst: judged when it settles
+                tr.dirty = False
+                self._dirty.discard(tr.token)
+                return
             reason = "CROSSED"
         if reason is not None:
             tr.dirty = False
@@ -489,6 +552,8 @@ class MarketWatcher(Agent[MarketWatcherConfig]):
     async def on_timer(self, timer: Timer) -> None:
         if timer.name == "flush":
             self._flush()
+        elif timer.name == "settle":
+            await self._settle_doubts()
         elif timer.name == "stale":
             await self._check_stale()
         elif timer.name == "discover" and self.ctx.venue is not None:

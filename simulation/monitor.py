@@ -4,8 +4,9 @@ Definition (also in docs/scenarios.md). For every neg-risk event (augmented ones
 of its complete sets — every outcome's YES (pays 1) and every outcome's NO (pays N − 1) — after
 every change of any of its books the monitor computes ``G(t)``: the profit of buying sets by
 walking the asks level by level while the marginal set still pays, net of taker fees charged as
-the exchange charges them (rounded down per fill; the walk gives back the at most 1 micro-pUSD
-per resting order that this rounding can save a taker, so it never understates). Then:
+the exchange charges them (floored at 0.00001 pUSD per fill, ``protocols.fees``; the walk gives
+back the at most one such quantum per resting order that this rounding can save a taker, so it
+never understates). Then:
 
 * a **gap episode** is a maximal interval with ``G > 0``;
 * ``arb_available`` is the sum of every *increase* of ``G`` (from 0 at the start of an episode,

@@ -153,3 +153,101 @@ def test_book_random_deltas_equal_snapshot_of_final_state(
     assert book.best_bid == (max(want_b) if want_b else None)
     assert book.best_ask == (min(want_a) if want_a else None)
     assert L2Book.from_snapshot(book.to_snapshot()).same_levels(book)
+
+
+# -- property: a valid stream never leaves the book crossed, and the tracked hash stays exact ------
+
+_GRID_TICKS = [D("0.1"), D("0.01"), D("0.001"), D("0.0001"), D("0.0025")]
+_micro_sizes = st.integers(min_value=1, max_value=5_000_000_000).map(lambda n: D(n) / 1_000_000)
+
+
+def _levels_of(side: dict[int, Decimal], tick: Decimal, *, bids: bool) -> tuple[tuple[Decimal, Decimal], ...]:
+    return tuple((i * tick, s) for i, s in sorted(side.items(), reverse=bids))
+
+
+@settings(max_examples=120, deadline=None)
+@given(data=st.data(), tick=st.sampled_from(_GRID_TICKS), tracked_from_start=st.booleans())
+def test_book_after_any_valid_stream_is_never_crossed_and_its_tracked_hash_equals_a_full_recompute(
+    data: st.DataObject, tick: Decimal, tracked_from_start: bool
+) -> None:
+    """A stream a matching engine could send — a snapshot, then events (deltas, sweeps that cross
+    for a moment inside one event, resting orders taken, fresh snapshots) each of which leaves the
+    book uncrossed — keeps the book equal to a model of its levels, never crossed after an event,
+    and, with ``track_hash`` on, its incrementally kept hash equal to the hash recomputed from
+    scratch over the same levels."""
+    top = int(1 / tick)  # prices are indices 1 .. top - 1 on the grid
+    idx = st.integers(min_value=1, max_value=top - 1)
+
+    def valid_snapshot(seq: int) -> tuple[dict[int, Decimal], dict[int, Decimal], BookSnapshot]:
+        split = data.draw(st.integers(min_value=1, max_value=top - 1), label="split")
+        bids = data.draw(st.dictionaries(st.integers(1, max(1, split - 1)), _micro_sizes, max_size=8), label="bids")
+        asks = data.draw(st.dictionaries(st.integers(split, top - 1), _micro_sizes, max_size=8), label="asks")
+        bids = {i: s for i, s in bids.items() if i < split}
+        s = BookSnapshot(
+            time_ns=T0 + seq, token_id="tok", market="m", tick_size=tick, seq=seq,
+            bids=_levels_of(bids, tick, bids=True), asks=_levels_of(asks, tick, bids=False),
+        )
+        return bids, asks, s
+
+    model_b, model_a, first = valid_snapshot(0)
+    book = L2Book.from_snapshot(first)
+    if tracked_from_start:
+        book.track_hash()
+    events = data.draw(st.lists(st.sampled_from(["set", "sweep", "take", "snapshot", "track"]), max_size=30))
+    for seq, kind in enumerate(events, start=1):
+        best_b = max(model_b, default=None)
+        best_a = min(model_a, default=None)
+        if kind == "set":  # one level's new aggregate size, never through the other side
+            is_bid = data.draw(st.booleans())
+            i = data.draw(idx)
+            size = data.draw(st.one_of(st.just(D(0)), _micro_sizes))
+            through = (best_a is not None and i >= best_a) if is_bid else (best_b is not None and i <= best_b)
+            if size and through:
+                size = D(0)
+            book.apply_delta(BookDelta(
+                time_ns=T0 + seq, token_id="tok", market="m", seq=seq,
+                changes=(LevelChange(side=Side.BUY if is_bid else Side.SELL, price=i * tick, size=size),),
+            ))
+            side = model_b if is_bid else model_a
+            if size:
+                side[i] = size
+            else:
+                side.pop(i, None)
+        elif kind == "sweep" and best_a is not None:  # a bid rests through the asks, then they go
+            i = data.draw(st.integers(min_value=best_a, max_value=top - 1))
+            size = data.draw(_micro_sizes)
+            gone = sorted(a for a in model_a if a <= i)
+            changes = [LevelChange(side=Side.BUY, price=i * tick, size=size)]
+            changes += [LevelChange(side=Side.SELL, price=a * tick, size=D(0)) for a in gone]
+            for ch in changes:  # one change at a time: crossed in between, as inside a burst
+                book.apply_changes([ch])
+            assert not book.is_crossed
+            model_b[i] = size
+            for a in gone:
+                del model_a[a]
+        elif kind == "take":  # a taker lifts asks (or hits bids) up to a limit
+            buy = data.draw(st.booleans())
+            limit = data.draw(idx)
+            want = data.draw(_micro_sizes)
+            taken = book.take(Side.BUY if buy else Side.SELL, want, limit * tick)
+            side = model_a if buy else model_b
+            left = want
+            for p, q in taken:
+                i = int(p / tick)
+                assert (i <= limit) if buy else (i >= limit)
+                side[i] -= q
+                left -= q
+                if side[i] == 0:
+                    del side[i]
+            assert left >= 0
+        elif kind == "snapshot":
+            model_b, model_a, s = valid_snapshot(seq)
+            book.load_snapshot(s)
+        elif kind == "track":
+            book.track_hash()
+        assert not book.is_crossed
+        assert book.bids() == _levels_of(model_b, tick, bids=True)
+        assert book.asks() == _levels_of(model_a, tick, bids=False)
+        full = book_hash("m", "tok", book.bids(), book.asks())
+        assert book.content_hash() == full
+        assert L2Book.from_snapshot(book.to_snapshot()).content_hash() == full  # untracked, from scratch

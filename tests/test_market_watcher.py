@@ -293,19 +293,79 @@ async def test_watcher_quiet_book_that_missed_a_delta_is_resynced_on_refresh() -
     assert_top_matches_venue(top, w)
 
 
-async def test_watcher_crossed_book_is_flagged_and_never_published_as_top() -> None:
+def never_crossed(tops: list[TopOfBook]) -> bool:
+    return all(t.best_bid is None or t.best_ask is None or t.best_bid < t.best_ask for t in tops)
+
+
+async def test_watcher_transient_cross_inside_a_gap_free_burst_is_neither_flagged_nor_resynced() -> None:
+    """One match as two in-sequence deltas with one timestamp, each reporting the best prices after
+    it (as the Polymarket client delivers them): the new 0.47 bid lands before the 0.45 ask it
+    took is gone, so the book is crossed between the two. No gap: nothing is flagged or rebuilt."""
     w = World({"conflate_ns": 0})
     two_sided(w)
     await w.run(T0 + MS)
-    # unsequenced deltas without best prices (a venue that sends neither): nothing to check against
-    w.inject(bad_delta("m1-yes", (Side.BUY, "0.47", "5"), seq=0))
+    book = w.watcher.book("m1-yes")
+    assert book is not None and (book.best_bid, book.best_ask) == (D("0.40"), D("0.45"))
+    ts, seq = T0 + MS, book.seq
+    w.inject(bad_delta("m1-yes", (Side.BUY, "0.47", "5"), seq=seq + 1, best_bid=D("0.47"), best_ask=D("0.45"))
+             .model_copy(update={"time_ns": ts}))
+    w.inject(bad_delta("m1-yes", (Side.SELL, "0.45", "0"), (Side.SELL, "0.48", "3"), seq=seq + 2,
+                       best_bid=D("0.47"), best_ask=D("0.48")).model_copy(update={"time_ns": ts}))
+    await w.run(T0 + 2 * S)  # far past the settle window
+    assert w.rec.stale("m1-yes") == []
+    c = w.watcher.counters
+    assert c["resyncs"] == 0 and c["crossed_bursts"] == 0 and c["bbo_mismatches"] == 0 and c["seq_gaps"] == 0
+    tops = w.rec.of(TopOfBook, "m1-yes")
+    assert never_crossed(tops)
+    assert (tops[-1].best_bid, tops[-1].best_ask) == (D("0.47"), D("0.48")) and w.watcher.flag("m1-yes") is None
+
+
+async def test_watcher_book_still_crossed_when_its_burst_settles_is_flagged_crossed_and_rebuilt() -> None:
+    w = World({"conflate_ns": 0, "burst_settle_s": 0.1})
+    two_sided(w)
+    await w.run(T0 + MS)
+    book = w.watcher.book("m1-yes")
+    assert book is not None
+    w.inject(bad_delta("m1-yes", (Side.BUY, "0.47", "5"), seq=book.seq + 1, best_bid=D("0.47"), best_ask=D("0.45"))
+             .model_copy(update={"time_ns": T0 + MS}))
+    await w.run(T0 + 50 * MS)  # inside the settle window: in doubt, neither published nor flagged
+    assert w.rec.stale("m1-yes") == [] and w.watcher.counters["resyncs"] == 0
+    await w.run(T0 + 2 * S)
+    assert w.rec.stale("m1-yes") == ["CROSSED"]
+    c = w.watcher.counters
+    assert c["crossed_bursts"] == 1 and c["resyncs"] == 1
+    tops = w.rec.of(TopOfBook, "m1-yes")
+    assert never_crossed(tops)
+    assert_top_matches_venue(tops[-1], w)  # rebuilt from the venue's snapshot, without the phantom bid
+    assert w.watcher.flag("m1-yes") is None
+
+
+async def test_watcher_crossed_burst_is_judged_when_a_delta_with_another_timestamp_arrives() -> None:
+    # unsequenced deltas without best prices (a venue that sends neither): crossedness is all there is
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    await w.run(T0 + MS)
+    w.inject(bad_delta("m1-yes", (Side.BUY, "0.47", "5"), seq=0).model_copy(update={"time_ns": T0 + MS}))
+    w.inject(bad_delta("m1-yes", (Side.BUY, "0.30", "1"), seq=0).model_copy(update={"time_ns": T0 + 2 * MS}))
+    await w.run(T0 + 3 * MS)  # long before the settle window: the later timestamp ended the burst
+    assert w.rec.stale("m1-yes") == ["CROSSED"] and w.watcher.counters["crossed_bursts"] == 1
+    tops = w.rec.of(TopOfBook, "m1-yes")
+    assert never_crossed(tops)
+    book = w.watcher.book("m1-yes")
+    assert book is not None and book.size_at(True, D("0.47")) == 0 and not book.is_crossed
+    assert book.size_at(True, D("0.30")) == 1  # the next burst applies to the rebuilt book
+
+
+async def test_watcher_crossed_snapshot_is_flagged_crossed_at_once() -> None:
+    w = World({"conflate_ns": 0})
+    two_sided(w)
+    await w.run(T0 + MS)
+    snap = w.ex.book("m1-yes")
+    crossed = snap.model_copy(update={"bids": ((D("0.47"), D(5)), *snap.bids), "seq": snap.seq + 1, "hash": ""})
+    w.inject(crossed)
     await w.run(T0 + 2 * MS)
     assert w.rec.stale("m1-yes") == ["CROSSED"]
-    assert all(t.best_bid < t.best_ask for t in w.rec.of(TopOfBook, "m1-yes"))
-    n = len(w.rec.of(TopOfBook, "m1-yes"))
-    w.inject(bad_delta("m1-yes", (Side.BUY, "0.47", "0"), seq=0))
-    await w.run(T0 + 3 * MS)
-    assert len(w.rec.of(TopOfBook, "m1-yes")) == n + 1 and w.watcher.flag("m1-yes") is None
+    assert never_crossed(w.rec.of(TopOfBook, "m1-yes"))
 
 
 async def test_watcher_empty_book_is_flagged_empty() -> None:
@@ -449,3 +509,79 @@ async def test_watcher_resync_under_data_latency_ignores_in_flight_older_deltas(
     assert c["resyncs"] == 1 and c["old_messages"] >= 1
     mine = w.watcher.book("m1-yes")
     assert mine is not None and mine.same_levels(L2Book.from_snapshot(w.ex.book("m1-yes")))
+
+
+# -- property: on a gap-free stream, a cross inside a burst is never a gap ---------------------------
+
+_burst = st.tuples(
+    st.sampled_from(["sweep_up", "sweep_down", "bid", "ask"]),
+    st.integers(min_value=1, max_value=99),
+    st.integers(min_value=1, max_value=40),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(bursts=st.lists(_burst, min_size=1, max_size=20))
+def test_watcher_on_a_gap_free_stream_of_bursts_with_transient_crosses_never_flags_or_resyncs(
+    bursts: list[tuple[str, int, int]],
+) -> None:
+    """Each burst is what a matching engine sends for one event, in sequence, with the best prices
+    after each delta (as the Polymarket client reports them): a sweep is a new order resting through
+    the other side's best levels, then those levels going — crossed in between. The book after
+    every burst is uncrossed, so the watcher must never flag, never rebuild, and end on it."""
+
+    async def scenario() -> None:
+        w = World({"conflate_ns": 0, "top_levels": 100})
+        two_sided(w)
+        await w.run(T0 + MS)
+        book = w.watcher.book("m1-yes")
+        assert book is not None
+        bids = {int(p * 100): s for p, s in book.bids()}
+        asks = {int(p * 100): s for p, s in book.asks()}
+        seq = book.seq
+
+        def send(ts: int, at: int, *changes: tuple[Side, int, Decimal]) -> None:
+            nonlocal seq
+            for side, cents, size in changes:
+                levels = bids if side is Side.BUY else asks
+                if size:
+                    levels[cents] = size
+                else:
+                    levels.pop(cents, None)
+            seq += 1
+            best_bid = D(max(bids)) / 100 if bids else None
+            best_ask = D(min(asks)) / 100 if asks else None
+            d = bad_delta("m1-yes", *((s, f"{c / 100:.2f}", str(z)) for s, c, z in changes), seq=seq,
+                          best_bid=best_bid, best_ask=best_ask)
+            w.inject(d.model_copy(update={"time_ns": ts}), at_ns=at)
+
+        for k, (kind, cents, size) in enumerate(bursts):
+            ts, at = T0 + (k + 2) * MS, T0 + (k + 2) * MS
+            z = D(size)
+            if kind == "sweep_up" and asks and cents >= min(asks):  # a bid through the asks, then they go
+                gone = sorted(a for a in asks if a <= cents)
+                send(ts, at, (Side.BUY, cents, z))
+                send(ts, at, *((Side.SELL, a, D(0)) for a in gone))
+            elif kind == "sweep_down" and bids and cents <= max(bids):
+                gone = sorted((b for b in bids if b >= cents), reverse=True)
+                send(ts, at, (Side.SELL, cents, z))
+                send(ts, at, *((Side.BUY, b, D(0)) for b in gone))
+            elif kind == "bid" and (not asks or cents < min(asks)):
+                send(ts, at, (Side.BUY, cents, z))
+            elif kind == "ask" and (not bids or cents > max(bids)):
+                send(ts, at, (Side.SELL, cents, z))
+        await w.run(T0 + 10 * S)
+        c = w.watcher.counters
+        assert c["resyncs"] == 0 and c["crossed_bursts"] == 0 and c["bbo_mismatches"] == 0, c
+        assert [r for r in w.rec.stale("m1-yes") if r != "EMPTY"] == []
+        tops = w.rec.of(TopOfBook, "m1-yes")
+        assert never_crossed(tops)
+        mine = w.watcher.book("m1-yes")
+        assert mine is not None
+        want_b = tuple((D(p) / 100, s) for p, s in sorted(bids.items(), reverse=True))
+        want_a = tuple((D(p) / 100, s) for p, s in sorted(asks.items()))
+        assert mine.bids() == want_b and mine.asks() == want_a
+        if want_b or want_a:
+            assert (tops[-1].bids, tops[-1].asks) == (want_b, want_a)
+
+    asyncio.run(scenario())

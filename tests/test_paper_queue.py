@@ -19,8 +19,10 @@ from protocols import (
     OrderRequest,
     OrderStatus,
     Payload,
+    ReasonCode,
     Side,
     Sink,
+    TickSizeChange,
     TimeInForce,
     TradePrint,
 )
@@ -80,7 +82,9 @@ class ScriptFeed:
         self.push(TradePrint(time_ns=T0, token_id=YES, market=M, price=Decimal(price), size=Decimal(size), side=taker))
 
 
-def req(coid: str, side: Side, price: str, size: str, tif: TimeInForce = TimeInForce.GTC) -> OrderRequest:
+def req(
+    coid: str, side: Side, price: str, size: str, tif: TimeInForce = TimeInForce.GTC, tick: str = "0.01"
+) -> OrderRequest:
     return OrderRequest(
         time_ns=T0,
         client_order_id=coid,
@@ -91,6 +95,7 @@ def req(coid: str, side: Side, price: str, size: str, tif: TimeInForce = TimeInF
         price=Decimal(price),
         size=Decimal(size),
         tif=tif,
+        tick_size=Decimal(tick),
     )
 
 
@@ -178,3 +183,46 @@ def test_accounting_is_exact_under_random_flow(steps: list[tuple[str, int, int]]
         assert statuses <= {OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED, OrderStatus.CANCELLED}
 
     asyncio.run(run())
+
+
+def _snapshot(tick: str, bids: dict[str, str], asks: dict[str, str]) -> BookSnapshot:
+    return BookSnapshot(
+        time_ns=T0,
+        token_id=YES,
+        market=M,
+        tick_size=Decimal(tick),
+        min_order_size=Decimal(1),
+        bids=tuple(sorted(((Decimal(p), Decimal(q)) for p, q in bids.items()), reverse=True)),
+        asks=tuple(sorted((Decimal(p), Decimal(q)) for p, q in asks.items())),
+    )
+
+
+async def test_a_change_off_the_books_tick_grid_makes_the_token_untradable_until_a_fresh_snapshot() -> None:
+    feed, venue, out = await setup("30")
+    feed.push(BookDelta(time_ns=T0, token_id=YES, market=M,
+                        changes=(LevelChange(side=Side.SELL, price=Decimal("0.555"), size=Decimal(5)),)))
+    refused = await venue.place_order(req("p1", Side.BUY, "0.40", "5"))
+    assert (refused.status, refused.reason) == (OrderStatus.REJECTED, ReasonCode.NO_MARKET_DATA)
+    feed.push(_snapshot("0.01", {"0.50": "30"}, {"0.56": "5"}))  # the venue's word on the whole book
+    taken = await venue.place_order(req("p2", Side.BUY, "0.56", "5", TimeInForce.FOK))
+    assert (taken.status, taken.filled) == (OrderStatus.FILLED, Decimal(5))
+    assert [(f.price, f.size) for f in out if isinstance(f, Fill)] == [(Decimal("0.56"), Decimal(5))]
+
+
+async def test_a_resting_bid_left_off_the_grid_by_a_coarser_tick_meets_asks_at_or_below_it_only() -> None:
+    feed = ScriptFeed()
+    venue = PaperVenue(feed, PaperConfig(account="paper", starting_cash=Decimal(10_000)), clock_ns=lambda: T0)
+    out: list[Payload] = []
+    venue.set_sink(out.append)
+    feed.push(_snapshot("0.001", {"0.550": "10"}, {"0.560": "10"}))
+    ack = await venue.place_order(req("p", Side.BUY, "0.555", "10", tick="0.001"))
+    assert ack.status is OrderStatus.ACKNOWLEDGED
+    feed.push(TickSizeChange(time_ns=T0, token_id=YES, market=M, old_tick_size=Decimal("0.001"),
+                             new_tick_size=Decimal("0.01")))
+    feed.push(_snapshot("0.01", {"0.55": "10"}, {"0.56": "10"}))  # 0.56 is above our 0.555: no fill
+    assert filled(out) == 0
+    feed.push(BookDelta(time_ns=T0, token_id=YES, market=M,
+                        changes=(LevelChange(side=Side.SELL, price=Decimal("0.55"), size=Decimal(4)),)))
+    assert [(f.price, f.size) for f in out if isinstance(f, Fill)] == [(Decimal("0.555"), Decimal(4))]
+    status = await venue.order_status("p")
+    assert status is not None and (status.status, status.filled) == (OrderStatus.PARTIALLY_FILLED, Decimal(4))

@@ -401,3 +401,28 @@ async def test_keyed_locks_serialise_one_key_and_forget_it_when_nobody_holds_it(
         async with locks.hold("c"):
             raise RuntimeError("the holder fails")
     assert len(locks) == 0
+
+
+async def test_a_filled_order_the_order_endpoint_forgot_is_recovered_from_trades_not_guessed(lb, ex) -> None:
+    lb.maker("mm", Side.SELL, "0.55", "6")
+    lb.state.forget_finished_orders = True  # the live venue may forget orders that are no longer live
+    filled = await ex.place_order(request("c-gone-filled", Side.BUY, "0.55", "6"))
+    assert (filled.status, filled.filled) == (OrderStatus.FILLED, Decimal(6))
+    part = await ex.place_order(request("c-gone-part", Side.BUY, "0.60", "12"))  # nothing left to take: rests
+    assert part.status is OrderStatus.ACKNOWLEDGED
+    lb.maker("mm", Side.SELL, "0.60", "6")  # 6 of its 12 fill, then it is cancelled
+    await ex.cancel_order("c-gone-part")
+    status = await ex.order_status("c-gone-filled")
+    assert status is not None and (status.status, status.filled) == (OrderStatus.FILLED, Decimal(6))
+    status = await ex.order_status("c-gone-part")
+    assert status is not None and (status.status, status.filled) == (OrderStatus.CANCELLED, Decimal(6))
+
+
+async def test_an_order_lookup_that_cannot_be_read_is_unknown_not_cancelled_with_nothing_filled(lb, ex) -> None:
+    lb.maker("mm", Side.SELL, "0.55", "5")
+    await ex.place_order(request("c-garbled", Side.BUY, "0.55", "5"))
+    lb.state.garble_next_order_lookups = 1
+    with pytest.raises(VenueUnavailable, match="unreadable record"):
+        await ex.order_status("c-garbled")
+    status = await ex.order_status("c-garbled")  # asked again later: the venue's readable answer
+    assert status is not None and (status.status, status.filled) == (OrderStatus.FILLED, Decimal(5))

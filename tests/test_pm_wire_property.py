@@ -14,16 +14,26 @@ one whose required number was emptied must be refused and counted, never raised.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols import BookDelta, BookSnapshot, Fill, OrderEvent, Side, TradePrint
-from venues.polymarket.schemas import WireBook, book_to_snapshot
+from protocols import BookDelta, BookSnapshot, Fill, MarketInfo, MarketResolved, OrderEvent, Side, TradePrint
+from protocols.numbers import TIME_NS_MAX, TIME_NS_MIN
+from venues.polymarket.schemas import (
+    DataTrade,
+    GammaMarket,
+    WireBook,
+    book_to_snapshot,
+    market_to_info,
+    trade_to_wallet_trade,
+)
 from venues.polymarket.user_ws import UserStreamDecoder
 from venues.polymarket.websocket import BookKeeper, FrameDecoder, StreamStats, TokenMeta
+from venues.polymarket.wire_account import epoch_ns
 
 API_KEY = "00000000-0000-0000-0000-000000000001"
 WALLET = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
@@ -236,13 +246,22 @@ def book_frame(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @settings(max_examples=200, deadline=None)
-@given(frame=book_frame(), drop_hash=st.booleans(), emptied=st.sets(st.sampled_from(("timestamp", "level"))))
+@given(
+    frame=book_frame(),
+    drop_hash=st.sampled_from(["keep", "remove", "null"]),
+    emptied=st.sets(st.sampled_from(("timestamp", "level"))),
+    null_side=st.sampled_from([None, "bids", "asks"]),
+)
 def test_market_book_with_hash_removed_or_numbers_emptied_never_crashes_and_is_taken_when_complete(
-    frame: dict[str, Any], drop_hash: bool, emptied: set[str]
+    frame: dict[str, Any], drop_hash: str, emptied: set[str], null_side: str | None
 ) -> None:
     keeper, decoder, stats, got = _keeper()
-    if drop_hash:
+    if drop_hash == "remove":
         del frame["hash"]
+    elif drop_hash == "null":
+        frame["hash"] = None
+    if null_side is not None:
+        frame[null_side] = None  # a side with no levels, sent as null: an empty side
     if "timestamp" in emptied:
         frame["timestamp"] = ""
     broke_level = "level" in emptied and bool(frame["bids"])
@@ -256,7 +275,8 @@ def test_market_book_with_hash_removed_or_numbers_emptied_never_crashes_and_is_t
     assert stats.rejected_total == 0, stats.rejected
     (snap,) = got
     assert isinstance(snap, BookSnapshot)
-    assert len(snap.bids) == len(frame["bids"]) and len(snap.asks) == len(frame["asks"])
+    assert len(snap.bids) == len(frame["bids"] or []) and len(snap.asks) == len(frame["asks"] or [])
+    assert stats.missing["book.hash"] == (0 if drop_hash == "keep" else 1)  # counted, not fatal
 
 
 @settings(max_examples=200, deadline=None)
@@ -289,9 +309,10 @@ def test_rest_book_with_optional_fields_removed_or_emptied_reads_as_a_snapshot(
     size=sizes,
     removed=st.sets(st.sampled_from(("hash", "best_bid", "best_ask"))),
     emptied=st.sets(st.sampled_from(("best_bid", "best_ask", "price", "size", "timestamp"))),
+    nulled=st.sets(st.sampled_from(("hash", "best_bid", "best_ask"))),
 )
 def test_market_price_change_with_optional_fields_removed_or_emptied_never_crashes_and_applies_when_complete(
-    side: str, cents: int, size: Decimal, removed: set[str], emptied: set[str]
+    side: str, cents: int, size: Decimal, removed: set[str], emptied: set[str], nulled: set[str]
 ) -> None:
     keeper, decoder, stats, got = _keeper()
     book = {"event_type": "book", "market": MARKET, "asset_id": TOKEN, "timestamp": TS_MS, "hash": "h0",
@@ -312,6 +333,9 @@ def test_market_price_change_with_optional_fields_removed_or_emptied_never_crash
             frame["timestamp"] = ""
         elif k in item:
             item[k] = ""
+    for k in nulled:
+        if k in item and k not in emptied:
+            item[k] = None
     before = stats.rejected_total
     for ev in decoder.decode(json.dumps(frame)):
         keeper.handle(ev)  # never raises
@@ -321,6 +345,8 @@ def test_market_price_change_with_optional_fields_removed_or_emptied_never_crash
     assert stats.rejected_total == before, stats.rejected
     deltas = [p for p in got if isinstance(p, BookDelta)]
     assert len(deltas) == 1
+    for k in ("hash", "best_bid", "best_ask"):  # each optional field without a value is counted once
+        assert stats.missing[f"price_change.{k}"] == (1 if k in removed | emptied | nulled else 0), k
     assert keeper.book(TOKEN) is not None  # applied, and no resync: the book is still live
 
 
@@ -352,5 +378,127 @@ def test_market_last_trade_price_with_optional_fields_removed_or_emptied_is_a_pr
     assert stats.rejected_total == 0, stats.rejected
     (tp,) = got
     assert isinstance(tp, TradePrint)
+    assert stats.missing["last_trade_price.fee_rate_bps"] == (1 if "fee_rate_bps" in removed | emptied else 0)
     assert (tp.price, tp.size, tp.side) == (price, size, Side(side))
     assert tp.fee_rate_bps == (1000 if not {"fee_rate_bps"} & (removed | emptied) else 0)
+
+
+# -- REST: Gamma markets and Data API rows -----------------------------------------------------------
+
+GAMMA_OPTIONAL = ("question", "slug", "endDate", "category", "outcomes", "outcomePrices", "active", "closed",
+                  "acceptingOrders", "enableOrderBook", "orderPriceMinTickSize", "orderMinSize", "negRisk",
+                  "negRiskMarketID", "feesEnabled", "feeType", "feeSchedule", "volumeNum", "liquidityNum",
+                  "bestBid", "bestAsk", "events")
+
+
+def _gamma_row(tick: str, rate: float) -> dict[str, Any]:
+    return {
+        "id": "253591", "question": "Will it rain?", "conditionId": MARKET, "slug": "will-it-rain",
+        "endDate": "2026-12-31T12:00:00Z", "category": "Weather", "outcomes": '["Yes", "No"]',
+        "outcomePrices": '["0.52", "0.48"]', "clobTokenIds": json.dumps([TOKEN, OTHER]), "active": True,
+        "closed": False, "acceptingOrders": True, "enableOrderBook": True, "orderPriceMinTickSize": float(tick),
+        "orderMinSize": 5, "negRisk": False, "negRiskMarketID": "0x" + "ee" * 32, "feesEnabled": True,
+        "feeType": "crypto_fees",
+        "feeSchedule": {"exponent": 1, "rate": rate, "takerOnly": True, "rebateRate": 0.2},
+        "volumeNum": 1234.5, "liquidityNum": 99.5, "bestBid": 0.51, "bestAsk": 0.53,
+        "events": [{"id": "9001", "negRisk": False, "enableNegRisk": False, "negRiskAugmented": False}],
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tick=st.sampled_from(["0.01", "0.001"]),
+    rate=st.sampled_from([0.07, 0.03, 0.0]),
+    removed=st.sets(st.sampled_from(GAMMA_OPTIONAL)),
+    blanked=st.dictionaries(st.sampled_from(GAMMA_OPTIONAL), st.sampled_from(["", None, "  "])),
+)
+def test_gamma_market_with_optional_fields_removed_or_empty_or_null_is_still_a_tradeable_market(
+    tick: str, rate: float, removed: set[str], blanked: dict[str, str | None]
+) -> None:
+    """What discovery runs per Gamma row (``GammaMarket`` then ``market_to_info``): a row keeps its
+    identity, tokens and every field it still states; an empty or null field is counted, not fatal."""
+    row = _gamma_row(tick, rate)
+    for k in removed:
+        row.pop(k)
+    row.update(blanked)
+    m = GammaMarket.model_validate(row)
+    info = market_to_info(m, now_ns=NOW_NS, default_fee_rate=Decimal("0.04"))
+    assert (info.market, info.token_ids) == (MARKET, (TOKEN, OTHER))
+    assert set(m.blank_fields) == set(blanked)
+    stated = {k for k in GAMMA_OPTIONAL if k not in removed and k not in blanked}
+    assert info.tick_size == (Decimal(tick) if "orderPriceMinTickSize" in stated else Decimal("0.01"))
+    assert info.question == ("Will it rain?" if "question" in stated else "")
+    if {"feesEnabled", "feeSchedule"} <= stated:
+        assert (info.fees.rate, info.fees.rebate_rate) == (Decimal(str(rate)), Decimal("0.2"))
+    if "feesEnabled" not in stated and "feeSchedule" not in stated:
+        assert not info.fees.charges  # nothing said about fees: none (as a row without fee fields)
+    assert "blank_fields" not in m.model_dump()
+
+
+DATA_TRADE_OPTIONAL = ("outcome", "outcomeIndex", "transactionHash", "name", "pseudonym", "title", "slug")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    price=prices,
+    size=sizes,
+    removed=st.sets(st.sampled_from(DATA_TRADE_OPTIONAL)),
+    blanked=st.dictionaries(st.sampled_from(DATA_TRADE_OPTIONAL), st.sampled_from(["", None])),
+)
+def test_data_api_trade_with_optional_fields_removed_or_empty_keeps_its_wallet_price_and_size(
+    price: Decimal, size: Decimal, removed: set[str], blanked: dict[str, str | None]
+) -> None:
+    row: dict[str, Any] = {
+        "proxyWallet": WALLET, "side": "BUY", "asset": TOKEN, "conditionId": MARKET, "size": float(size),
+        "price": float(price), "timestamp": NOW_NS // 1_000_000_000, "outcome": "Yes", "outcomeIndex": 0,
+        "transactionHash": "0x" + "ab" * 32, "name": "whale", "pseudonym": "Big-Whale", "title": "Rain?",
+        "slug": "rain",
+    }
+    for k in removed:
+        row.pop(k)
+    row.update(blanked)
+    t = DataTrade.model_validate(row)
+    w = trade_to_wallet_trade(t)
+    assert (w.wallet.lower(), w.token_id, w.price, w.size) == (WALLET, TOKEN, price, size)
+    assert set(t.blank_fields) == set(blanked)
+
+
+# -- units: epoch times in s, ms, µs or ns, as integers, digit strings, decimals or ISO text ---------
+
+@settings(max_examples=300, deadline=None)
+@given(ns=st.integers(TIME_NS_MIN, TIME_NS_MAX - 1))
+def test_epoch_time_in_any_unit_the_venue_uses_reads_as_exact_nanoseconds_without_a_float_round_trip(
+    ns: int,
+) -> None:
+    """``timestamp`` (ms), ``created_at`` (s on REST, ms in some user frames), ``match_time`` (s or
+    ISO text): each read to the nanosecond it states — a float would lose the last digits of a
+    nanosecond time (2^53 < 10^18), so none may be used on the way."""
+    for per in (1_000_000_000, 1_000_000, 1_000, 1):
+        whole = ns // per
+        assert epoch_ns(whole) == whole * per
+        assert epoch_ns(str(whole)) == whole * per
+    seconds, frac = divmod(ns, 1_000_000_000)
+    assert epoch_ns(f"{seconds}.{frac:09d}") == ns  # decimal seconds, to the nanosecond
+    micros = ns // 1_000
+    iso = datetime.fromtimestamp(micros // 1_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    assert epoch_ns(f"{iso}.{micros % 1_000_000:06d}Z") == micros * 1_000  # ISO text, to the µs
+    for blank in ("", "  ", None, "0", 0):
+        assert epoch_ns(blank) is None  # no value: the caller uses its clock
+
+
+def test_market_new_market_and_resolution_with_null_optional_fields_are_delivered() -> None:
+    keeper, decoder, stats, got = _keeper()
+    frames = [
+        {"event_type": "new_market", "id": None, "market": MARKET, "question": None, "slug": None,
+         "assets_ids": [TOKEN, OTHER], "outcomes": ["Yes", "No"], "order_price_min_tick_size": None,
+         "timestamp": TS_MS},
+        {"event_type": "market_resolved", "id": None, "market": MARKET, "assets_ids": None,
+         "winning_asset_id": TOKEN, "timestamp": TS_MS},
+    ]
+    for f in frames:
+        for ev in decoder.decode(json.dumps(f)):
+            keeper.handle(ev)
+    assert stats.rejected_total == 0, stats.rejected
+    info, resolved = got
+    assert isinstance(info, MarketInfo) and info.token_ids == (TOKEN, OTHER) and info.question == ""
+    assert isinstance(resolved, MarketResolved) and resolved.winning_token_id == TOKEN

@@ -18,6 +18,10 @@ Why these rules (they decide whether paper PnL means anything):
   simulations control what happens in flight).
 * **Money is exact.** Decimal everywhere; taker fees by the market's ``FeeSchedule`` (protocols.fees),
   floored at the 5th decimal as the chain books them; makers pay nothing.
+* **One book.** The local copy of each live book is ``protocols.book.L2Book`` — the same book the
+  WebSocket client and the market watcher keep — on the market's tick grid. A snapshot or change
+  that does not fit that grid leaves the token untradable until a fresh snapshot arrives, like a
+  ``BookStale`` or a tick-size change does.
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,6 +59,7 @@ from protocols import (
     TimeInForce,
     TradePrint,
 )
+from protocols.book import BookError, L2Book
 from protocols.fees import taker_fee
 
 log = logging.getLogger(__name__)
@@ -92,19 +97,6 @@ class PaperConfig(BaseModel):
 
 
 @dataclass
-class _Book:
-    market: str
-    tick: Decimal
-    min_size: Decimal
-    bids: dict[Decimal, Decimal] = field(default_factory=dict)
-    asks: dict[Decimal, Decimal] = field(default_factory=dict)
-    valid: bool = True
-
-    def side(self, is_bid: bool) -> dict[Decimal, Decimal]:
-        return self.bids if is_bid else self.asks
-
-
-@dataclass
 class _Order:
     req: OrderRequest
     venue_id: str
@@ -132,6 +124,18 @@ class _Holding:
     realized: Decimal = ZERO
 
 
+def _limit_on_grid(book: L2Book, o: _Order) -> Decimal:
+    """A resting order's price as a limit on the book's grid: itself, or — after the tick moved
+    under it — the nearest grid price on its own side of it (levels only sit on the grid, so the
+    same levels cross it)."""
+    price = o.req.price
+    if book.on_grid(price):
+        return price
+    tick = book.tick_size
+    steps = (price / tick).to_integral_value(rounding=ROUND_FLOOR if o.is_bid else ROUND_CEILING)
+    return steps * tick
+
+
 class PaperVenue:
     """``protocols.VenuePort`` on live data with simulated fills."""
 
@@ -150,7 +154,8 @@ class PaperVenue:
         self._clock_ns = clock_ns
         self._sleep = sleep
         self._sink: Sink | None = None
-        self._books: dict[str, _Book] = {}
+        self._books: dict[str, L2Book] = {}
+        self._untradable: set[str] = set()  # tokens whose book waits for a fresh snapshot
         self._markets: dict[str, MarketInfo] = {}  # by token id
         self._orders: dict[str, _Order] = {}
         self._seq = 0
@@ -193,9 +198,13 @@ class PaperVenue:
 
     async def get_book(self, token_id: str) -> BookSnapshot:
         snap = await self._data.get_book(token_id)
-        if token_id not in self._books or not self._books[token_id].valid:
+        if self._book(token_id) is None:
             self._apply_snapshot(snap)
         return snap
+
+    def _book(self, token: str) -> L2Book | None:
+        """The token's book if it is tradable (a snapshot arrived since the last doubt), else None."""
+        return None if token in self._untradable else self._books.get(token)
 
     async def close(self) -> None:
         closer = getattr(self._data, "close", None)
@@ -215,38 +224,44 @@ class PaperVenue:
         elif isinstance(p, TradePrint):
             self._on_print(p, now)
         elif isinstance(p, TickSizeChange | BookStale):
-            book = self._books.get(p.token_id)
-            if book is not None:
-                book.valid = False  # not tradable until a fresh snapshot
+            if p.token_id in self._books:
+                self._untradable.add(p.token_id)  # not tradable until a fresh snapshot
         elif isinstance(p, MarketResolved):
             self._resolve(p, now)
         elif isinstance(p, MarketInfo):
             self.register_market(p)  # fee curve of a market announced on the feed
 
     def _apply_snapshot(self, s: BookSnapshot) -> None:
-        book = _Book(s.market, s.tick_size, s.min_order_size)
-        book.bids = {p: q for p, q in s.bids if q > 0}
-        book.asks = {p: q for p, q in s.asks if q > 0}
+        try:
+            book = L2Book.from_snapshot(s)
+        except BookError as exc:
+            log.warning("paper: snapshot of %s does not fit its tick grid (%s); not tradable", s.token_id, exc)
+            if s.token_id in self._books:
+                self._untradable.add(s.token_id)
+            return
         self._books[s.token_id] = book
+        self._untradable.discard(s.token_id)
         for o in self._resting(s.token_id):
-            level = book.side(o.is_bid).get(o.req.price, ZERO)
+            level = book.size_at(o.is_bid, o.req.price)
             o.ahead = min(o.ahead, level)
             o.unexplained = o.explained_pending = ZERO
 
     def _apply_delta(self, d: BookDelta) -> None:
-        book = self._books.get(d.token_id)
-        if book is None or not book.valid:
+        book = self._book(d.token_id)
+        if book is None:
+            return
+        if not all(book.on_grid(ch.price) for ch in d.changes):
+            # our copy cannot follow this book any more (its tick moved): wait for a snapshot
+            log.warning("paper: delta of %s is off its tick grid %s; not tradable", d.token_id, book.tick_size)
+            self._untradable.add(d.token_id)
             return
         resting = self._resting(d.token_id)
         for o in resting:
             o.unexplained = ZERO  # a pending delta-first pairing holds only until the next delta
         for ch in d.changes:
-            levels = book.side(ch.side is Side.BUY)
-            old = levels.get(ch.price, ZERO)
-            if ch.size > 0:
-                levels[ch.price] = ch.size
-            else:
-                levels.pop(ch.price, None)
+            is_bid = ch.side is Side.BUY
+            old = book.size_at(is_bid, ch.price)
+            book.set_level(is_bid, ch.price, ch.size)
             drop = old - ch.size
             for o in resting:
                 if o.is_bid != (ch.side is Side.BUY) or o.req.price != ch.price:
@@ -283,7 +298,7 @@ class PaperVenue:
                 o.ahead_before = max(ZERO, base - early)
                 o.unexplained -= early
                 book = self._books.get(t.token_id)
-                level = book.side(o.is_bid).get(L, ZERO) if book is not None else ZERO
+                level = book.size_at(o.is_bid, L) if book is not None else ZERO
                 o.ahead = min(o.ahead_before, level)
             late = q - early
             if late > 0:  # print first: it consumes the queue; its book change will follow
@@ -295,21 +310,12 @@ class PaperVenue:
 
     def _cross_resting(self, token: str, now: int) -> None:
         """A visible opposite order at or through a resting order's price trades with it first."""
-        book = self._books.get(token)
-        if book is None or not book.valid:
+        book = self._book(token)
+        if book is None:
             return
         for o in self._resting(token):
-            opp = book.side(not o.is_bid)
-            for price in sorted(opp, reverse=not o.is_bid):
-                if o.remaining <= 0:
-                    break
-                crosses = price <= o.req.price if o.is_bid else price >= o.req.price
-                if not crosses:
-                    break
-                q = min(o.remaining, opp[price])
-                opp[price] -= q
-                if opp[price] <= 0:
-                    del opp[price]
+            # the visible opposite levels at or through our price are taken by our resting order
+            for _price, q in book.take(o.req.side, o.remaining, _limit_on_grid(book, o)):
                 self._maker_fill(o, q, now)
 
     def _resting(self, token: str) -> list[_Order]:
@@ -384,29 +390,26 @@ class PaperVenue:
             return self._reject(req, ReasonCode.VENUE_ERROR, f"account {req.account!r} is not {self.account!r}")
         if req.client_order_id in self._orders:
             return self._reject(req, ReasonCode.DUPLICATE_ORDER, "client order id already used")
-        book = self._books.get(req.token_id)
-        if book is None or not book.valid:
+        book = self._book(req.token_id)
+        if book is None:
             return self._reject(req, ReasonCode.NO_MARKET_DATA, "no live book for this token (subscribe first)")
         if req.market != book.market:
             return self._reject(req, ReasonCode.UNKNOWN_TOKEN, f"token belongs to {book.market!r}")
-        if req.price % book.tick != 0:
-            return self._reject(req, ReasonCode.INVALID_TICK, f"price {req.price} is off the tick {book.tick}")
+        if not book.on_grid(req.price):
+            return self._reject(req, ReasonCode.INVALID_TICK, f"price {req.price} is off the tick {book.tick_size}")
         if req.size % self.config.size_step != 0:
             return self._reject(
                 req, ReasonCode.INVALID_SIZE, f"size {req.size} is not a multiple of {self.config.size_step}"
             )
-        if req.size < book.min_size:
-            return self._reject(req, ReasonCode.BELOW_MIN_SIZE, f"size {req.size} is below {book.min_size}")
+        if req.size < book.min_order_size:
+            return self._reject(req, ReasonCode.BELOW_MIN_SIZE, f"size {req.size} is below {book.min_order_size}")
         if req.tif is TimeInForce.GTD:
             assert req.expires_ns is not None
             if req.expires_ns - self.config.gtd_threshold_ns <= now:
                 return self._reject(req, ReasonCode.INVALID_EXPIRATION, "GTD expiry too soon")
         is_bid = req.side is Side.BUY
-        opp = book.side(not is_bid)
-        ordered = sorted(opp, reverse=not is_bid)  # best first
-        takeable = [p for p in ordered if (p <= req.price if is_bid else p >= req.price)]
-        available = sum((opp[p] for p in takeable), ZERO)
-        crosses = bool(takeable)
+        reach = book.walk(req.side, req.size, req.price)  # the visible liquidity at or better than our price
+        crosses = reach.levels > 0
         if req.post_only and crosses:
             return self._reject(req, ReasonCode.POST_ONLY_WOULD_CROSS, "post-only order would take liquidity")
         if is_bid:
@@ -415,20 +418,14 @@ class PaperVenue:
                 return self._reject(req, ReasonCode.INSUFFICIENT_BALANCE, f"needs {need} free cash")
         elif self._free_shares(req.token_id) < req.size:
             return self._reject(req, ReasonCode.INSUFFICIENT_BALANCE, f"needs {req.size} free shares")
-        if req.tif is TimeInForce.FOK and available < req.size:
+        if req.tif is TimeInForce.FOK and not reach.complete:
             return self._reject(req, ReasonCode.FOK_NOT_FILLABLE, "not enough visible liquidity")
         if req.tif is TimeInForce.FAK and not crosses:
             return self._reject(req, ReasonCode.FAK_NO_MATCH, "nothing to match")
         self._seq += 1
         o = _Order(req, f"paper-{self._seq}", req.size)
         self._orders[req.client_order_id] = o
-        for p in takeable:
-            if o.remaining <= 0:
-                break
-            q = min(o.remaining, opp[p])
-            opp[p] -= q
-            if opp[p] <= 0:
-                del opp[p]
+        for p, q in book.take(req.side, req.size, req.price):
             self._taker_fill(o, p, q, now)
         if o.remaining == 0:
             o.status = OrderStatus.FILLED
@@ -436,7 +433,7 @@ class PaperVenue:
             o.status = OrderStatus.CANCELLED
         else:
             o.resting = True
-            o.ahead = book.side(is_bid).get(req.price, ZERO)
+            o.ahead = book.size_at(is_bid, req.price)
             o.status = OrderStatus.PARTIALLY_FILLED if o.filled else OrderStatus.ACKNOWLEDGED
             if is_bid:
                 self.reserved_cash += req.price * o.remaining

@@ -30,6 +30,7 @@ from venues.polymarket.schemas import (
     DataTrade,
     GammaEvent,
     GammaMarket,
+    RestRow,
     WireBook,
     activity_to_wallet_trade,
     book_to_snapshot,
@@ -42,11 +43,17 @@ log = logging.getLogger(__name__)
 
 
 class _SkipLog:
-    """Counts rows we could not use and logs each kind once (Gamma carries odd markets)."""
+    """Counts rows we could not use and logs each kind once (Gamma carries odd markets); counts
+    the optional fields rows sent empty or null too (``blanks``, by field: never fatal)."""
 
     def __init__(self, what: str) -> None:
         self.what = what
         self.counts: Counter[str] = Counter()
+        self.blanks: Counter[str] = Counter()
+
+    def taken(self, row: RestRow) -> None:
+        """A row was decoded: count the fields it sent empty or null."""
+        self.blanks.update(row.blank_fields)
 
     def skip(self, kind: str, detail: str) -> None:
         self.counts[kind] += 1
@@ -86,7 +93,9 @@ class GammaClient:
         out = []
         for r in rows:
             try:
-                out.append(GammaMarket.model_validate(r))
+                m = GammaMarket.model_validate(r)
+                self.skipped.taken(m)
+                out.append(m)
             except ValidationError as exc:
                 self.skipped.skip("INVALID_MARKET", str(exc))
         return out
@@ -96,7 +105,9 @@ class GammaClient:
         out = []
         for r in rows:
             try:
-                out.append(GammaEvent.model_validate(r))
+                ev = GammaEvent.model_validate(r)
+                self.skipped.taken(ev)
+                out.append(ev)
             except ValidationError as exc:
                 self.skipped.skip("INVALID_EVENT", str(exc))
         return out
@@ -134,6 +145,7 @@ class GammaClient:
                 except ValidationError as exc:
                     self.skipped.skip("INVALID_MARKET", str(exc))
                     continue
+                self.skipped.taken(m)
                 info = self._info(m, ev)
                 if info is not None:
                     out.append((info, m))
@@ -151,6 +163,7 @@ class GammaClient:
                 except ValidationError as exc:
                     self.skipped.skip("INVALID_MARKET", str(exc))
                     continue
+                self.skipped.taken(m)
                 info = self._info(m, ev)
                 if info is not None:
                     infos.append(info)
@@ -242,9 +255,12 @@ class DataApiClient:
         out = []
         for r in rows:
             try:
-                out.append(model.model_validate(r))
+                row = model.model_validate(r)
             except ValidationError as exc:
                 self.skipped.skip(f"INVALID_{model.__name__.upper()}", str(exc))
+                continue
+            self.skipped.taken(row)
+            out.append(row)
         return out
 
 
@@ -563,6 +579,7 @@ class PolymarketDataFeed:
             "connections": len(self.stream.connections),
             "stream": self.stats.as_dict(),
             "gamma_skipped": dict(self.gamma.skipped.counts),
+            "gamma_blank_fields": dict(self.gamma.skipped.blanks),
             "rate_limits": self.limits.stats(),
         }
 

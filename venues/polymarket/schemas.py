@@ -11,11 +11,12 @@ only ever sees ``protocols`` types: best-first levels, Decimal prices, nanosecon
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from protocols import (
     BookSnapshot,
@@ -83,7 +84,16 @@ def _blank_to_none(v: Any) -> Any:
     return v
 
 
+def _null_is_empty(empty: Any) -> Callable[[Any], Any]:
+    def convert(v: Any) -> Any:
+        return empty() if v is None else v
+
+    return convert
+
+
 WireDecimal = Annotated[Decimal, BeforeValidator(_wire_decimal)]
+OptText = Annotated[str, BeforeValidator(_null_is_empty(str))]
+"""An optional venue string: null is the empty string (no value), as a missing one is."""
 OptWireDecimal = Annotated[WireDecimal | None, BeforeValidator(_blank_to_none)]
 """An optional venue number: empty string or null is None; anything else must be a valid decimal."""
 MsTime = Annotated[int, BeforeValidator(_ms_to_ns)]
@@ -97,6 +107,34 @@ class _Wire(BaseModel):
     """Wire models ignore fields they do not know (Polymarket adds some every few months)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+def _is_blank(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+class RestRow(_Wire):
+    """A Gamma or Data API row, decoded field by field: a field the venue sent empty (``""``) or
+    null is *not given* — its default applies (or, for a field we cannot do without, it is
+    missing and the row is refused as today). Gamma leaves optional fields empty as a matter of
+    course (``bestBid: ""``, ``endDate: null``, ``negRisk: null``); refusing the row for it would
+    drop a tradeable market from discovery. The names of the blank fields are kept in
+    ``blank_fields`` (never dumped) so the caller counts them.
+    """
+
+    blank_fields: tuple[str, ...] = Field(default=(), exclude=True, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_not_given(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        blank = tuple(k for k, v in data.items() if k in cls.model_fields and k != "blank_fields" and _is_blank(v))
+        if not blank:
+            return data
+        out = {k: v for k, v in data.items() if k not in blank}
+        out["blank_fields"] = blank
+        return out
 
 
 # -- CLOB book (REST and WebSocket ``book``) ----------------------------------------------------
@@ -114,9 +152,9 @@ class WireBook(_Wire):
     market: str = Field(min_length=1)
     asset_id: str = Field(min_length=1)
     timestamp: MsTime
-    hash: str = ""
-    bids: list[WireLevel] = Field(default_factory=list)
-    asks: list[WireLevel] = Field(default_factory=list)
+    hash: OptText = ""
+    bids: Annotated[list[WireLevel], BeforeValidator(_null_is_empty(list))] = Field(default_factory=list)
+    asks: Annotated[list[WireLevel], BeforeValidator(_null_is_empty(list))] = Field(default_factory=list)
     min_order_size: OptWireDecimal = None
     tick_size: OptWireDecimal = None
     neg_risk: bool | None = None
@@ -179,7 +217,7 @@ class WirePriceChangeItem(_Wire):
     price: WireDecimal
     size: WireDecimal
     side: WireSide
-    hash: str = ""
+    hash: OptText = ""
     best_bid: OptWireDecimal = None
     best_ask: OptWireDecimal = None
 
@@ -244,10 +282,10 @@ class WireBestBidAsk(_Wire):
 
 class WireNewMarket(_Wire):
     event_type: Literal["new_market"]
-    id: str = ""
+    id: OptText = ""
     market: str = Field(min_length=1)
-    question: str = ""
-    slug: str = ""
+    question: OptText = ""
+    slug: OptText = ""
     assets_ids: list[str] = Field(min_length=2, max_length=2)
     outcomes: list[str] = Field(min_length=2, max_length=2)
     order_price_min_tick_size: OptWireDecimal = None
@@ -256,9 +294,9 @@ class WireNewMarket(_Wire):
 
 class WireMarketResolved(_Wire):
     event_type: Literal["market_resolved"]
-    id: str = ""
+    id: OptText = ""
     market: str = Field(min_length=1)
-    assets_ids: list[str] = Field(default_factory=list)
+    assets_ids: Annotated[list[str], BeforeValidator(_null_is_empty(list))] = Field(default_factory=list)
     winning_asset_id: str | None = None
     winning_outcome: str | None = None
     timestamp: MsTime
@@ -278,14 +316,14 @@ WS_EVENT_MODELS: dict[str, type[_Wire]] = {
 # -- Gamma --------------------------------------------------------------------------------------
 
 
-class GammaEventRef(_Wire):
+class GammaEventRef(RestRow):
     id: str = ""
     negRisk: bool | None = None
     enableNegRisk: bool | None = None
     negRiskAugmented: bool | None = None
 
 
-class GammaMarket(_Wire):
+class GammaMarket(RestRow):
     id: str = Field(min_length=1)
     question: str = ""
     conditionId: str = Field(min_length=1)
@@ -359,7 +397,7 @@ def gamma_fee_schedule(m: GammaMarket, *, default_rate: Decimal) -> FeeSchedule:
     )
 
 
-class GammaEvent(_Wire):
+class GammaEvent(RestRow):
     id: str = Field(min_length=1)
     title: str = ""
     slug: str = ""
@@ -421,7 +459,7 @@ def market_to_info(
 # -- Data API -----------------------------------------------------------------------------------
 
 
-class DataTrade(_Wire):
+class DataTrade(RestRow):
     """One row of ``/trades`` (and a TRADE row of ``/activity``); numbers are JSON floats there."""
 
     proxyWallet: str = Field(min_length=1)
@@ -445,7 +483,7 @@ class DataTrade(_Wire):
         return (self.transactionHash, self.asset, self.side, str(self.size.normalize()))
 
 
-class DataActivity(_Wire):
+class DataActivity(RestRow):
     proxyWallet: str = Field(min_length=1)
     timestamp: SecTime
     type: str = Field(min_length=1)
@@ -465,7 +503,7 @@ class DataActivity(_Wire):
         return (self.transactionHash, self.asset, self.side or self.type, size)
 
 
-class DataPosition(_Wire):
+class DataPosition(RestRow):
     proxyWallet: str = Field(min_length=1)
     asset: str = Field(min_length=1)
     conditionId: str = Field(min_length=1)

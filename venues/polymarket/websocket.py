@@ -47,6 +47,7 @@ from protocols import (
     TradePrint,
 )
 from protocols.book import BookError, L2Book
+from protocols.burst import UNSAID, BurstJudge, Reported
 from venues.polymarket.config import PolymarketDataConfig
 from venues.polymarket.http import SharedSession
 from venues.polymarket.schemas import (
@@ -75,6 +76,9 @@ class StreamStats:
     accepted: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
+    missing: Counter[str] = field(default_factory=Counter)
+    """Optional fields an accepted event came without (absent, empty or null), by ``event.field``:
+    counted, never fatal (the venue leaves some out as a matter of course)."""
     connects: int = 0
     connect_failures: int = 0
     disconnects: int = 0
@@ -100,6 +104,7 @@ class StreamStats:
             "rejected": dict(self.rejected),
             "rejected_total": self.rejected_total,
             "dropped": dict(self.dropped),
+            "missing": dict(self.missing),
             "connects": self.connects,
             "connect_failures": self.connect_failures,
             "disconnects": self.disconnects,
@@ -182,20 +187,16 @@ class _BookState:
     resync_pending: bool = False
     buffer: list[tuple[int, WirePriceChangeItem]] = field(default_factory=list)
     last_update_ns: int | None = None
-    # the open burst (see BookKeeper): its timestamp and the best prices the venue last reported in
-    # it; ``doubt`` while the mirror disagrees with them (or is crossed) — judged when it settles
-    burst_ts: int = 0
-    burst_bid: Decimal | None = None
-    burst_ask: Decimal | None = None
-    doubt: bool = False
-    doubt_mark: int = 0  # which doubt this is (the keeper numbers them), 0 = none
+    # the open burst (see BookKeeper and protocols.burst): its timestamp, the best prices the venue
+    # last reported in it, and whether the mirror is in doubt — judged when it settles
+    burst: BurstJudge = field(default_factory=BurstJudge)
     trade_ts: int = 0
     trade_keys: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     guard_ts: int = 0
     guard_keys: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     def end_burst(self) -> None:
-        self.burst_ts, self.burst_bid, self.burst_ask, self.doubt, self.doubt_mark = 0, None, None, False, 0
+        self.burst.end()
 
 
 MAX_BUFFERED_CHANGES = 10_000
@@ -223,7 +224,8 @@ class BookKeeper:
     as it comes, and the book is judged only once the burst has settled: when an event for the
     token with another timestamp arrives, or when the owner calls :meth:`settle`. A burst that
     ends agreeing with the venue's last reported best prices and uncrossed was no gap; one that
-    ends crossed or disagreeing is, and the book is rebuilt (RESYNC).
+    ends crossed or disagreeing is, and the book is rebuilt (RESYNC). The rule is
+    ``protocols.burst.BurstJudge``'s, shared with the market watcher.
     """
 
     def __init__(
@@ -240,7 +242,6 @@ class BookKeeper:
         self._clock = clock
         self._books: dict[str, _BookState] = {}
         self._doubtful: set[str] = set()  # tokens whose open burst left the book in doubt (may be stale)
-        self._doubts = 0
 
     # -- subscription ------------------------------------------------------------------------
     def track(self, token_id: str, meta: TokenMeta) -> None:
@@ -287,10 +288,10 @@ class BookKeeper:
         out: dict[str, int] = {}
         for t in list(self._doubtful):
             st = self._books.get(t)
-            if st is None or not st.doubt:
+            if st is None or not st.burst.doubt:
                 self._doubtful.discard(t)
             else:
-                out[t] = st.doubt_mark
+                out[t] = st.burst.mark
         return out
 
     def settle_doubts(self, marks: dict[str, int]) -> None:
@@ -298,7 +299,7 @@ class BookKeeper:
         owner waited and the book did not come right, so no more of that burst is coming."""
         for t, mark in marks.items():
             st = self._books.get(t)
-            if st is not None and st.doubt and st.doubt_mark == mark:
+            if st is not None and st.burst.doubt and st.burst.mark == mark:
                 self._settle(t, st)
 
     def on_connection_up(self, token_ids: Iterable[str]) -> None:
@@ -373,6 +374,8 @@ class BookKeeper:
         if wire.market != st.meta.market:
             self.stats.reject("INVALID_BOOK", f"book market {wire.market!r} != {st.meta.market!r}")
             return
+        if not wire.hash:
+            self.stats.missing["book.hash"] += 1
         if st.have_book and wire.timestamp < st.book_ts and not st.awaiting:
             self.stats.dropped["STALE_BOOK"] += 1
             return
@@ -420,7 +423,7 @@ class BookKeeper:
                 j += 1
             if ts < st.book_ts:
                 self.stats.dropped["STALE_DELTA"] += j - i
-            elif ts != st.burst_ts and not self._settle(wire.asset_id, st):
+            elif st.burst.other(ts) and not self._settle(wire.asset_id, st):
                 return  # lost sync again: a fresh snapshot is on its way
             elif not self._apply_items(wire.asset_id, st, ts, [it for _ts, it in buffered[i:j]], report=False):
                 return
@@ -442,10 +445,18 @@ class BookKeeper:
                     self.stats.reject("INVALID_PRICE_CHANGE", f"price {it.price} off tick {book.tick_size}")
                     self._resync(asset, self._books[asset])
                     return
+        missing = self.stats.missing
+        for it in ev.price_changes:
+            if not it.hash:
+                missing["price_change.hash"] += 1
+            if it.best_bid is None:
+                missing["price_change.best_bid"] += 1
+            if it.best_ask is None:
+                missing["price_change.best_ask"] += 1
         self.stats.accepted["price_change"] += 1
         for asset, items in known.items():
             st = self._books[asset]
-            if st.burst_ts and ev.timestamp != st.burst_ts and ev.timestamp >= st.book_ts and not st.awaiting:
+            if st.burst.other(ev.timestamp) and ev.timestamp >= st.book_ts and not st.awaiting:
                 self._settle(asset, st)  # another timestamp: the open burst is over (may start a rebuild)
             if st.awaiting or st.resync_pending:
                 if len(st.buffer) + len(items) > MAX_BUFFERED_CHANGES:
@@ -503,35 +514,23 @@ class BookKeeper:
     ) -> None:
         """Make ``ts`` the open burst, remember what the venue last reported in it, and note
         whether the mirror is in doubt (crossed, or disagreeing with that report) right now."""
-        if st.burst_ts != ts:
-            st.burst_ts, st.burst_bid, st.burst_ask = ts, None, None
+        said: tuple[Reported, Reported] | None = None
         if reported is not None:
-            st.burst_bid, st.burst_ask = reported
-        doubt = st.book.is_crossed or not self._best_agrees(st, st.burst_bid, st.burst_ask)
-        if doubt and not st.doubt:
-            self._doubts += 1
-            st.doubt_mark = self._doubts
+            bid, ask = reported
+            said = (
+                UNSAID if bid is None else _wire_best(bid, bid=True),
+                UNSAID if ask is None else _wire_best(ask, bid=False),
+            )
+        if st.burst.observe(st.book, ts, said):
             self._doubtful.add(asset)
-        st.doubt = doubt
 
     def _settle(self, asset: str, st: _BookState) -> bool:
         """Close the open burst; a book still in doubt lost sync and is rebuilt. True if in sync."""
-        doubt = st.doubt
-        st.end_burst()
+        doubt = st.burst.settle()
         self._doubtful.discard(asset)
         if doubt:
             self._resync(asset, st)
         return not doubt
-
-    def _best_agrees(self, st: _BookState, bid: Decimal | None, ask: Decimal | None) -> bool:
-        """The venue's best bid/ask must match the mirror; a mismatch means we missed something."""
-        ok = True
-        if bid is not None:
-            ok = ok and _wire_best(bid, bid=True) == st.book.best_bid
-        if ask is not None:
-            wb = _wire_best(ask, bid=False)
-            ok = ok and (wb == st.book.best_ask or (wb is None and st.book.best_ask is None))
-        return ok
 
     def _resync(self, asset: str, st: _BookState) -> None:
         """Declare the book out of sync: tell consumers, buffer deltas, fetch a fresh snapshot."""
@@ -554,7 +553,7 @@ class BookKeeper:
         st = self._state(ev.asset_id, "last_trade_price")
         if st is None:
             return
-        if st.burst_ts and ev.timestamp > st.burst_ts:
+        if st.burst.open and ev.timestamp > st.burst.ts:
             self._settle(ev.asset_id, st)  # time moved on: the open burst is over
         key = (str(ev.price.normalize()), str(ev.size.normalize()), ev.side)
         if st.guard_ts:
@@ -580,6 +579,8 @@ class BookKeeper:
         except (ValidationError, ValueError) as exc:
             self.stats.reject("INVALID_LAST_TRADE_PRICE", str(exc))
             return
+        if ev.fee_rate_bps is None:
+            self.stats.missing["last_trade_price.fee_rate_bps"] += 1
         if ev.timestamp > st.trade_ts:
             st.trade_ts, st.trade_keys = ev.timestamp, Counter({key: 1})
         elif ev.timestamp == st.trade_ts:
@@ -612,7 +613,7 @@ class BookKeeper:
         self.stats.accepted["best_bid_ask"] += 1
         if st.awaiting or st.resync_pending or ev.timestamp < st.book_ts:
             return
-        if st.burst_ts and ev.timestamp != st.burst_ts and not self._settle(ev.asset_id, st):
+        if st.burst.other(ev.timestamp) and not self._settle(ev.asset_id, st):
             return
         # the venue's word on the best prices at ev.timestamp: judged once that burst has settled
         self._join_burst(ev.asset_id, st, ev.timestamp, (ev.best_bid, ev.best_ask))

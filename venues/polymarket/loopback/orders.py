@@ -155,6 +155,11 @@ class OrdersState:
         self._pending_taker: dict[str, Fill] = {}
         self.drop_next_order_responses = 0
         self.drop_next_order_requests = 0  # lost before the venue sees them
+        #: Test hooks for what the live order endpoint does to a lookup: it may have forgotten an
+        #: order that is no longer live (filled or cancelled: answered as unknown, 404), and a
+        #: record may come back unreadable (``garble_next_order_lookups``: a price that is no number).
+        self.forget_finished_orders = False
+        self.garble_next_order_lookups = 0
         self.accepted_posts = 0
         self.rejected: dict[str, int] = {}
         # (account, wire-json) listeners: the user WebSocket subscribes here
@@ -795,10 +800,18 @@ def register(app: web.Application, state: Any) -> None:
 
     async def get_order(request: web.Request) -> web.Response:
         api, _ = await _l2(request, st)
-        oid = request.match_info["order_id"]
+        oid = request.match_info["order_id"].lower()
         for o in st.orders_for(api.address, live_only=False):
-            if o["id"].lower() == oid.lower():
-                return web.json_response(o)
+            if o["id"].lower() != oid:
+                continue
+            if st.garble_next_order_lookups > 0:
+                st.garble_next_order_lookups -= 1
+                return web.json_response({**o, "price": "n/a"})
+            if st.forget_finished_orders and not any(
+                x["id"].lower() == oid for x in st.orders_for(api.address, live_only=True)
+            ):
+                break
+            return web.json_response(o)
         return _error(404, "order not found")
 
     async def get_trades(request: web.Request) -> web.Response:
