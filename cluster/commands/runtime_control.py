@@ -260,8 +260,9 @@ def _new_live_dir(world: dict[str, Any]) -> Path:
     return Path("runs") / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-live-{world['venue']}-{secrets.token_hex(3)}"
 
 
-def _connect(address: str | None) -> Any:
-    """Join our cluster — the one ``up`` recorded, or ``--address`` — and check it runs our tree."""
+def connect_tree(address: str | None, verbose: bool = False) -> Any:
+    """Join our cluster — the one ``up`` recorded, or ``--address`` — and check it runs our tree.
+    Ray's own log lines are shown only with ``verbose`` (``--verbose``)."""
     from cluster import cluster_record as cr
 
     rec = cr.load_record()
@@ -274,7 +275,7 @@ def _connect(address: str | None) -> Any:
         cr.use_record_auth(rec)
     from cluster.ray_runtime import control
 
-    control.connect(address)
+    control.connect(address, verbose=verbose)
     expected = rec.tree_id if rec is not None and _same(address, rec.address) else None
     control.verify_tree(control.NAMESPACE, expected)
     return control
@@ -285,7 +286,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The tree with each agent's state, restarts, mailbox depth, last message; and the totals."""
-    control = _connect(address)
+    control = connect_tree(address)
     st = control.tree_status()
     if as_json:
         typer.echo(json.dumps(st, default=str))
@@ -342,7 +343,7 @@ def agents_add(
     """Add an agent to the running tree (it survives a root restart)."""
     overrides = parse_sets(sets)
     _check_new_agent(role, overrides)
-    control = _connect(address)
+    control = connect_tree(address)
     path = control.add_agent(role, name, overrides)
     console.print(f"added [bold]{name}[/] at {path}")
 
@@ -353,7 +354,7 @@ def agents_remove(
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
 ) -> None:
     """Stop an agent and remove it from the desired tree."""
-    control = _connect(address)
+    control = connect_tree(address)
     console.print(f"removed [bold]{name}[/] from {control.remove_agent(name)}")
 
 
@@ -363,7 +364,7 @@ def agents_restart(
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
 ) -> None:
     """Restart one agent through its supervisor (state restored from its last checkpoint)."""
-    control = _connect(address)
+    control = connect_tree(address)
     control.restart_agent(name)
     console.print(f"restarted [bold]{name}[/]")
 
@@ -374,7 +375,7 @@ def agents_ls(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List the running agents."""
-    control = _connect(address)
+    control = connect_tree(address)
     agents = control.tree_status()["agents"]
     if as_json:
         typer.echo(json.dumps([{k: a[k] for k in ("id", "role", "path", "state", "restarts")} for a in agents]))
@@ -392,7 +393,7 @@ def kill_switch(
     """Halt trading (cancel everything, refuse new orders) or resume it."""
     if state not in ("on", "off"):
         raise UserError(f"kill-switch takes on or off, got {state!r}")
-    control = _connect(address)
+    control = connect_tree(address)
     control.kill_switch(state == "on")
     console.print(f"kill switch [bold]{state}[/]")
 
@@ -403,7 +404,7 @@ def down(
     """Stop the tree (final checkpoints, journal closed) and the Ray head that `up` started."""
     from cluster import cluster_record as cr
 
-    control = _connect(address)
+    control = connect_tree(address)
     control.stop_tree()
     console.print("tree stopped")
     rec = cr.load_record()

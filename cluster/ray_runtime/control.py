@@ -31,9 +31,10 @@ WORLD = "world"
 CALL_TIMEOUT_S = 120.0
 
 
-def connect(address: str, namespace: str = NAMESPACE) -> None:
+def connect(address: str, namespace: str = NAMESPACE, *, verbose: bool = False) -> None:
     """Join the cluster at ``address`` — always an explicit one: there is no ``auto`` fallback,
-    which would pick whatever Ray cluster this machine happens to run."""
+    which would pick whatever Ray cluster this machine happens to run. Ray's own INFO/WARNING
+    lines (its logger, the core worker's and the cluster's logs) only when ``verbose``."""
     if not address or address == "auto":
         raise UserError("a Ray cluster address is required (host:port); `polyagents up` records ours")
     if ray.is_initialized():
@@ -43,7 +44,8 @@ def connect(address: str, namespace: str = NAMESPACE) -> None:
         raise OperationError(f"this process is already connected to the Ray cluster at {current}, not {address}")
     _probe(address)
     try:
-        ray.init(address=address, namespace=namespace, log_to_driver=False, logging_level=logging.ERROR)
+        ray.init(address=address, namespace=namespace, log_to_driver=verbose,
+                 logging_level=logging.INFO if verbose else logging.ERROR)
     except (ConnectionError, RuntimeError) as exc:
         raise OperationError(f"no Ray cluster at {address}: {_first_line(exc)}") from exc
 
@@ -233,6 +235,23 @@ def tree_status(namespace: str = NAMESPACE) -> dict[str, Any]:
     except OperationError:
         pass
     return {"tree": tree, "agents": agents, "totals": totals}
+
+
+#: The journal actor's name (a service under the root; it holds the journal file's lock).
+JOURNAL = "root/services/journal"
+
+
+def journal_path(namespace: str = NAMESPACE) -> str:
+    """The file the running tree's journal actor writes."""
+    path: str = _get(_actor(JOURNAL, namespace).state.remote())["path"]
+    return path
+
+
+def journal_query(sql: str, namespace: str = NAMESPACE) -> dict[str, Any]:
+    """A read-only query through the running tree's journal actor: ``{path, columns, rows}``
+    (a query that writes, is empty or fails is a ``UserError`` with one line)."""
+    result: dict[str, Any] = _get(_actor(JOURNAL, namespace).read_query.remote(sql))
+    return result
 
 
 def desired_tree(namespace: str = NAMESPACE) -> SupervisorSpec:
