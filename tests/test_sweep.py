@@ -69,7 +69,7 @@ def test_sweep_intervals_stay_in_each_metrics_domain_and_one_seed_prints_no_inte
     for m in ("fees", "trades"):
         assert three[f"{m}_ci_lo"] == 0.0 < three[f"{m}_mean"] < three[f"{m}_ci_hi"], m
     assert three["win_rate_ci_hi"] == 1.0 and 0.0 < three["win_rate_ci_lo"] < three["win_rate_mean"]
-    assert 0.0 == three["max_drawdown_ci_lo"] and three["max_drawdown_ci_hi"] <= 1.0
+    assert three["max_drawdown_ci_lo"] == 0.0 and three["max_drawdown_ci_hi"] <= 1.0
     assert three["pnl_ci_lo"] == three["pnl_ci_hi"] == -1.0  # every seed the same: a zero-width interval
     buf = io.StringIO()
     print_sweep(_result(list(rows.values()), {"k": [1, 2]}, tmp_path), Console(file=buf, width=80))

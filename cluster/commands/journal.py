@@ -88,7 +88,8 @@ def sql(
             for c, v in zip(cols, row, strict=True):
                 console.print(f"{c.ljust(name_w)}  {v}", markup=False, highlight=False, overflow="fold")
         return
-    table = Table(title=f"{len(rows)} row(s) from {source}", expand=False)
+    console.print(f"{len(rows)} row(s) from {source}", markup=False, highlight=False, overflow="fold")
+    table = Table(expand=False)
     for c in cols:
         table.add_column(c, overflow="fold")
     for row in cells:

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
@@ -170,6 +171,7 @@ def up(
     num_cpus: Annotated[int | None, typer.Option(help="CPUs of the Ray head that up starts.")] = None,
     dashboard: Annotated[bool, typer.Option("--dashboard/--no-dashboard", help="Ray dashboard on the head.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """Start the supervised tree on a Ray head of its own (or on --address).
 
@@ -184,7 +186,7 @@ def up(
     if address is None:  # our own head uses its own token: named before anything imports ray
         os.environ.update(cr.auth_env(cr.token_path()))
     try:
-        _up(cr, address, config, venue, live, understood, run_dir, num_cpus, dashboard, as_json)
+        _up(cr, address, config, venue, live, understood, run_dir, num_cpus, dashboard, as_json, verbose)
     except BaseException:
         os.environ.clear()
         os.environ.update(saved)
@@ -193,7 +195,7 @@ def up(
 
 def _up(
     cr: Any, address: str | None, config: Path | None, venue: VenueKind | None, live: bool, understood: bool,
-    run_dir: Path | None, num_cpus: int | None, dashboard: bool, as_json: bool,
+    run_dir: Path | None, num_cpus: int | None, dashboard: bool, as_json: bool, verbose: bool = False,
 ) -> None:
     cfg = _load_config(config)
     world = _venue_world(cfg, venue, live, understood, str(config) if config else "up")
@@ -222,8 +224,9 @@ def _up(
 
     try:
         with console.status("starting the supervised tree…"):
+            control.connect(target, verbose=verbose)
             info = control.start_tree(
-                address=target, config=cfg.get("tree"), world=world,
+                address=None, config=cfg.get("tree"), world=world,
                 run_dir=run_dir, settings=cfg.get("settings"),
             )
     except BaseException:
@@ -238,13 +241,33 @@ def _up(
     if as_json:
         typer.echo(json.dumps(info, default=str))
         return
-    running = info.get("world") or {}
-    if running.get("adopted") and running.get("venue") != world["venue"]:
-        console.print(f"[yellow]a tree was already running on venue {running.get('venue')}: adopted as is "
-                      f"(not {world['venue']}); `polyagents down` first to switch[/]")
+    for line in adoption_notes(info, cfg, world):
+        console.print(f"[yellow]{line}[/]")
     console.print(f"[green]tree {record.tree_id} running[/] at {target} (namespace {info['namespace']}): "
-                  f"{len(info['agents'])} agents, journal {info['journal']}")
+                  f"{agent_count(info)}, journal {info['journal']}")
     console.print("watch it: [bold]polyagents status[/]   stop it: [bold]polyagents down[/]")
+
+
+def agent_count(info: dict[str, Any]) -> str:
+    """``7 agents`` — those the running tree has (an adopted tree's, not the config's), and how
+    many of them are not running when some are not."""
+    n, running = len(info["agents"]), len(info.get("running", info["agents"]))
+    return f"{n} agents" if running == n else f"{n} agents, {running} running"
+
+
+def adoption_notes(info: dict[str, Any], cfg: dict[str, Any], world: dict[str, Any]) -> list[str]:
+    """What ``up`` did not do because a tree was already running: it adopts that tree as it is."""
+    if not info.get("adopted"):
+        return []
+    notes = []
+    venue = (info.get("world") or {}).get("venue")
+    if venue is not None and venue != world["venue"]:
+        notes.append(f"a tree was already running on venue {venue}: adopted as is "
+                     f"(not {world['venue']}); `polyagents down` first to switch")
+    if cfg.get("tree"):
+        notes.append("a tree was already running: adopted as is, the config's tree section was not applied "
+                     "(`polyagents agents add` changes it; `polyagents down` first to start anew)")
+    return notes
 
 
 def _same(a: str, b: str) -> bool:
@@ -284,9 +307,10 @@ def connect_tree(address: str | None, verbose: bool = False) -> Any:
 def status(
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """The tree with each agent's state, restarts, mailbox depth, last message; and the totals."""
-    control = connect_tree(address)
+    control = connect_tree(address, verbose)
     st = control.tree_status()
     if as_json:
         typer.echo(json.dumps(st, default=str))
@@ -306,18 +330,33 @@ def _print_tree(st: dict[str, Any]) -> None:
 
     walk(st.get("tree", {}), root)
     console.print(root)
-    table = Table("agent", "role", "state", "restarts", "last crash", "mailbox", "messages", "last message",
-                  title="agents")
+    # fits 80 columns: no vertical rules, the role only where the id does not say it, the time of
+    # day of the last message (UTC; --json has the full time), crashes listed under the table
+    table = Table("agent", "state", "restarts", "mailbox", "messages", "last msg (UTC)", title="agents",
+                  box=box.SIMPLE_HEAD, title_justify="left")
+    crashes = []
     for a in st["agents"]:
         last = a.get("last_message_ns")
-        table.add_row(a["id"], a["role"], str(a["state"]), str(a["restarts"]), str(a.get("last_crash") or "-")[:60],
-                      str(a["mailbox"]), str(a.get("messages", 0)), iso(last) if last else "-")
+        table.add_row(agent_label(a), str(a["state"]), str(a["restarts"]), str(a["mailbox"]),
+                      str(a.get("messages", 0)), iso(last)[11:19] if last else "-")
+        if a.get("last_crash"):
+            crashes.append(f"  last crash of {a['id']}: {a['last_crash']}")
     console.print(table)
+    for line in crashes:
+        console.print(line, markup=False, highlight=False)
     t = st.get("totals", {})
-    console.print(f"trading state: [bold]{t.get('trading_state')}[/]   pnl: [bold]{t.get('pnl')}[/]   "
-                  f"positions: {len(t.get('positions', []))}")
+    pnl = t.get("pnl")
+    money = (" · ".join(f"{k} {v}" for k, v in pnl.items()) if isinstance(pnl, dict) else str(pnl)) + " pUSD"
+    console.print(f"trading state: [bold]{t.get('trading_state')}[/]   positions: {len(t.get('positions', []))}")
+    console.print(f"pnl: {money}", markup=False, highlight=False)
     for p in t.get("positions", []):
-        console.print(f"  {p['account']} {p['token_id']}: {p['size']}")
+        console.print(f"  {p['account']} {p['token_id']}: {p['size']}", markup=False, highlight=False)
+
+
+def agent_label(a: dict[str, Any]) -> str:
+    """The agent's id, with its role when the id does not start with it (``alpha (strategist)``)."""
+    role = str(a.get("role") or "")
+    return a["id"] if not role or a["id"].startswith(role) else f"{a['id']} ({role})"
 
 
 def _check_new_agent(role: str, overrides: dict[str, Any]) -> None:
@@ -339,11 +378,12 @@ def agents_add(
     name: Annotated[str, typer.Option("--name", help="The new agent's id.")],
     sets: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value.")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """Add an agent to the running tree (it survives a root restart)."""
     overrides = parse_sets(sets)
     _check_new_agent(role, overrides)
-    control = connect_tree(address)
+    control = connect_tree(address, verbose)
     path = control.add_agent(role, name, overrides)
     console.print(f"added [bold]{name}[/] at {path}")
 
@@ -352,9 +392,10 @@ def agents_add(
 def agents_remove(
     name: Annotated[str, typer.Argument()],
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """Stop an agent and remove it from the desired tree."""
-    control = connect_tree(address)
+    control = connect_tree(address, verbose)
     console.print(f"removed [bold]{name}[/] from {control.remove_agent(name)}")
 
 
@@ -362,9 +403,10 @@ def agents_remove(
 def agents_restart(
     name: Annotated[str, typer.Argument()],
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """Restart one agent through its supervisor (state restored from its last checkpoint)."""
-    control = connect_tree(address)
+    control = connect_tree(address, verbose)
     control.restart_agent(name)
     console.print(f"restarted [bold]{name}[/]")
 
@@ -373,38 +415,41 @@ def agents_restart(
 def agents_ls(
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """List the running agents."""
-    control = connect_tree(address)
+    control = connect_tree(address, verbose)
     agents = control.tree_status()["agents"]
     if as_json:
         typer.echo(json.dumps([{k: a[k] for k in ("id", "role", "path", "state", "restarts")} for a in agents]))
         return
-    table = Table("agent", "role", "path", "state", "restarts")
+    table = Table("agent", "path", "state", "restarts", box=box.SIMPLE_HEAD)
     for a in agents:
-        table.add_row(a["id"], a["role"], a["path"], str(a["state"]), str(a["restarts"]))
+        table.add_row(agent_label(a), a["path"], str(a["state"]), str(a["restarts"]))
     console.print(table)
 
 
 def kill_switch(
     state: Annotated[str, typer.Argument(help="on or off")],
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """Halt trading (cancel everything, refuse new orders) or resume it."""
     if state not in ("on", "off"):
         raise UserError(f"kill-switch takes on or off, got {state!r}")
-    control = connect_tree(address)
+    control = connect_tree(address, verbose)
     control.kill_switch(state == "on")
     console.print(f"kill switch [bold]{state}[/]")
 
 
 def down(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: the one up recorded).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """Stop the tree (final checkpoints, journal closed) and the Ray head that `up` started."""
     from cluster import cluster_record as cr
 
-    control = connect_tree(address)
+    control = connect_tree(address, verbose)
     control.stop_tree()
     console.print("tree stopped")
     rec = cr.load_record()

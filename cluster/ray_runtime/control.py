@@ -136,6 +136,7 @@ def start_tree(
     """
     if address is not None or not ray.is_initialized():
         connect(address or "", namespace)
+    already = tree_id(namespace)  # a tree already running here is adopted as it is
     cfg = config if isinstance(config, TreeConfig) else TreeConfig.model_validate(config or {})
     wcfg = world if isinstance(world, WorldConfig) else WorldConfig.model_validate(world or {})
     spec = tree or default_tree(cfg)
@@ -184,9 +185,11 @@ def start_tree(
 
     # a tree already running keeps its id (and its agents: those of the running tree are reported)
     _internal_kv_put(_tree_id_key(namespace), uuid.uuid4().hex[:12].encode(), overwrite=False)
-    running = {k for k, v in agents_in(desired_tree(namespace)).items() if v[1].kind is ChildKind.AGENT}
-    return {"namespace": namespace, "journal": s.journal_path, "agents": sorted(running), "world": res,
-            "tree_id": tree_id(namespace)}
+    desired = {k for k, v in agents_in(desired_tree(namespace)).items() if v[1].kind is ChildKind.AGENT}
+    states = {a["id"]: a["state"] for a in tree_status(namespace)["agents"] if a["id"] in desired}
+    return {"namespace": namespace, "journal": s.journal_path, "agents": sorted(desired), "world": res,
+            "tree_id": tree_id(namespace), "adopted": already is not None,
+            "running": sorted(a for a, st in states.items() if str(st) == "running")}
 
 
 def tree_status(namespace: str = NAMESPACE) -> dict[str, Any]:
