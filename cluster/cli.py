@@ -90,11 +90,35 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the command is, so it unwinds like Ctrl-C."""
 
 
+_terminated = threading.Event()
+
+
 def _terminate(signum: int, frame: object) -> None:
+    """Raise where the command is, so it unwinds (a run's journal is closed, a head stopped); a
+    second SIGTERM while it unwinds ends the process at once. The flag is what the exit code goes
+    by: a library that catches the interrupt turns it into its own error (DuckDB: "Query
+    interrupted", asyncio, click's Abort), which must still end as ``terminated``, 143."""
+    if _terminated.is_set():
+        os._exit(143)
+    _terminated.set()
     raise Terminated()
 
 
 def _run(argv: list[str] | None) -> int:
+    _terminated.clear()
+    try:
+        code = _run_app(argv)
+    except BaseException:
+        if not _terminated.is_set():
+            raise
+        code = 143
+    if _terminated.is_set():
+        typer.echo("terminated", err=True)
+        return 143
+    return code
+
+
+def _run_app(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, standalone_mode=False, prog_name="polyagents")
     except click_exc.NoArgsIsHelpError:
@@ -105,26 +129,35 @@ def _run(argv: list[str] | None) -> int:
         typer.echo(f"error: {msg} (see: {path} --help)", err=True)
         return 2
     except (UserError, OperationError) as exc:
+        if _terminated.is_set():
+            return 143
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code
     except typer.Abort as exc:
-        if isinstance(exc.__cause__, Terminated):  # click turns the interrupt into Abort
-            typer.echo("terminated", err=True)
+        if _terminated.is_set():  # click turns the interrupt into Abort
             return 143
         typer.echo("interrupted" if isinstance(exc.__cause__, KeyboardInterrupt) else "aborted", err=True)
         return 130
     except typer.Exit as exc:
         return int(exc.exit_code)
     except click_exc.ClickException as exc:
+        if _terminated.is_set():
+            return 143
         typer.echo(f"error: {exc.format_message()}", err=True)
         return exc.exit_code
     except Terminated:
-        typer.echo("terminated", err=True)
         return 143
+    except SystemExit as exc:
+        if exc.code == signal.SIGTERM:  # ray.init's own SIGTERM handler while it connects: sys.exit(15)
+            _terminated.set()
+            return 143
+        raise
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
     except Exception as exc:
+        if _terminated.is_set():
+            return 143
         logging.getLogger("polyagents.cli").debug("unexpected failure", exc_info=True)
         first = (str(exc).strip().splitlines() or [""])[0]
         typer.echo(f"error: {type(exc).__name__}: {first}", err=True)

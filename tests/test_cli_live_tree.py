@@ -83,6 +83,7 @@ def _agents_running(address: str, capsys: pytest.CaptureFixture[str]) -> list[st
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the module's tree starts in the first test (a loaded machine: minutes)
 def test_journal_sql_reads_the_running_trees_journal_through_its_actor_read_only(
     live_tree: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -101,7 +102,7 @@ def test_journal_sql_reads_the_running_trees_journal_through_its_actor_read_only
     head, value = capsys.readouterr().out.strip().splitlines()[-2:]
     assert head == "n" and int(value) >= len(rows)
     assert main(["journal", "sql", "SELECT event FROM agent_events LIMIT 1"]) == 0
-    assert "(live, through the running tree's journal)" in capsys.readouterr().out
+    assert "(live, through the running tree's journal)" in " ".join(capsys.readouterr().out.split())
     # still read-only, and one line for a bad query
     for query, needle in (("DELETE FROM agent_events", "read-only"), ("SELEKT 1", "query failed"),
                           ("/* nothing */", "no SQL statement")):
@@ -113,6 +114,7 @@ def test_journal_sql_reads_the_running_trees_journal_through_its_actor_read_only
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the module's tree starts in the first test (a loaded machine: minutes)
 def test_up_on_a_running_tree_reports_the_agents_that_run_not_the_configs(
     live_tree: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -139,6 +141,7 @@ def _status_process(address: str, state: Path, *extra: str) -> subprocess.Comple
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the module's tree starts in the first test (a loaded machine: minutes)
 def test_status_prints_no_ray_log_lines_unless_verbose_and_fits_80_columns(live_tree: dict[str, Any]) -> None:
     quiet = _status_process(live_tree["address"], live_tree["state"])
     assert quiet.returncode == 0, quiet.stderr

@@ -124,7 +124,7 @@ def test_up_with_a_bad_config_names_the_field_before_any_connection(
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("command", [["status"], ["agents", "ls"], ["kill-switch", "on"], ["down"]])
+@pytest.mark.parametrize("command", [["status"], ["agents", "ls"], ["kill-switch", "on"], ["down"], ["up"]])
 def test_unreachable_address_fails_with_one_line_and_exit_1(
     command: list[str], tmp_path: Path
 ) -> None:
@@ -197,3 +197,77 @@ def test_help_has_no_type_noise_on_flags_and_version_flag_works() -> None:
     assert helped.returncode == 0 and "--csv" in helped.stdout and "<bool>" not in helped.stdout
     v = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
     assert v.returncode == 0 and v.stdout.startswith("polyagents ")
+
+
+@pytest.mark.parametrize("answer", [None, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"])
+def test_an_address_where_something_else_listens_fails_with_one_line_and_exit_1(
+    answer: bytes | None, tmp_path: Path
+) -> None:
+    """A port that accepts and stays silent, or a web server (the dashboard's port given by
+    mistake): not a Ray cluster, said in one line, where Ray alone retries for minutes with raw
+    GCS warnings. The subprocess timeout only guards against a hang."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    conns: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conns.append(conn)
+            if answer is not None:
+                conn.recv(1024)
+                conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    exe = Path(sys.executable).with_name("polyagents")
+    env = {**os.environ, "POLYAGENTS_STATE_DIR": str(tmp_path / "state")}
+    try:
+        out = subprocess.run([str(exe), "status", "--address", f"127.0.0.1:{server.getsockname()[1]}"],
+                             capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        server.close()
+        for c in conns:
+            c.close()
+    err = out.stderr.strip().splitlines()
+    assert out.returncode == 1
+    assert len(err) == 1 and err[0].startswith("error: no Ray cluster at 127.0.0.1:"), err
+    assert ("did not answer" if answer is None else "not gRPC") in err[0]
+
+
+def test_sigterm_ends_a_running_command_with_one_line_and_exit_143(tmp_path: Path) -> None:
+    """A long `sim run` (a day of virtual time), terminated once its run directory exists: it ends
+    on its own with ``terminated`` and 143, not when its run does. The run directory is polled with
+    a bounded wait; the subprocess timeout only guards against a hang."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    exe = Path(sys.executable).with_name("polyagents")
+    proc = subprocess.Popen([str(exe), "sim", "run", "quiet_market", "--set", "duration_s=86400", "--no-report",
+                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ})
+    try:
+        deadline = time.monotonic() + 300
+        while not list(tmp_path.glob("*/journal.duckdb")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling for a condition, with the deadline above
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "terminated"

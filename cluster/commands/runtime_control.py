@@ -220,6 +220,8 @@ def _up(
         rec is not None and same_as_recorded and Path(rec.run_dir) == run_dir.resolve()
     ):
         raise UserError(f"{run_dir} already holds a journal: refusing to write another tree's into it")
+    if head_pid is None:
+        cr.probe_gcs(target)  # a cluster we join: an address with no cluster fails before Ray is imported
     from cluster.ray_runtime import control
 
     try:
@@ -296,6 +298,7 @@ def connect_tree(address: str | None, verbose: bool = False) -> Any:
         address = rec.address
     if rec is not None and _same(address, rec.address):
         cr.use_record_auth(rec)
+    cr.probe_gcs(address)  # before importing Ray: an address with no cluster fails in seconds
     from cluster.ray_runtime import control
 
     control.connect(address, verbose=verbose)

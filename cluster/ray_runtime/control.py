@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import ray
 
-from cluster.cluster_record import same_address
+from cluster.cluster_record import PROBE_TIMEOUT_S, probe_gcs, same_address
 from cluster.errors import OperationError, UserError
 from cluster.ray_runtime.services import VenueWorld, WorldConfig
 from cluster.ray_runtime.supervisor import LiveSettings, SupervisorActor, load_tree
@@ -52,20 +51,8 @@ def connect(address: str, namespace: str = NAMESPACE, *, verbose: bool = False) 
 
 
 
-#: How long an unreachable address may take to fail (Ray itself retries for minutes).
-PROBE_TIMEOUT_S = 10.0
-
-
 def _probe(address: str) -> None:
-    """Fail in seconds, in one line, when nothing listens at ``address`` (a closed port, a host that
-    does not answer), instead of Ray's minutes of retries and raw GCS warnings."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S).close()
-    except ValueError:
-        raise UserError(f"--address {address}: expected host:port") from None
-    except OSError as exc:
-        raise OperationError(f"no Ray cluster at {address}: {exc.strerror or type(exc).__name__}") from None
+    probe_gcs(address, PROBE_TIMEOUT_S)
 
 
 def _tree_id_key(namespace: str) -> bytes:
