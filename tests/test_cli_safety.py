@@ -271,3 +271,41 @@ def test_sigterm_ends_a_running_command_with_one_line_and_exit_143(tmp_path: Pat
             proc.communicate()
     assert proc.returncode == 143, err
     assert err.strip().splitlines()[-1] == "terminated"
+
+
+def test_status_and_agents_ls_tables_fit_80_columns_with_long_ids_and_paths_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What `status` and `agents ls` print for a tree with long agent names and a crash, at 80
+    columns: every line fits, nothing is cut to ``…``, times are UTC times of day."""
+    import io
+
+    from rich.console import Console
+
+    import cluster.commands.runtime_control as rc
+
+    buf = io.StringIO()
+    monkeypatch.setattr(rc, "console", Console(file=buf, width=80))
+    agents = [
+        {"id": name, "role": role, "path": f"root/{branch}/{name}", "state": "running", "restarts": 2,
+         "mailbox": 0, "messages": 123456, "last_message_ns": 1_767_225_605_000_000_000, "last_crash": crash}
+        for name, role, branch, crash in (
+            ("market_watcher", "market_watcher", "data", None),
+            ("strategist_with_a_long_name", "strategist", "decision", None),
+            ("alpha_momentum_sleeve", "strategist", "decision",
+             "RuntimeError: the handler raised on a message it could not parse, and more words after it"),
+        )
+    ]
+    status = {"tree": {"children": []}, "agents": agents,
+              "totals": {"trading_state": "ACTIVE", "pnl": {"realized": "0", "equity": "1000"}, "positions": []}}
+    rc._print_tree(status)
+    rc._print_agents(agents)
+    text = buf.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    lines = text.splitlines()
+    for whole in ("strategist_with_a_long_name", "root/decision/strategist_with_a_long_name",
+                  "alpha_momentum_sleeve", "(strategist)", "00:00:05"):
+        assert any(whole in line for line in lines), whole
+    assert agents[2]["last_crash"] in " ".join(text.split())  # the crash in full, below the table
+    assert "pnl: realized 0 · equity 1000 pUSD" in text

@@ -335,8 +335,11 @@ def _print_tree(st: dict[str, Any]) -> None:
     console.print(root)
     # fits 80 columns: no vertical rules, the role only where the id does not say it, the time of
     # day of the last message (UTC; --json has the full time), crashes listed under the table
-    table = Table("agent", "state", "restarts", "mailbox", "messages", "last msg (UTC)", title="agents",
-                  box=box.SIMPLE_HEAD, title_justify="left")
+    table = Table(title="agents (times UTC)", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    widest = max((len(a["id"]) for a in st["agents"]), default=5)
+    table.add_column("agent", overflow="fold", min_width=min(widest, 40))
+    for col in ("state", "restarts", "mailbox", "msgs", "last msg"):
+        table.add_column(col, overflow="fold")
     crashes = []
     for a in st["agents"]:
         last = a.get("last_message_ns")
@@ -357,9 +360,9 @@ def _print_tree(st: dict[str, Any]) -> None:
 
 
 def agent_label(a: dict[str, Any]) -> str:
-    """The agent's id, with its role when the id does not start with it (``alpha (strategist)``)."""
+    """The agent's id, with its role under it when the id does not start with it."""
     role = str(a.get("role") or "")
-    return a["id"] if not role or a["id"].startswith(role) else f"{a['id']} ({role})"
+    return a["id"] if not role or a["id"].startswith(role) else f"{a['id']}\n({role})"
 
 
 def _check_new_agent(role: str, overrides: dict[str, Any]) -> None:
@@ -426,9 +429,17 @@ def agents_ls(
     if as_json:
         typer.echo(json.dumps([{k: a[k] for k in ("id", "role", "path", "state", "restarts")} for a in agents]))
         return
-    table = Table("agent", "path", "state", "restarts", box=box.SIMPLE_HEAD)
+    _print_agents(agents)
+
+
+def _print_agents(agents: list[dict[str, Any]]) -> None:
+    # 80 columns: the path ends with the agent's id, so it is the one wide column (wrapped, never cut)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("path", overflow="fold", min_width=min(max((len(a["path"]) for a in agents), default=4), 48))
+    for col in ("role", "state", "restarts"):
+        table.add_column(col, overflow="fold")
     for a in agents:
-        table.add_row(agent_label(a), a["path"], str(a["state"]), str(a["restarts"]))
+        table.add_row(a["path"], str(a.get("role") or ""), str(a["state"]), str(a["restarts"]))
     console.print(table)
 
 
