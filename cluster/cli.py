@@ -76,45 +76,63 @@ register_all(app)
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes one line on stderr and an exit code, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if threading.current_thread() is threading.main_thread():
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
         # SIGTERM ends a command as promptly as Ctrl-C does (one line, exit 143), not never
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return _run(argv)
     finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the command is, so it unwinds like Ctrl-C."""
 
 
-_terminated = threading.Event()
+#: What each signal ends a command with: the line on stderr and the exit code.
+SIGNAL_EXIT = {signal.SIGTERM: ("terminated", 143), signal.SIGINT: ("interrupted", 130)}
+_signalled: list[int] = []
+
+
+class _Signalled:
+    """Whether a SIGTERM or SIGINT arrived during this command (``set`` by the ray.init path)."""
+
+    def is_set(self) -> bool:
+        return bool(_signalled)
+
+    def set(self) -> None:
+        _signalled.append(signal.SIGTERM)
+
+
+_terminated = _Signalled()
 
 
 def _terminate(signum: int, frame: object) -> None:
     """Raise where the command is, so it unwinds (a run's journal is closed, a head stopped); a
-    second SIGTERM while it unwinds ends the process at once. The flag is what the exit code goes
-    by: a library that catches the interrupt turns it into its own error (DuckDB: "Query
-    interrupted", asyncio, click's Abort), which must still end as ``terminated``, 143."""
-    if _terminated.is_set():
-        os._exit(143)
-    _terminated.set()
-    raise Terminated()
+    second signal while it unwinds ends the process at once. The signal seen is what the exit
+    code goes by: a library that catches the interrupt turns it into its own error (DuckDB:
+    "Query interrupted", asyncio, click's Abort), which must still end as ``terminated`` (143) or
+    ``interrupted`` (130)."""
+    if _signalled:
+        os._exit(SIGNAL_EXIT[signal.Signals(_signalled[0])][1])
+    _signalled.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def _run(argv: list[str] | None) -> int:
-    _terminated.clear()
+    _signalled.clear()
     try:
         code = _run_app(argv)
     except BaseException:
-        if not _terminated.is_set():
+        if not _signalled:
             raise
-        code = 143
-    if _terminated.is_set():
-        typer.echo("terminated", err=True)
-        return 143
+        code = 1
+    if _signalled:
+        line, code = SIGNAL_EXIT[signal.Signals(_signalled[0])]
+        typer.echo(line, err=True)
     return code
 
 
@@ -135,7 +153,7 @@ def _run_app(argv: list[str] | None) -> int:
         return exc.exit_code
     except typer.Abort as exc:
         if _terminated.is_set():  # click turns the interrupt into Abort
-            return 143
+            return 1
         typer.echo("interrupted" if isinstance(exc.__cause__, KeyboardInterrupt) else "aborted", err=True)
         return 130
     except typer.Exit as exc:
@@ -153,7 +171,8 @@ def _run_app(argv: list[str] | None) -> int:
             return 143
         raise
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        if not _terminated.is_set():
+            typer.echo("interrupted", err=True)
         return 130
     except Exception as exc:
         if _terminated.is_set():

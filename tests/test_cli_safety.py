@@ -244,10 +244,14 @@ def test_an_address_where_something_else_listens_fails_with_one_line_and_exit_1(
     assert ("did not answer" if answer is None else "not gRPC") in err[0]
 
 
-def test_sigterm_ends_a_running_command_with_one_line_and_exit_143(tmp_path: Path) -> None:
-    """A long `sim run` (a day of virtual time), terminated once its run directory exists: it ends
-    on its own with ``terminated`` and 143, not when its run does. The run directory is polled with
-    a bounded wait; the subprocess timeout only guards against a hang."""
+@pytest.mark.parametrize(("signame", "code", "line"), [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted")])
+def test_sigterm_and_ctrl_c_end_a_running_command_with_one_line_and_their_exit_code(
+    signame: str, code: int, line: str, tmp_path: Path
+) -> None:
+    """A long `sim run` (a day of virtual time), signalled once its run directory exists: it ends
+    on its own with one line and the signal's exit code, not when its run does (nor with DuckDB's
+    "Query interrupted" when the signal lands in a journal write). The run directory is polled
+    with a bounded wait; the subprocess timeout only guards against a hang."""
     import os
     import signal
     import subprocess
@@ -263,14 +267,15 @@ def test_sigterm_ends_a_running_command_with_one_line_and_exit_143(tmp_path: Pat
         while not list(tmp_path.glob("*/journal.duckdb")) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)  # polling for a condition, with the deadline above
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(getattr(signal, signame))
         _out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 143, err
-    assert err.strip().splitlines()[-1] == "terminated"
+    assert proc.returncode == code, err
+    assert err.strip().splitlines()[-1] == line, err
+    assert "error" not in err
 
 
 def test_status_and_agents_ls_tables_fit_80_columns_with_long_ids_and_paths_whole(
@@ -309,3 +314,17 @@ def test_status_and_agents_ls_tables_fit_80_columns_with_long_ids_and_paths_whol
         assert any(whole in line for line in lines), whole
     assert agents[2]["last_crash"] in " ".join(text.split())  # the crash in full, below the table
     assert "pnl: realized 0 · equity 1000 pUSD" in text
+
+
+def test_up_into_a_run_directory_that_holds_a_journal_is_refused_before_connecting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POLYAGENTS_STATE_DIR", str(tmp_path / "state"))
+    taken = tmp_path / "run"
+    taken.mkdir()
+    (taken / "journal.duckdb").write_text("precious")
+    # a closed port: had `up` connected first, the error would be about the cluster
+    rc = main(["up", "--address", f"127.0.0.1:{_closed_port()}", "--run-dir", str(taken)])
+    err = _err_lines(capsys)
+    assert rc == 2 and len(err) == 1 and "already holds a journal" in err[0], err
+    assert (taken / "journal.duckdb").read_text() == "precious"
