@@ -6,7 +6,8 @@ whatever cluster ``ray.init`` finds (a local one with every core by default). Ea
 local runtime in its worker process; the driver only collects summaries.
 
 The table has one row per run (``runs``) and one row per parameter combination (``summary``) with
-the mean and a 95 % confidence interval (Student t over seeds) of each metric, written both to
+the mean and a 95 % confidence interval (Student t over seeds, clipped to the metric's domain: a
+count is never below 0, a rate never above 1; one seed has none) of each metric, written both to
 DuckDB (``results.duckdb``) and CSV.
 """
 

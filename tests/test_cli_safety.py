@@ -328,3 +328,16 @@ def test_up_into_a_run_directory_that_holds_a_journal_is_refused_before_connecti
     err = _err_lines(capsys)
     assert rc == 2 and len(err) == 1 and "already holds a journal" in err[0], err
     assert (taken / "journal.duckdb").read_text() == "precious"
+
+
+@pytest.mark.parametrize("command", [["up"], ["status"], ["agents", "add"], ["kill-switch"], ["down"],
+                                     ["sim", "run"], ["sim", "sweep"], ["markets"], ["runs", "ls"],
+                                     ["journal", "sql"]])
+def test_help_of_every_command_fits_80_columns_without_type_noise(
+    command: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "<bool>" not in out and "BOOLEAN" not in out, out
+    assert max(len(line) for line in out.splitlines()) <= 80
