@@ -76,25 +76,67 @@ register_all(app)
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every failure becomes one line on stderr and an exit code, never a traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if threading.current_thread() is threading.main_thread():
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:
         # SIGTERM ends a command as promptly as Ctrl-C does (one line, exit 143), not never
-        previous = signal.signal(signal.SIGTERM, _terminate)
+        previous = {sig: signal.signal(sig, _terminate) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return _run(argv)
     finally:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the command is, so it unwinds like Ctrl-C."""
 
 
+#: What each signal ends a command with: the line on stderr and the exit code.
+SIGNAL_EXIT = {signal.SIGTERM: ("terminated", 143), signal.SIGINT: ("interrupted", 130)}
+_signalled: list[int] = []
+
+
+class _Signalled:
+    """Whether a SIGTERM or SIGINT arrived during this command (``set`` by the ray.init path)."""
+
+    def is_set(self) -> bool:
+        return bool(_signalled)
+
+    def set(self) -> None:
+        _signalled.append(signal.SIGTERM)
+
+
+_terminated = _Signalled()
+
+
 def _terminate(signum: int, frame: object) -> None:
-    raise Terminated()
+    """Raise where the command is, so it unwinds (a run's journal is closed, a head stopped); a
+    second signal while it unwinds ends the process at once. The signal seen is what the exit
+    code goes by: a library that catches the interrupt turns it into its own error (DuckDB:
+    "Query interrupted", asyncio, click's Abort), which must still end as ``terminated`` (143) or
+    ``interrupted`` (130)."""
+    if _signalled:
+        os._exit(SIGNAL_EXIT[signal.Signals(_signalled[0])][1])
+    _signalled.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
 
 def _run(argv: list[str] | None) -> int:
+    _signalled.clear()
+    try:
+        code = _run_app(argv)
+    except BaseException:
+        if not _signalled:
+            raise
+        code = 1
+    if _signalled:
+        line, code = SIGNAL_EXIT[signal.Signals(_signalled[0])]
+        typer.echo(line, err=True)
+    return code
+
+
+def _run_app(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, standalone_mode=False, prog_name="polyagents")
     except click_exc.NoArgsIsHelpError:
@@ -105,26 +147,36 @@ def _run(argv: list[str] | None) -> int:
         typer.echo(f"error: {msg} (see: {path} --help)", err=True)
         return 2
     except (UserError, OperationError) as exc:
+        if _terminated.is_set():
+            return 143
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code
     except typer.Abort as exc:
-        if isinstance(exc.__cause__, Terminated):  # click turns the interrupt into Abort
-            typer.echo("terminated", err=True)
-            return 143
+        if _terminated.is_set():  # click turns the interrupt into Abort
+            return 1
         typer.echo("interrupted" if isinstance(exc.__cause__, KeyboardInterrupt) else "aborted", err=True)
         return 130
     except typer.Exit as exc:
         return int(exc.exit_code)
     except click_exc.ClickException as exc:
+        if _terminated.is_set():
+            return 143
         typer.echo(f"error: {exc.format_message()}", err=True)
         return exc.exit_code
     except Terminated:
-        typer.echo("terminated", err=True)
         return 143
+    except SystemExit as exc:
+        if exc.code == signal.SIGTERM:  # ray.init's own SIGTERM handler while it connects: sys.exit(15)
+            _terminated.set()
+            return 143
+        raise
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        if not _terminated.is_set():
+            typer.echo("interrupted", err=True)
         return 130
     except Exception as exc:
+        if _terminated.is_set():
+            return 143
         logging.getLogger("polyagents.cli").debug("unexpected failure", exc_info=True)
         first = (str(exc).strip().splitlines() or [""])[0]
         typer.echo(f"error: {type(exc).__name__}: {first}", err=True)

@@ -59,6 +59,46 @@ def same_address(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
+#: How long an unreachable address may take to fail, per step (Ray itself retries for minutes).
+PROBE_TIMEOUT_S = 5.0
+#: The client connection preface of HTTP/2 (RFC 9113 §3.4) and an empty SETTINGS frame.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+_H2_SETTINGS = 0x4
+
+
+def probe_gcs(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """Fail in seconds, in one line, when no Ray cluster answers at ``address``, instead of Ray's
+    minutes of retries and raw GCS warnings: nothing listens (a closed port, a host that does not
+    answer), or something does that is not a Ray GCS. The GCS speaks gRPC, i.e. HTTP/2, whose
+    server answers a client's connection preface with a SETTINGS frame before any call or
+    authentication; a web server, a database or a port that accepts and stays silent does not.
+    Here, not beside ``ray.init``, so a command fails before it spends seconds importing Ray."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        conn = socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout_s)
+    except ValueError:
+        raise UserError(f"--address {address}: expected host:port") from None
+    except OSError as exc:
+        raise OperationError(f"no Ray cluster at {address}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        conn.sendall(_H2_PREFACE)
+        head = b""
+        while len(head) < 9:  # a frame header: length (3), type (1), flags (1), stream (4)
+            chunk = conn.recv(9 - len(head))
+            if not chunk:
+                break
+            head += chunk
+    except TimeoutError:
+        raise OperationError(f"no Ray cluster at {address}: it accepts connections but did not answer "
+                             f"in {timeout_s:.0f} s") from None
+    except OSError as exc:
+        raise OperationError(f"no Ray cluster at {address}: {exc.strerror or type(exc).__name__}") from None
+    finally:
+        conn.close()
+    if len(head) < 9 or head[3] != _H2_SETTINGS:
+        raise OperationError(f"no Ray cluster at {address}: something else listens there (not gRPC)")
+
+
 def record_path() -> Path:
     return state_dir() / RECORD_FILE
 

@@ -342,6 +342,45 @@ class Journal:
         with self._lock:
             return self._con.execute(sql, list(params)).fetchall()
 
+    def read_query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Anyone's SQL against the live file, read-only: ``(columns, rows)``.
+
+        Why here and not a second connection: DuckDB lets one process hold a file open for writing
+        and no other process open it at all, so while the tree runs the only way to read its journal
+        is through this writer. Only statements that read (``SELECT``, ``FROM``, ``DESCRIBE``,
+        ``SHOW``, ``SUMMARIZE``, ``EXPLAIN``) are accepted, checked by DuckDB's own parser before
+        anything runs; they run on a cursor of their own, so a long query does not hold the lock
+        the writers take. Raises ``ValueError`` with one line for a query that is empty, writes, or
+        fails."""
+        try:
+            statements = duckdb.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise ValueError(f"query failed: {_first_line(exc)}") from None
+        if not statements:
+            raise ValueError("journal sql: no SQL statement in the query")
+        refused = [s.type.name for s in statements if s.type not in READ_STATEMENTS]
+        if refused:
+            raise ValueError(f"the journal is read-only here: {refused[0]} statements are refused")
+        self.flush_sync()
+        with self._lock:
+            cur = self._con.cursor()
+        try:
+            res = cur.execute(sql)
+            cols = [d[0] for d in res.description] if res.description else []
+            return cols, (res.fetchall() if cols else [])
+        except duckdb.Error as exc:
+            raise ValueError(f"query failed: {_first_line(exc)}") from None
+        finally:
+            cur.close()
+
+
+#: Statement types :meth:`Journal.read_query` runs (DuckDB parses DESCRIBE/SHOW/SUMMARIZE as SELECT).
+READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
 
 def _insert_many(con: duckdb.DuckDBPyConnection, table: str, rows: list[Row]) -> None:
     width = len(rows[0])

@@ -117,27 +117,29 @@ def half_life(durations_s: Sequence[float]) -> float | None:
     return xs[mid] if n % 2 else (xs[mid - 1] + xs[mid]) / 2
 
 
-def mean_ci95(xs: Sequence[float]) -> tuple[float, float, float]:
-    """Mean and a 95 % confidence interval (Student t; the half-width is 0 for one value)."""
+def mean_ci95(
+    xs: Sequence[float], lower: float | None = None, upper: float | None = None
+) -> tuple[float, float, float]:
+    """Mean and a 95 % confidence interval of the mean: ``(mean, lo, hi)``.
+
+    Student t over the values (``scipy.stats.t``), clipped to the quantity's domain
+    ``[lower, upper]`` (a count or a fee is never below 0, a rate never above 1: the t interval
+    of a few seeds easily crosses those, and a bound no value can reach is not an interval of the
+    quantity). One value has no interval: ``lo`` and ``hi`` are NaN, not a half-width of 0; no
+    value: all three are NaN."""
     n = len(xs)
     if n == 0:
         return math.nan, math.nan, math.nan
     m = _mean(xs)
     if n == 1:
-        return m, m, m
+        return m, math.nan, math.nan
+    from scipy import stats
+
     sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1))
-    half = _t975(n - 1) * sd / math.sqrt(n)
-    return m, m - half, m + half
-
-
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-         10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
-         18: 2.101, 19: 2.093, 20: 2.086, 25: 2.060, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
-
-
-def _t975(df: int) -> float:
-    if df in _T975:
-        return _T975[df]
-    # between table rows take the smaller df (the larger t): the interval errs wide, never narrow
-    lower = [k for k in _T975 if k < df]
-    return _T975[max(lower)] if df < 1000 else 1.960
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    lo, hi = m - half, m + half
+    if lower is not None:
+        lo, hi = max(lo, lower), max(hi, lower)
+    if upper is not None:
+        lo, hi = min(lo, upper), min(hi, upper)
+    return m, lo, hi

@@ -26,6 +26,7 @@ class RunProgress:
     def __init__(self, duration_s: float, console: Console | None = None, enabled: bool = True) -> None:
         self.duration_s = max(float(duration_s), 1e-9)
         self.console = console or Console(stderr=True)
+        self.enabled = enabled
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -62,7 +63,16 @@ class RunProgress:
         self.progress.update(self.task, description="running")
 
     def phase(self, text: str) -> None:
-        self.progress.update(self.task, description=text, completed=self.duration_s)
+        """A step around the run: before :meth:`attach` a start-up step (starting Ray, its hosts),
+        after it the end (the virtual clock has reached the end). Where stderr is not a terminal
+        (a pipe, a log file) and the bar is not drawn, each step is one plain line instead, so a
+        slow start-up is never silent."""
+        if self._now is not None:
+            self.progress.update(self.task, description=text, completed=self.duration_s)
+        else:
+            self.progress.update(self.task, description=text)
+        if self.enabled and not self.console.is_terminal:
+            self.console.print(f"{text}", markup=False, highlight=False)
 
     def _watch(self) -> None:
         while not self._stop.wait(REFRESH_S):

@@ -16,6 +16,7 @@ orders all work by (time, sequence). The same scenario and seed give the same jo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -255,6 +256,8 @@ async def run_scenario_async(
 
     world = build_world(scenario, seed)
     rt_journal = _WorldFilter(journal)
+    if runtime == "ray" and on_phase is not None:
+        on_phase("starting Ray (a local cluster of its own unless this process joined one)…")
     rt = _make_runtime(runtime, seed, world.start_ns, rt_journal, metrics)
     exchange = build_exchange(world, rt)
     monitor = ArbMonitor(world, exchange)
@@ -287,6 +290,8 @@ async def run_scenario_async(
 
     if scenario.ours.enabled:
         sample()
+    if on_phase is not None:
+        await _hosts_ready(rt, on_phase)
     if on_runtime is not None:
 
         def equity() -> Decimal | None:
@@ -407,6 +412,22 @@ async def run_scenario_async(
         analysis=analysis,
         extra={"monitor": monitor, "exchange": exchange, "world": world, "crowd": crowd, "members": members},
     )
+
+
+async def _hosts_ready(rt: Any, on_phase: Callable[[str], None]) -> None:
+    """On Ray, each of our agents starts in an actor of its own (a worker process each: the slow
+    part of a Ray run): shown as it happens, before the run's own progress. Only waits — the run
+    still awaits each host itself (and handles a host that failed), and nothing is added to the
+    runtime's queue, so the run is the same watched or not."""
+    remotes = getattr(rt, "remotes", None)
+    pending = [r.ready for r in (remotes or {}).values() if getattr(r, "ready", None) is not None]
+    if not pending:
+        return
+    for n, ref in enumerate(pending, 1):
+        on_phase(f"starting our agents' hosts on Ray: {n - 1}/{len(pending)} ready…")
+        with contextlib.suppress(Exception):  # a host that failed is the run's to handle
+            await ref
+    on_phase(f"starting our agents' hosts on Ray: {len(pending)}/{len(pending)} ready")
 
 
 def run_scenario(

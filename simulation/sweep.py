@@ -6,7 +6,8 @@ whatever cluster ``ray.init`` finds (a local one with every core by default). Ea
 local runtime in its worker process; the driver only collects summaries.
 
 The table has one row per run (``runs``) and one row per parameter combination (``summary``) with
-the mean and a 95 % confidence interval (Student t over seeds) of each metric, written both to
+the mean and a 95 % confidence interval (Student t over seeds, clipped to the metric's domain: a
+count is never below 0, a rate never above 1; one seed has none) of each metric, written both to
 DuckDB (``results.duckdb``) and CSV.
 """
 
@@ -48,6 +49,25 @@ AGG_METRICS: tuple[str, ...] = (
     "gap_episodes",
     "wall_s",
 )
+
+#: The domain ``(lower, upper)`` of each aggregated metric; its interval is clipped to it. Counts,
+#: fees, durations and the arbitrage on offer are never negative; rates and drawdown fractions lie
+#: in [0, 1]; PnL, ratios and what a complete set captured (fees can make it a loss) are unbounded.
+METRIC_DOMAIN: dict[str, tuple[float | None, float | None]] = {
+    "pnl": (None, None),
+    "arb_residual_pnl": (None, None),
+    "fees": (0.0, None),
+    "trades": (0.0, None),
+    "orders_sent": (0.0, None),
+    "sharpe": (None, None),
+    "max_drawdown": (0.0, 1.0),
+    "win_rate": (0.0, 1.0),
+    "arb_available": (0.0, None),
+    "arb_captured": (None, None),
+    "gap_half_life_s": (0.0, None),
+    "gap_episodes": (0.0, None),
+    "wall_s": (0.0, None),
+}
 
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -287,7 +307,9 @@ def run_sweep(
 
 
 def aggregate(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
-    """Mean and 95 % CI of each metric per parameter combination (runs with errors left out)."""
+    """Mean and 95 % CI of each metric per parameter combination (runs with errors left out), the
+    interval clipped to the metric's domain (:data:`METRIC_DOMAIN`); ``None`` bounds when a
+    combination has one run (one seed has no interval)."""
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for r in runs:
         if r.get("error"):
@@ -299,7 +321,7 @@ def aggregate(runs: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any
         rec["n"] = len(rows)
         for m in AGG_METRICS:
             xs = [float(r[m]) for r in rows if r.get(m) is not None]
-            mean, lo, hi = mean_ci95(xs) if xs else (math.nan, math.nan, math.nan)
+            mean, lo, hi = mean_ci95(xs, *METRIC_DOMAIN[m])
             rec[f"{m}_mean"] = None if math.isnan(mean) else round(mean, 6)
             rec[f"{m}_ci_lo"] = None if math.isnan(lo) else round(lo, 6)
             rec[f"{m}_ci_hi"] = None if math.isnan(hi) else round(hi, 6)
@@ -332,9 +354,25 @@ def write_tables(root: Path, runs: list[dict[str, Any]], summary: list[dict[str,
     return db, runs_csv, sum_csv
 
 
-def print_sweep(res: SweepResult) -> None:
-    """One row per parameter combination; only the parameters that vary get a column (the others
-    are in the title); each cell is ``mean ± half-width`` of the 95 % interval."""
+def interval_text(mean: float | None, lo: float | None, hi: float | None, n: int) -> str:
+    """One cell of the sweep table: ``mean [lo, hi]`` (the 95 % interval, clipped to the metric's
+    domain, so not always symmetric), ``mean (n=1, no interval)`` for one seed, ``n/a`` for none."""
+    if mean is None:
+        return "n/a"
+    if lo is None or hi is None:
+        return f"{mean:.4g} (n={n}, no interval)"
+    return f"{mean:.4g} [{lo:.4g}, {hi:.4g}]"
+
+
+#: The metrics the console table shows (the CSV and DuckDB tables hold every one).
+SHOWN_METRICS: tuple[str, ...] = ("pnl", "arb_captured", "arb_available", "gap_half_life_s", "sharpe",
+                                  "max_drawdown")
+
+
+def print_sweep(res: SweepResult, console: Any = None) -> None:
+    """One block per parameter combination, one line per metric (fits 80 columns however many
+    parameters vary); the parameters that do not vary are in the title. A cell is the mean and its
+    95 % interval over seeds."""
     from rich.console import Console
     from rich.table import Table
 
@@ -343,20 +381,19 @@ def print_sweep(res: SweepResult) -> None:
     title = f"sweep {res.scenario}: {len(res.runs)} runs ({res.failed} failed), {res.wall_s:.1f} s"
     if fixed:
         title += f" · {fixed}"
-    table = Table(title=title, caption="mean ± half-width of the 95 % confidence interval over seeds")
-    for k in varying:
-        table.add_column(k.rsplit(".", 1)[-1] if len(k) > 16 else k, overflow="fold")
+    table = Table(title=title, caption="mean [95 % confidence interval over seeds, within the metric's domain]")
+    if varying:
+        table.add_column("parameters", overflow="fold")
     table.add_column("n", justify="right")
-    shown = ("pnl", "arb_captured", "arb_available", "gap_half_life_s", "sharpe", "max_drawdown")
-    for m in shown:
-        table.add_column(m, justify="right", overflow="fold")
+    table.add_column("metric")
+    table.add_column("mean [95 % interval]", justify="right", overflow="fold")
     for rec in res.summary:
-        cells = [str(rec.get(f"param:{k}")) for k in varying] + [str(rec["n"])]
-        for m in shown:
-            mean, hi = rec.get(f"{m}_mean"), rec.get(f"{m}_ci_hi")
-            cells.append("n/a" if mean is None else f"{mean:.4g} ± {(hi or mean) - mean:.2g}")
-        table.add_row(*cells)
-    console = Console()
+        combo = ", ".join(f"{k.rsplit('.', 1)[-1] if len(k) > 24 else k}={rec.get(f'param:{k}')}" for k in varying)
+        for i, m in enumerate(SHOWN_METRICS):
+            cell = interval_text(rec.get(f"{m}_mean"), rec.get(f"{m}_ci_lo"), rec.get(f"{m}_ci_hi"), rec["n"])
+            head = [combo if i == 0 else ""] if varying else []
+            table.add_row(*head, str(rec["n"]) if i == 0 else "", m, cell, end_section=i == len(SHOWN_METRICS) - 1)
+    console = console or Console()
     console.print(table)
     console.print(f"results: {res.duckdb_path}")
     console.print(f"         {res.summary_csv}")

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,12 @@ def test_two_clusters_each_command_acts_on_its_own_and_down_leaves_the_other_run
         ids_b = {x["id"] for x in _json(_cli(states["b"], "agents", "ls", "--json"))}
         assert "strategist_2" in ids_b and "strategist_2" not in ids_a
         assert _cli(states["a"], "kill-switch", "on").returncode == 0
+        deadline = time.monotonic() + 300
+        while (state_a := _json(_cli(states["a"], "status", "--json"))["totals"]["trading_state"]) != "HALTED":
+            assert time.monotonic() < deadline, f"a's tree never halted: {state_a}"
+            time.sleep(1)  # polling for the halt to reach a's risk officer, with the deadline above
+        # the kill switch halted a's tree only: b's still trades
+        assert _json(_cli(states["b"], "status", "--json"))["totals"]["trading_state"] == "ACTIVE"
 
         down_a = _cli(states["a"], "down")
         assert down_a.returncode == 0, down_a.stderr[-2000:]

@@ -124,7 +124,7 @@ def test_up_with_a_bad_config_names_the_field_before_any_connection(
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("command", [["status"], ["agents", "ls"], ["kill-switch", "on"], ["down"]])
+@pytest.mark.parametrize("command", [["status"], ["agents", "ls"], ["kill-switch", "on"], ["down"], ["up"]])
 def test_unreachable_address_fails_with_one_line_and_exit_1(
     command: list[str], tmp_path: Path
 ) -> None:
@@ -197,3 +197,147 @@ def test_help_has_no_type_noise_on_flags_and_version_flag_works() -> None:
     assert helped.returncode == 0 and "--csv" in helped.stdout and "<bool>" not in helped.stdout
     v = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
     assert v.returncode == 0 and v.stdout.startswith("polyagents ")
+
+
+@pytest.mark.parametrize("answer", [None, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"])
+def test_an_address_where_something_else_listens_fails_with_one_line_and_exit_1(
+    answer: bytes | None, tmp_path: Path
+) -> None:
+    """A port that accepts and stays silent, or a web server (the dashboard's port given by
+    mistake): not a Ray cluster, said in one line, where Ray alone retries for minutes with raw
+    GCS warnings. The subprocess timeout only guards against a hang."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    conns: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conns.append(conn)
+            if answer is not None:
+                conn.recv(1024)
+                conn.sendall(answer)
+
+    threading.Thread(target=serve, daemon=True).start()
+    exe = Path(sys.executable).with_name("polyagents")
+    env = {**os.environ, "POLYAGENTS_STATE_DIR": str(tmp_path / "state")}
+    try:
+        out = subprocess.run([str(exe), "status", "--address", f"127.0.0.1:{server.getsockname()[1]}"],
+                             capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        server.close()
+        for c in conns:
+            c.close()
+    err = out.stderr.strip().splitlines()
+    assert out.returncode == 1
+    assert len(err) == 1 and err[0].startswith("error: no Ray cluster at 127.0.0.1:"), err
+    assert ("did not answer" if answer is None else "not gRPC") in err[0]
+
+
+@pytest.mark.parametrize(("signame", "code", "line"), [("SIGTERM", 143, "terminated"), ("SIGINT", 130, "interrupted")])
+def test_sigterm_and_ctrl_c_end_a_running_command_with_one_line_and_their_exit_code(
+    signame: str, code: int, line: str, tmp_path: Path
+) -> None:
+    """A long `sim run` (a day of virtual time), signalled once its run directory exists: it ends
+    on its own with one line and the signal's exit code, not when its run does (nor with DuckDB's
+    "Query interrupted" when the signal lands in a journal write). The run directory is polled
+    with a bounded wait; the subprocess timeout only guards against a hang."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    exe = Path(sys.executable).with_name("polyagents")
+    proc = subprocess.Popen([str(exe), "sim", "run", "quiet_market", "--set", "duration_s=86400", "--no-report",
+                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ})
+    try:
+        deadline = time.monotonic() + 300
+        while not list(tmp_path.glob("*/journal.duckdb")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling for a condition, with the deadline above
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        proc.send_signal(getattr(signal, signame))
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == code, err
+    assert err.strip().splitlines()[-1] == line, err
+    assert "error" not in err
+
+
+def test_status_and_agents_ls_tables_fit_80_columns_with_long_ids_and_paths_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What `status` and `agents ls` print for a tree with long agent names and a crash, at 80
+    columns: every line fits, nothing is cut to ``…``, times are UTC times of day."""
+    import io
+
+    from rich.console import Console
+
+    import cluster.commands.runtime_control as rc
+
+    buf = io.StringIO()
+    monkeypatch.setattr(rc, "console", Console(file=buf, width=80))
+    agents = [
+        {"id": name, "role": role, "path": f"root/{branch}/{name}", "state": "running", "restarts": 2,
+         "mailbox": 0, "messages": 123456, "last_message_ns": 1_767_225_605_000_000_000, "last_crash": crash}
+        for name, role, branch, crash in (
+            ("market_watcher", "market_watcher", "data", None),
+            ("strategist_with_a_long_name", "strategist", "decision", None),
+            ("alpha_momentum_sleeve", "strategist", "decision",
+             "RuntimeError: the handler raised on a message it could not parse, and more words after it"),
+        )
+    ]
+    status = {"tree": {"children": []}, "agents": agents,
+              "totals": {"trading_state": "ACTIVE", "pnl": {"realized": "0", "equity": "1000"}, "positions": []}}
+    rc._print_tree(status)
+    rc._print_agents(agents)
+    text = buf.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    lines = text.splitlines()
+    for whole in ("strategist_with_a_long_name", "root/decision/strategist_with_a_long_name",
+                  "alpha_momentum_sleeve", "(strategist)", "00:00:05"):
+        assert any(whole in line for line in lines), whole
+    assert agents[2]["last_crash"] in " ".join(text.split())  # the crash in full, below the table
+    assert "pnl: realized 0 · equity 1000 pUSD" in text
+
+
+def test_up_into_a_run_directory_that_holds_a_journal_is_refused_before_connecting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("POLYAGENTS_STATE_DIR", str(tmp_path / "state"))
+    taken = tmp_path / "run"
+    taken.mkdir()
+    (taken / "journal.duckdb").write_text("precious")
+    # a closed port: had `up` connected first, the error would be about the cluster
+    rc = main(["up", "--address", f"127.0.0.1:{_closed_port()}", "--run-dir", str(taken)])
+    err = _err_lines(capsys)
+    assert rc == 2 and len(err) == 1 and "already holds a journal" in err[0], err
+    assert (taken / "journal.duckdb").read_text() == "precious"
+
+
+@pytest.mark.parametrize("command", [["up"], ["status"], ["agents", "add"], ["kill-switch"], ["down"],
+                                     ["sim", "run"], ["sim", "sweep"], ["markets"], ["runs", "ls"],
+                                     ["journal", "sql"]])
+def test_help_of_every_command_fits_80_columns_without_type_noise(
+    command: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main([*command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "<bool>" not in out and "BOOLEAN" not in out, out
+    assert max(len(line) for line in out.splitlines()) <= 80

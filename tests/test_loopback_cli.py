@@ -129,3 +129,23 @@ def test_loopback_command_serves_until_terminated() -> None:
 def test_markets_limit_caps_the_rows(gamma_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["markets", "--gamma-url", gamma_url, "--json", "--limit", "1"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 1
+
+
+def test_markets_table_fits_80_columns_with_whole_questions_and_csv_has_every_field(
+    gamma_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csv
+    import io
+
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["markets", "--gamma-url", gamma_url]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert max(len(ln) for ln in lines) <= 80
+    # a question on one line (not a word a line), with its prices beside it
+    assert any("Will it rain in Paris?" in ln for ln in lines), out
+    assert main(["markets", "--gamma-url", gamma_url, "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    btc = next(r for r in rows if "BTC" in r["question"])
+    assert btc["token_ids"].split(";") == list(market(1).token_ids)
+    assert btc["tick_size"] == "0.01" and btc["fee_rate"] == "0.07"

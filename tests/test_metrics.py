@@ -72,20 +72,43 @@ def test_half_life_is_the_median() -> None:
 
 def test_mean_ci95_of_known_values() -> None:
     m, lo, hi = mx.mean_ci95([1.0, 2.0, 3.0, 4.0])
-    # mean 2.5, sd 1.2910, t(3) = 3.182 → half-width 2.054
+    # mean 2.5, sd 1.2910, t(0.975, 3) = 3.182446 (printed tables) → half-width 2.0542
     assert m == 2.5
-    assert hi - m == pytest.approx(3.182 * 1.2909944 / 2, rel=1e-4)
+    assert hi - m == pytest.approx(3.182446 * 1.2909944 / 2, rel=1e-6)
     assert lo == pytest.approx(2 * m - hi)
-    assert mx.mean_ci95([5.0]) == (5.0, 5.0, 5.0)
     assert all(math.isnan(x) for x in mx.mean_ci95([]))
 
 
-def test_ci_errs_wide_between_table_rows() -> None:
-    # df 22 is not in the table: the t of df 20 (larger) is used, never that of df 25
+def test_mean_ci95_of_one_value_has_no_interval_not_a_zero_width_one() -> None:
+    m, lo, hi = mx.mean_ci95([5.0])
+    assert m == 5.0 and math.isnan(lo) and math.isnan(hi)
+
+
+def test_mean_ci95_uses_the_exact_t_between_printed_table_rows() -> None:
+    # df 22: t(0.975, 22) = 2.073873 (between the df 20 and df 25 rows of a printed table)
     xs = [float(i % 3) for i in range(23)]
     m, _lo, hi = mx.mean_ci95(xs)
     sd = math.sqrt(sum((x - m) ** 2 for x in xs) / 22)
-    assert hi - m == pytest.approx(2.086 * sd / math.sqrt(23))
+    assert hi - m == pytest.approx(2.073873 * sd / math.sqrt(23), rel=1e-6)
+
+
+def test_mean_ci95_is_clipped_to_the_domain() -> None:
+    # three seeds of a count: 0, 0, 3 → the t interval reaches −3.27; a count cannot
+    m, lo, hi = mx.mean_ci95([0.0, 0.0, 3.0], 0.0, None)
+    assert m == 1.0 and lo == 0.0 and hi == pytest.approx(1 + 4.302653 * math.sqrt(3) / math.sqrt(3))
+    # a rate of 1, 1, 0.5 → the t interval passes 1
+    m, lo, hi = mx.mean_ci95([1.0, 1.0, 0.5], 0.0, 1.0)
+    assert hi == 1.0 and 0.0 <= lo < m < hi
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0, allow_nan=False), min_size=2, max_size=30))
+def test_mean_ci95_of_a_rate_stays_in_0_1_and_holds_the_mean(xs: list[float]) -> None:
+    m, lo, hi = mx.mean_ci95(xs, 0.0, 1.0)
+    assert 0.0 <= lo <= m + 1e-12 and m - 1e-12 <= hi <= 1.0
+    m2, lo2, hi2 = mx.mean_ci95(xs)
+    assert lo2 <= lo and hi <= hi2  # clipping only ever narrows the unclipped interval
+    assert hi2 - m2 == pytest.approx(m2 - lo2, abs=1e-9)
 
 
 @settings(max_examples=100, deadline=None)

@@ -36,10 +36,39 @@ TINY: dict[str, Any] = {
 
 
 @pytest.mark.slow
-def test_ray_runtime_gives_the_same_trading_record_as_local(ray_session: str, tmp_path: Path) -> None:
+def test_ray_runtime_gives_the_same_trading_record_as_local_and_shows_its_start_up(
+    ray_session: str, tmp_path: Path
+) -> None:
+    """Watched the way `sim run --runtime ray` watches it (stderr piped: one line per step), the
+    Ray run shows starting Ray and each agent host before its own progress starts."""
+    import asyncio
+    import io
+
+    from rich.console import Console
+
+    from simulation.progress import RunProgress
+    from simulation.runner import run_scenario_async
+
     sc = scenario_from_data(TINY)
     local = run_scenario(sc, 1, "local", tmp_path / "local", report=False)
-    remote = run_scenario(sc, 1, "ray", tmp_path / "ray", report=False)
+    steps: list[str] = []
+    buf = io.StringIO()
+    with RunProgress(sc.duration_s, console=Console(file=buf, width=80)) as p:
+
+        def phase(text: str) -> None:
+            steps.append(text)
+            p.phase(text)
+
+        def attach(rt: Any, equity: Any) -> None:
+            steps.append("<run starts>")
+            p.attach(rt, equity)
+
+        remote = asyncio.run(run_scenario_async(sc, 1, runtime="ray", out_dir=tmp_path / "ray", report=False,
+                                                on_runtime=attach, on_phase=phase))
+    start = steps.index("<run starts>")
+    assert steps[0].startswith("starting Ray")
+    assert steps[start - 1] == "starting our agents' hosts on Ray: 6/6 ready", steps
+    assert "starting Ray" in buf.getvalue() and "6/6 ready" in buf.getvalue()  # shown, not only called
     assert local.summary["orders_sent"] > 0
     assert remote.summary["trading_hash"] == local.summary["trading_hash"]
     for k in ("pnl", "fees", "trades", "orders_sent", "arb_captured", "arb_available"):

@@ -36,7 +36,47 @@ def test_aggregate_gives_mean_and_interval_per_value_and_skips_failures() -> Non
     rows = {r["param:k"]: r for r in aggregate(runs, ["k"])}
     assert rows[1]["n"] == 2 and rows[1]["pnl_mean"] == 2.0
     assert rows[1]["pnl_ci_lo"] < 2.0 < rows[1]["pnl_ci_hi"]
-    assert rows[2]["n"] == 1 and rows[2]["pnl_mean"] == 5.0 == rows[2]["pnl_ci_lo"]
+    assert rows[2]["n"] == 1 and rows[2]["pnl_mean"] == 5.0
+    assert rows[2]["pnl_ci_lo"] is None and rows[2]["pnl_ci_hi"] is None  # one seed: no interval
+
+
+def _result(summary: list[dict[str, Any]], params: dict[str, list[Any]], tmp_path: Path) -> Any:
+    from simulation.sweep import SweepResult
+
+    return SweepResult(sweep_id="s", scenario="quiet_market", seeds=[1, 2, 3], params=params, runs=[],
+                       summary=summary, out_dir=tmp_path, duckdb_path=tmp_path / "results.duckdb",
+                       runs_csv=tmp_path / "runs.csv", summary_csv=tmp_path / "summary.csv", wall_s=1.0)
+
+
+def test_sweep_intervals_stay_in_each_metrics_domain_and_one_seed_prints_no_interval(tmp_path: Path) -> None:
+    """Counts and fees never below 0, rates never above 1 — though Student t over three seeds
+    of 0, 0, 3 trades reaches −3.3 and over win rates 1, 1, 0.5 passes 1 — and a single seed says
+    it has no interval instead of ``± 0``."""
+    import io
+
+    from rich.console import Console
+
+    from simulation.sweep import print_sweep
+
+    base = {"pnl": -1.0, "fees": 0.0, "trades": 0, "win_rate": 1.0, "max_drawdown": 0.0, "error": None}
+    runs: list[dict[str, Any]] = [
+        {**base, "param:k": 1, "seed": 1}, {**base, "param:k": 1, "seed": 2},
+        {**base, "param:k": 1, "seed": 3, "fees": 0.3, "trades": 3, "win_rate": 0.5, "max_drawdown": 0.9},
+        {**base, "param:k": 2, "seed": 1},
+    ]
+    rows = {r["param:k"]: r for r in aggregate(runs, ["k"])}
+    three = rows[1]
+    for m in ("fees", "trades"):
+        assert three[f"{m}_ci_lo"] == 0.0 < three[f"{m}_mean"] < three[f"{m}_ci_hi"], m
+    assert three["win_rate_ci_hi"] == 1.0 and 0.0 < three["win_rate_ci_lo"] < three["win_rate_mean"]
+    assert three["max_drawdown_ci_lo"] == 0.0 and three["max_drawdown_ci_hi"] <= 1.0
+    assert three["pnl_ci_lo"] == three["pnl_ci_hi"] == -1.0  # every seed the same: a zero-width interval
+    buf = io.StringIO()
+    print_sweep(_result(list(rows.values()), {"k": [1, 2]}, tmp_path), Console(file=buf, width=80))
+    text = buf.getvalue()
+    assert "±" not in text and "(n=1, no interval)" in text
+    assert "0.3 [0, " in text or "0.9 [0, " in text  # max_drawdown of seeds 0, 0, 0.9: the lower bound is 0
+    assert max(len(line) for line in text.splitlines()) <= 80
 
 
 def test_bad_value_in_the_grid_fails_before_any_task_runs(tmp_path: Path) -> None:

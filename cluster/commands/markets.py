@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -97,6 +98,7 @@ def register(app: typer.Typer) -> None:
         search: Annotated[str | None, typer.Option("--search", help="Only markets whose question, slug or "
                                                   "category contains TEXT (case-insensitive).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+        as_csv: Annotated[bool, typer.Option("--csv", help="Print every field as CSV (for pipes).")] = False,
         gamma_url: Annotated[str, typer.Option("--gamma-url", help="Gamma API base URL.")] = GAMMA_URL,
         limit: Annotated[int, typer.Option("--limit", min=1, max=5000, help="At most this many rows.")] = 50,
         timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds per request.")] = 10.0,
@@ -106,13 +108,45 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(rows))
             return
-        table = Table(title=f"{len(rows)} market(s) from {gamma_url}" + (f" matching {search!r}" if search else ""))
-        for col in ("question", "bid", "ask", "tick", "min", "neg-risk", "fee", "category", "ends", "market"):
-            table.add_column(col, overflow="fold")
-        for r in rows:
-            nr = "aug" if r["neg_risk_augmented"] else ("yes" if r["neg_risk"] else "")
-            table.add_row(
-                r["question"], r["best_bid"] or "", r["best_ask"] or "", r["tick_size"], r["min_order_size"], nr,
-                r["fee_rate"] if r["fees_enabled"] else "0", r["category"], r["end"], r["market"][:12] + "…",
-            )
-        Console().print(table)
+        if as_csv:
+            _print_csv(rows)
+            return
+        print_markets(rows, f"{len(rows)} market(s) from {gamma_url}" + (f" matching {search!r}" if search else ""))
+
+
+#: The columns of the table, widest terminal first: below 120 columns the table keeps the question
+#: (wrapped on words), the prices and the end date; ``--json``/``--csv`` have every field.
+WIDE_COLUMNS = ("question", "bid", "ask", "tick", "min", "neg-risk", "fee", "category", "ends", "market")
+NARROW_COLUMNS = ("question", "bid", "ask", "fee", "ends")
+
+
+def print_markets(rows: list[dict[str, Any]], title: str, console: Console | None = None) -> None:
+    console = console or Console()
+    cols = WIDE_COLUMNS if console.width >= 120 else NARROW_COLUMNS
+    console.print(title, markup=False, highlight=False, overflow="fold")
+    table = Table(box=box.SIMPLE_HEAD)
+    for col in cols:
+        table.add_column(col, overflow="fold", no_wrap=col != "question", ratio=1 if col == "question" else None)
+    for r in rows:
+        nr = "aug" if r["neg_risk_augmented"] else ("yes" if r["neg_risk"] else "")
+        cells = {
+            "question": r["question"], "bid": r["best_bid"] or "", "ask": r["best_ask"] or "",
+            "tick": r["tick_size"], "min": r["min_order_size"], "neg-risk": nr,
+            "fee": r["fee_rate"] if r["fees_enabled"] else "0", "category": r["category"],
+            "ends": r["end"] if cols is WIDE_COLUMNS else r["end"][:10], "market": r["market"][:12] + "…",
+        }
+        table.add_row(*(str(cells[c] or "") for c in cols))
+    console.print(table)
+
+
+def _print_csv(rows: list[dict[str, Any]]) -> None:
+    import csv
+    import sys
+
+    fields = ["market", "question", "slug", "event_id", "outcomes", "token_ids", "best_bid", "best_ask",
+              "tick_size", "min_order_size", "neg_risk", "neg_risk_augmented", "fees_enabled", "fee_rate",
+              "category", "end", "volume"]
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(fields)
+    for r in rows:
+        w.writerow([";".join(r[f]) if isinstance(r[f], list) else ("" if r[f] is None else r[f]) for f in fields])

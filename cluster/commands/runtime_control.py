@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree
@@ -175,6 +176,7 @@ def up(
     dashboard: Annotated[bool, typer.Option("--dashboard/--no-dashboard", help="Ray dashboard on the head.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
     alert: Annotated[list[str] | None, typer.Option("--alert", help=ALERT_HELP)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """Start the supervised tree on a Ray head of its own (or on --address).
 
@@ -189,7 +191,7 @@ def up(
     if address is None:  # our own head uses its own token: named before anything imports ray
         os.environ.update(cr.auth_env(cr.token_path()))
     try:
-        _up(cr, address, config, venue, live, understood, run_dir, num_cpus, dashboard, as_json, alert)
+        _up(cr, address, config, venue, live, understood, run_dir, num_cpus, dashboard, as_json, alert, verbose)
     except BaseException:
         os.environ.clear()
         os.environ.update(saved)
@@ -199,6 +201,7 @@ def up(
 def _up(
     cr: Any, address: str | None, config: Path | None, venue: VenueKind | None, live: bool, understood: bool,
     run_dir: Path | None, num_cpus: int | None, dashboard: bool, as_json: bool, alert: list[str] | None = None,
+    verbose: bool = False,
 ) -> None:
     from cluster.commands.alerts import alert_config
 
@@ -226,12 +229,15 @@ def _up(
         rec is not None and same_as_recorded and Path(rec.run_dir) == run_dir.resolve()
     ):
         raise UserError(f"{run_dir} already holds a journal: refusing to write another tree's into it")
+    if head_pid is None:
+        cr.probe_gcs(target)  # a cluster we join: an address with no cluster fails before Ray is imported
     from cluster.ray_runtime import control
 
     try:
         with console.status("starting the supervised tree…"):
+            control.connect(target, verbose=verbose)
             info = control.start_tree(
-                address=target, config=cfg.get("tree"), world=world,
+                address=None, config=cfg.get("tree"), world=world,
                 run_dir=run_dir, settings=cfg.get("settings"), alerts=alerts,
             )
     except BaseException:
@@ -246,13 +252,33 @@ def _up(
     if as_json:
         typer.echo(json.dumps(info, default=str))
         return
-    running = info.get("world") or {}
-    if running.get("adopted") and running.get("venue") != world["venue"]:
-        console.print(f"[yellow]a tree was already running on venue {running.get('venue')}: adopted as is "
-                      f"(not {world['venue']}); `polyagents down` first to switch[/]")
+    for line in adoption_notes(info, cfg, world):
+        console.print(f"[yellow]{line}[/]")
     console.print(f"[green]tree {record.tree_id} running[/] at {target} (namespace {info['namespace']}): "
-                  f"{len(info['agents'])} agents, journal {info['journal']}")
+                  f"{agent_count(info)}, journal {info['journal']}")
     console.print("watch it: [bold]polyagents status[/]   stop it: [bold]polyagents down[/]")
+
+
+def agent_count(info: dict[str, Any]) -> str:
+    """``7 agents`` — those the running tree has (an adopted tree's, not the config's), and how
+    many of them are not running when some are not."""
+    n, running = len(info["agents"]), len(info.get("running", info["agents"]))
+    return f"{n} agents" if running == n else f"{n} agents, {running} running"
+
+
+def adoption_notes(info: dict[str, Any], cfg: dict[str, Any], world: dict[str, Any]) -> list[str]:
+    """What ``up`` did not do because a tree was already running: it adopts that tree as it is."""
+    if not info.get("adopted"):
+        return []
+    notes = []
+    venue = (info.get("world") or {}).get("venue")
+    if venue is not None and venue != world["venue"]:
+        notes.append(f"a tree was already running on venue {venue}: adopted as is "
+                     f"(not {world['venue']}); `polyagents down` first to switch")
+    if cfg.get("tree"):
+        notes.append("a tree was already running: adopted as is, the config's tree section was not applied "
+                     "(`polyagents agents add` changes it; `polyagents down` first to start anew)")
+    return notes
 
 
 def _same(a: str, b: str) -> bool:
@@ -268,8 +294,9 @@ def _new_live_dir(world: dict[str, Any]) -> Path:
     return Path("runs") / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-live-{world['venue']}-{secrets.token_hex(3)}"
 
 
-def _connect(address: str | None) -> Any:
-    """Join our cluster — the one ``up`` recorded, or ``--address`` — and check it runs our tree."""
+def connect_tree(address: str | None, verbose: bool = False) -> Any:
+    """Join our cluster — the one ``up`` recorded, or ``--address`` — and check it runs our tree.
+    Ray's own log lines are shown only with ``verbose`` (``--verbose``)."""
     from cluster import cluster_record as cr
 
     rec = cr.load_record()
@@ -280,9 +307,10 @@ def _connect(address: str | None) -> Any:
         address = rec.address
     if rec is not None and _same(address, rec.address):
         cr.use_record_auth(rec)
+    cr.probe_gcs(address)  # before importing Ray: an address with no cluster fails in seconds
     from cluster.ray_runtime import control
 
-    control.connect(address)
+    control.connect(address, verbose=verbose)
     expected = rec.tree_id if rec is not None and _same(address, rec.address) else None
     control.verify_tree(control.NAMESPACE, expected)
     return control
@@ -291,9 +319,10 @@ def _connect(address: str | None) -> Any:
 def status(
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """The tree with each agent's state, restarts, mailbox depth, last message; and the totals."""
-    control = _connect(address)
+    control = connect_tree(address, verbose)
     st = control.tree_status()
     if as_json:
         typer.echo(json.dumps(st, default=str))
@@ -313,18 +342,30 @@ def _print_tree(st: dict[str, Any]) -> None:
 
     walk(st.get("tree", {}), root)
     console.print(root)
-    table = Table("agent", "role", "state", "restarts", "last crash", "mailbox", "messages", "last message",
-                  title="agents")
+    # fits 80 columns: no vertical rules, the role only where the id does not say it, the time of
+    # day of the last message (UTC; --json has the full time), crashes listed under the table
+    table = Table(title="agents (times UTC)", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    widest = max((len(a["id"]) for a in st["agents"]), default=5)
+    table.add_column("agent", overflow="fold", min_width=min(widest, 40))
+    for col in ("state", "restarts", "mailbox", "msgs", "last msg"):
+        table.add_column(col, overflow="fold")
+    crashes = []
     for a in st["agents"]:
         last = a.get("last_message_ns")
-        table.add_row(a["id"], a["role"], str(a["state"]), str(a["restarts"]), str(a.get("last_crash") or "-")[:60],
-                      str(a["mailbox"]), str(a.get("messages", 0)), iso(last) if last else "-")
+        table.add_row(agent_label(a), str(a["state"]), str(a["restarts"]), str(a["mailbox"]),
+                      str(a.get("messages", 0)), iso(last)[11:19] if last else "-")
+        if a.get("last_crash"):
+            crashes.append(f"  last crash of {a['id']}: {a['last_crash']}")
     console.print(table)
+    for line in crashes:
+        console.print(line, markup=False, highlight=False)
     t = st.get("totals", {})
-    console.print(f"trading state: [bold]{t.get('trading_state')}[/]   pnl: [bold]{t.get('pnl')}[/]   "
-                  f"positions: {len(t.get('positions', []))}")
+    pnl = t.get("pnl")
+    money = (" · ".join(f"{k} {v}" for k, v in pnl.items()) if isinstance(pnl, dict) else str(pnl)) + " pUSD"
+    console.print(f"trading state: [bold]{t.get('trading_state')}[/]   positions: {len(t.get('positions', []))}")
+    console.print(f"pnl: {money}", markup=False, highlight=False)
     for p in t.get("positions", []):
-        console.print(f"  {p['account']} {p['token_id']}: {p['size']}")
+        console.print(f"  {p['account']} {p['token_id']}: {p['size']}", markup=False, highlight=False)
     for line in portfolio_lines(t):
         console.print(line)
 
@@ -350,6 +391,12 @@ def portfolio_lines(totals: dict[str, Any]) -> list[str]:
     return lines
 
 
+def agent_label(a: dict[str, Any]) -> str:
+    """The agent's id, with its role under it when the id does not start with it."""
+    role = str(a.get("role") or "")
+    return a["id"] if not role or a["id"].startswith(role) else f"{a['id']}\n({role})"
+
+
 def _check_new_agent(role: str, overrides: dict[str, Any]) -> None:
     """The role and its ``--set`` config checked before any connection (the root checks again)."""
     from supervisors.tree import ROLE_BRANCH, ROLE_CLASSES, agent_config_problem
@@ -369,11 +416,12 @@ def agents_add(
     name: Annotated[str, typer.Option("--name", help="The new agent's id.")],
     sets: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value.")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """Add an agent to the running tree (it survives a root restart)."""
     overrides = parse_sets(sets)
     _check_new_agent(role, overrides)
-    control = _connect(address)
+    control = connect_tree(address, verbose)
     path = control.add_agent(role, name, overrides)
     console.print(f"added [bold]{name}[/] at {path}")
 
@@ -382,9 +430,10 @@ def agents_add(
 def agents_remove(
     name: Annotated[str, typer.Argument()],
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """Stop an agent and remove it from the desired tree."""
-    control = _connect(address)
+    control = connect_tree(address, verbose)
     console.print(f"removed [bold]{name}[/] from {control.remove_agent(name)}")
 
 
@@ -392,9 +441,10 @@ def agents_remove(
 def agents_restart(
     name: Annotated[str, typer.Argument()],
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """Restart one agent through its supervisor (state restored from its last checkpoint)."""
-    control = _connect(address)
+    control = connect_tree(address, verbose)
     control.restart_agent(name)
     console.print(f"restarted [bold]{name}[/]")
 
@@ -403,38 +453,49 @@ def agents_restart(
 def agents_ls(
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """List the running agents."""
-    control = _connect(address)
+    control = connect_tree(address, verbose)
     agents = control.tree_status()["agents"]
     if as_json:
         typer.echo(json.dumps([{k: a[k] for k in ("id", "role", "path", "state", "restarts")} for a in agents]))
         return
-    table = Table("agent", "role", "path", "state", "restarts")
+    _print_agents(agents)
+
+
+def _print_agents(agents: list[dict[str, Any]]) -> None:
+    # 80 columns: the path ends with the agent's id, so it is the one wide column (wrapped, never cut)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("path", overflow="fold", min_width=min(max((len(a["path"]) for a in agents), default=4), 48))
+    for col in ("role", "state", "restarts"):
+        table.add_column(col, overflow="fold")
     for a in agents:
-        table.add_row(a["id"], a["role"], a["path"], str(a["state"]), str(a["restarts"]))
+        table.add_row(a["path"], str(a.get("role") or ""), str(a["state"]), str(a["restarts"]))
     console.print(table)
 
 
 def kill_switch(
     state: Annotated[str, typer.Argument(help="on or off")],
     address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """Halt trading (cancel everything, refuse new orders) or resume it."""
     if state not in ("on", "off"):
         raise UserError(f"kill-switch takes on or off, got {state!r}")
-    control = _connect(address)
+    control = connect_tree(address, verbose)
     control.kill_switch(state == "on")
     console.print(f"kill switch [bold]{state}[/]")
 
 
 def down(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: the one up recorded).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own log lines.")] = False,
 ) -> None:
     """Stop the tree (final checkpoints, journal closed) and the Ray head that `up` started."""
     from cluster import cluster_record as cr
 
-    control = _connect(address)
+    control = connect_tree(address, verbose)
     control.stop_tree()
     console.print("tree stopped")
     rec = cr.load_record()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import ray
 
-from cluster.cluster_record import same_address
+from cluster.cluster_record import PROBE_TIMEOUT_S, probe_gcs, same_address
 from cluster.errors import OperationError, UserError
 from cluster.ray_runtime.services import VenueWorld, WorldConfig
 from cluster.ray_runtime.supervisor import LiveSettings, SupervisorActor, load_tree
@@ -31,9 +30,10 @@ WORLD = "world"
 CALL_TIMEOUT_S = 120.0
 
 
-def connect(address: str, namespace: str = NAMESPACE) -> None:
+def connect(address: str, namespace: str = NAMESPACE, *, verbose: bool = False) -> None:
     """Join the cluster at ``address`` — always an explicit one: there is no ``auto`` fallback,
-    which would pick whatever Ray cluster this machine happens to run."""
+    which would pick whatever Ray cluster this machine happens to run. Ray's own INFO/WARNING
+    lines (its logger, the core worker's and the cluster's logs) only when ``verbose``."""
     if not address or address == "auto":
         raise UserError("a Ray cluster address is required (host:port); `polyagents up` records ours")
     if ray.is_initialized():
@@ -43,27 +43,16 @@ def connect(address: str, namespace: str = NAMESPACE) -> None:
         raise OperationError(f"this process is already connected to the Ray cluster at {current}, not {address}")
     _probe(address)
     try:
-        ray.init(address=address, namespace=namespace, log_to_driver=False, logging_level=logging.ERROR)
+        ray.init(address=address, namespace=namespace, log_to_driver=verbose,
+                 logging_level=logging.INFO if verbose else logging.ERROR)
     except (ConnectionError, RuntimeError) as exc:
         raise OperationError(f"no Ray cluster at {address}: {_first_line(exc)}") from exc
 
 
 
 
-#: How long an unreachable address may take to fail (Ray itself retries for minutes).
-PROBE_TIMEOUT_S = 10.0
-
-
 def _probe(address: str) -> None:
-    """Fail in seconds, in one line, when nothing listens at ``address`` (a closed port, a host that
-    does not answer), instead of Ray's minutes of retries and raw GCS warnings."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S).close()
-    except ValueError:
-        raise UserError(f"--address {address}: expected host:port") from None
-    except OSError as exc:
-        raise OperationError(f"no Ray cluster at {address}: {exc.strerror or type(exc).__name__}") from None
+    probe_gcs(address, PROBE_TIMEOUT_S)
 
 
 def _tree_id_key(namespace: str) -> bytes:
@@ -135,6 +124,7 @@ def start_tree(
     """
     if address is not None or not ray.is_initialized():
         connect(address or "", namespace)
+    already = tree_id(namespace)  # a tree already running here is adopted as it is
     cfg = config if isinstance(config, TreeConfig) else TreeConfig.model_validate(config or {})
     wcfg = world if isinstance(world, WorldConfig) else WorldConfig.model_validate(world or {})
     spec = tree or default_tree(cfg)
@@ -184,9 +174,11 @@ def start_tree(
 
     # a tree already running keeps its id (and its agents: those of the running tree are reported)
     _internal_kv_put(_tree_id_key(namespace), uuid.uuid4().hex[:12].encode(), overwrite=False)
-    running = {k for k, v in agents_in(desired_tree(namespace)).items() if v[1].kind is ChildKind.AGENT}
-    return {"namespace": namespace, "journal": s.journal_path, "agents": sorted(running), "world": res,
-            "tree_id": tree_id(namespace)}
+    desired = {k for k, v in agents_in(desired_tree(namespace)).items() if v[1].kind is ChildKind.AGENT}
+    states = {a["id"]: a["state"] for a in tree_status(namespace)["agents"] if a["id"] in desired}
+    return {"namespace": namespace, "journal": s.journal_path, "agents": sorted(desired), "world": res,
+            "tree_id": tree_id(namespace), "adopted": already is not None,
+            "running": sorted(a for a, st in states.items() if str(st) == "running")}
 
 
 def tree_status(namespace: str = NAMESPACE) -> dict[str, Any]:
@@ -238,6 +230,23 @@ def tree_status(namespace: str = NAMESPACE) -> dict[str, Any]:
     except OperationError:
         pass
     return {"tree": tree, "agents": agents, "totals": totals}
+
+
+#: The journal actor's name (a service under the root; it holds the journal file's lock).
+JOURNAL = "root/services/journal"
+
+
+def journal_path(namespace: str = NAMESPACE) -> str:
+    """The file the running tree's journal actor writes."""
+    path: str = _get(_actor(JOURNAL, namespace).state.remote())["path"]
+    return path
+
+
+def journal_query(sql: str, namespace: str = NAMESPACE) -> dict[str, Any]:
+    """A read-only query through the running tree's journal actor: ``{path, columns, rows}``
+    (a query that writes, is empty or fails is a ``UserError`` with one line)."""
+    result: dict[str, Any] = _get(_actor(JOURNAL, namespace).read_query.remote(sql))
+    return result
 
 
 def desired_tree(namespace: str = NAMESPACE) -> SupervisorSpec:

@@ -54,7 +54,7 @@ from protocols import (
 log = logging.getLogger("polyagents.services")
 
 
-@ray.remote(concurrency_groups={"control": 2})  # type: ignore[call-overload]
+@ray.remote(concurrency_groups={"control": 2, "read": 1})  # type: ignore[call-overload]
 class JournalService:
     """The journal as an actor (``protocols.JournalPort`` over Ray)."""
 
@@ -124,6 +124,14 @@ class JournalService:
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         return self._j().query(sql, params or [])
+
+    @ray.method(concurrency_group="read")
+    def read_query(self, sql: str) -> dict[str, Any]:
+        """``polyagents journal sql`` while the tree runs (this actor holds the file's lock): the
+        statement checked read-only, run on a cursor of its own in its own thread, so a slow query
+        neither writes nor delays a write-ahead record. Returns the path, columns and rows."""
+        cols, rows = self._j().read_query(sql)
+        return {"path": self.path, "columns": cols, "rows": rows}
 
     def stop_live(self) -> None:
         if self.journal is not None:
