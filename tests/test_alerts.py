@@ -275,6 +275,8 @@ def test_a_dead_target_never_blocks_observe_and_a_live_one_beside_it_gets_everyt
 ) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="apprise")  # apprise at its most talkative: still scrubbed
+    # ours too, whatever an earlier in-process command (sim run quiets "polyagents") left set
+    caplog.set_level(logging.DEBUG, logger="polyagents.alerts")
     dead = f"json://127.0.0.1:{dead_port()}/hook/DEADSECRET"
     cfg = AlertConfig(urls=[dead, receiver.url("LIVESECRET")], retry_initial_s=0.05, retry_cap_s=0.1, retries=3,
                       queue_size=50)
