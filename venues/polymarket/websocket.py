@@ -504,9 +504,9 @@ class BookKeeper:
         # Built without re-validation: every field was checked at the wire boundary (side BUY/SELL,
         # price a finite Decimal in [0, 1], size finite and >= 0) and the book refuses off-grid
         # prices below; the one validated model per published message is the BookDelta.
-        construct = LevelChange.model_construct
+        trusted = LevelChange.trusted
         buy, sell = Side.BUY, Side.SELL
-        changes = [construct(side=buy if it.side == "BUY" else sell, price=it.price, size=it.size) for it in items]
+        changes = [trusted(buy if it.side == "BUY" else sell, it.price, it.size) for it in items]
         book = st.book
         try:
             book.apply_changes(changes)  # all or nothing
