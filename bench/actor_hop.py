@@ -186,6 +186,37 @@ def host(agent: Agent[Any], ns: str, role: str, venue: str | None = None, journa
     return AgentHost.options(name=spec.path, namespace=ns, num_cpus=0).remote(spec, "live")  # type: ignore[attr-defined]
 
 
+def durable_costs(tmp: str, n: int) -> dict[str, dict[str, float]]:
+    """What a durable write costs on this disk without Ray: the journal's DuckDB commit of one
+    ``OrderRequest`` (what the journal actor does per write-ahead) and, for scale, one appended
+    line + ``fdatasync`` (the floor of any write-ahead that survives a power cut)."""
+    from cluster.journal import Journal
+
+    j = Journal(f"{tmp}/inproc.duckdb")
+    duck: list[float] = []
+    for i in range(n):
+        req = OrderRequest(time_ns=time.time_ns(), client_order_id=f"inproc-{i}", account="a", token_id="t",
+                           market="m", side=Side.BUY, price=Decimal("0.5"), size=Decimal(5), tif=TimeInForce.GTC)
+        t = time.perf_counter_ns()
+        j.record_sync(req, agent="a", durable=True)
+        duck.append((time.perf_counter_ns() - t) / 1e6)
+    j.close()
+    fd = os.open(f"{tmp}/wal.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    sync: list[float] = []
+    try:
+        for i in range(n):
+            t = time.perf_counter_ns()
+            os.write(fd, f'{{"client_order_id":"inproc-{i}","price":"0.5","size":"5"}}\n'.encode())
+            os.fdatasync(fd)
+            sync.append((time.perf_counter_ns() - t) / 1e6)
+    finally:
+        os.close(fd)
+    return {
+        name: {"p50": round(statistics.median(xs), 3), "p99": round(pct(xs, 0.99), 3)}
+        for name, xs in (("duckdb_commit", duck), ("append_fdatasync", sync))
+    }
+
+
 def pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return s[min(len(s) - 1, int(q * len(s)))]
@@ -292,6 +323,7 @@ def main() -> None:
     for _ in range(2000):
         cloudpickle.loads(cloudpickle.dumps(batch))
     serialise_us = (time.perf_counter_ns() - c0) / 2000 / 1000
+    commit = durable_costs(jdir, 200)
     hop, rawp = statistics.median(ours), statistics.median(raw)
     result = {
         "hop_us_p50": round(hop, 1),
@@ -307,6 +339,7 @@ def main() -> None:
         "breakdown_ms": breakdown,
         "slowest_1pct_mean_ms": slowest,
         "serialise_us": round(serialise_us, 1),
+        "durable_in_process_ms": commit,
         "ticks_delivered": len(ms),
         "ticks_sent": args.ticks,
         "samples": len(ours),
