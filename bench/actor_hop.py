@@ -11,8 +11,15 @@ Same run, same cluster, interleaved rounds:
   ≤ 1.3).
 - *tick to order*: a tick published by the venue world goes watcher → strategist → risk officer →
   trader, four hosts in a line (role-named forwarders: this measures the runtime's path, not the
-  strategies' arithmetic); the trader stage makes a venue call as an order send would, then
-  records now − tick time.
+  strategies' arithmetic); the trader stage writes an ``OrderRequest`` ahead to the journal actor
+  with ``durable=True`` (a DuckDB commit before it returns, as the trader does before every send)
+  and then makes a venue call as an order send would, then records now − tick time. Every stage
+  stamps the tick on arrival, so the p50/p99 of each segment is reported (``breakdown_ms``):
+  the venue world's inject → watcher, each host-to-host hop, the durable write-ahead and the venue
+  call. ``serialise_us`` is what pickling and unpickling one delivered batch costs in-process (the
+  serialisation share of a hop); ``raw_ray_us`` is a bare actor call (the transport's share); a
+  hop above both is the runtime's own work or waiting for an in-flight batch (``batching``: the
+  router sends one batch per link at a time, so a message waits only while the link is busy).
 
 Prints progress to stderr and one JSON object as the last line of stdout.
 """
@@ -25,7 +32,9 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +46,9 @@ from ray import cloudpickle
 
 from agents.base import Agent, AgentConfig, Subscription
 from cluster.ray_runtime.host import AgentHost, HostSpec
-from cluster.ray_runtime.services import VenueWorld, WorldConfig
+from cluster.ray_runtime.services import JournalService, VenueWorld, WorldConfig
 from cluster.ray_runtime.supervisor import LiveSettings, SupervisorActor
-from protocols import Command, Envelope
+from protocols import Command, Envelope, OrderRequest, Side, TimeInForce
 from supervisors.spec import SupervisorSpec
 
 
@@ -91,6 +100,7 @@ class Stage(Agent[AgentConfig]):
         super().__init__(agent_id)
         self.nxt = nxt
         self.latencies_ns: list[int] = []
+        self.stamps: list[dict[str, int]] = []
 
     def initial_subscriptions(self) -> tuple[Subscription, ...]:
         return (Subscription(Command, self.agent_id),)
@@ -98,16 +108,29 @@ class Stage(Agent[AgentConfig]):
     async def on_message(self, envelope: Envelope) -> None:
         p = envelope.payload
         assert isinstance(p, Command)
+        args = {**p.args, f"at_{self.agent_id}": str(time.time_ns())}
         if self.nxt is not None:
-            self.ctx.publish(Command(time_ns=p.time_ns, target=self.nxt, name="tick", args=p.args))
+            self.ctx.publish(Command(time_ns=p.time_ns, target=self.nxt, name="tick", args=args))
             return
         venue = self.ctx.venue
         assert venue is not None
+        journal = self.ctx.journal
+        if journal is not None:  # the write-ahead, durable, as the trader does before each send
+            req = OrderRequest(
+                time_ns=time.time_ns(), client_order_id=f"bench-{p.args['i']}", account=self.agent_id,
+                token_id="bench-token", market="bench-market", side=Side.BUY, price=Decimal("0.5"),
+                size=Decimal(5), tif=TimeInForce.GTC,
+            )
+            await journal.record(req, agent=self.agent_id, durable=True)
+        t_journal = time.time_ns()
         await venue.order_status(f"bench-{p.args['i']}")  # the order send's round trip to the venue
-        self.latencies_ns.append(time.time_ns() - int(p.args["t0"]))
+        now = time.time_ns()
+        self.latencies_ns.append(now - int(p.args["t0"]))
+        self.stamps.append({**{k: int(v) for k, v in args.items() if k.startswith(("at_", "t0"))},
+                            "journal_done": t_journal, "venue_done": now})
 
     def status(self) -> dict[str, Any]:
-        return {"latencies_ns": self.latencies_ns}
+        return {"latencies_ns": self.latencies_ns, "stamps": self.stamps}
 
 
 @ray.remote
@@ -145,7 +168,7 @@ class RawPong:
         ping.back.remote([env])
 
 
-def host(agent: Agent[Any], ns: str, role: str, venue: str | None = None) -> Any:
+def host(agent: Agent[Any], ns: str, role: str, venue: str | None = None, journal: str | None = None) -> Any:
     spec = HostSpec(
         agent_id=agent.agent_id,
         role=role,
@@ -156,10 +179,42 @@ def host(agent: Agent[Any], ns: str, role: str, venue: str | None = None) -> Any
         registry_name="root",
         venue_name=venue,
         venue_account=agent.agent_id if venue else None,
+        journal_name=journal,
         checkpoint_every_n=10**9,
         checkpoint_every_s=1e9,
     )
     return AgentHost.options(name=spec.path, namespace=ns, num_cpus=0).remote(spec, "live")  # type: ignore[attr-defined]
+
+
+def durable_costs(tmp: str, n: int) -> dict[str, dict[str, float]]:
+    """What a durable write costs on this disk without Ray: the journal's DuckDB commit of one
+    ``OrderRequest`` (what the journal actor does per write-ahead) and, for scale, one appended
+    line + ``fdatasync`` (the floor of any write-ahead that survives a power cut)."""
+    from cluster.journal import Journal
+
+    j = Journal(f"{tmp}/inproc.duckdb")
+    duck: list[float] = []
+    for i in range(n):
+        req = OrderRequest(time_ns=time.time_ns(), client_order_id=f"inproc-{i}", account="a", token_id="t",
+                           market="m", side=Side.BUY, price=Decimal("0.5"), size=Decimal(5), tif=TimeInForce.GTC)
+        t = time.perf_counter_ns()
+        j.record_sync(req, agent="a", durable=True)
+        duck.append((time.perf_counter_ns() - t) / 1e6)
+    j.close()
+    fd = os.open(f"{tmp}/wal.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    sync: list[float] = []
+    try:
+        for i in range(n):
+            t = time.perf_counter_ns()
+            os.write(fd, f'{{"client_order_id":"inproc-{i}","price":"0.5","size":"5"}}\n'.encode())
+            os.fdatasync(fd)
+            sync.append((time.perf_counter_ns() - t) / 1e6)
+    finally:
+        os.close(fd)
+    return {
+        name: {"p50": round(statistics.median(xs), 3), "p99": round(pct(xs, 0.99), 3)}
+        for name, xs in (("duckdb_commit", duck), ("append_fdatasync", sync))
+    }
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -173,15 +228,27 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=300, help="ping-pongs per round and kind")
     ap.add_argument("--ticks", type=int, default=300)
     ap.add_argument("--tick-gap-ms", type=float, default=10.0)
+    ap.add_argument("--no-journal", action="store_true", help="leave out the durable write-ahead")
     args = ap.parse_args()
     ns = "bench-hop"
-    ray.init(num_cpus=2, include_dashboard=False, namespace=ns, log_to_driver=False)
+    for attempt in range(1, 4):  # a loaded 2-core machine can miss the raylet's 30 s to register
+        try:
+            # address="local": a cluster of its own, never one another process on the machine started
+            ray.init(address="local", num_cpus=2, object_store_memory=200 * 1024 * 1024,
+                     include_dashboard=False, namespace=ns, log_to_driver=False)
+            break
+        except Exception as exc:
+            if attempt == 3 or "timed out during startup" not in str(exc):
+                raise
+            ray.shutdown()
     settings = LiveSettings(namespace=ns, world_name="world")
     root = SupervisorActor.options(name="root", namespace=ns, num_cpus=0).remote(  # type: ignore[attr-defined]
         SupervisorSpec(id="root").model_dump_json(), "root", None, settings
     )
     world = VenueWorld.options(name="world", namespace=ns, num_cpus=0).remote(WorldConfig(crowd=False), ns)  # type: ignore[attr-defined]
-    ray.get([root.ping.remote(), world.setup.remote()])
+    jdir = tempfile.mkdtemp(prefix="bench-hop-")
+    journal = JournalService.options(name="journal", namespace=ns, num_cpus=0).remote(f"{jdir}/journal.duckdb")  # type: ignore[attr-defined]
+    ray.get([root.ping.remote(), world.setup.remote(), journal.setup.remote()])
 
     a, b = host(Pinger("a", "b"), ns, "bench"), host(Ponger("b", "a"), ns, "bench")
     stages = [
@@ -190,7 +257,11 @@ def main() -> None:
         ("risk_officer", "trader"),
         ("trader", None),
     ]
-    line = {sid: host(Stage(sid, nxt), ns, sid, venue="world" if nxt is None else None) for sid, nxt in stages}
+    line = {
+        sid: host(Stage(sid, nxt), ns, sid, venue="world" if nxt is None else None,
+                  journal="journal" if nxt is None and not args.no_journal else None)
+        for sid, nxt in stages
+    }
     hosts = [a, b, *line.values()]
     ray.get([h.setup.remote(None) for h in hosts])
     ray.get([h.start_live.remote() for h in hosts])
@@ -223,13 +294,36 @@ def main() -> None:
         )
         time.sleep(args.tick_gap_ms / 1000)
     lat: list[int] = []
-    deadline = time.monotonic() + 30
+    stamps: list[dict[str, int]] = []
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        lat = ray.get(line["trader"].state.remote())["status"]["latencies_ns"]
+        st = ray.get(line["trader"].state.remote())["status"]
+        lat, stamps = st["latencies_ns"], st["stamps"]
         if len(lat) >= args.ticks:
             break
         time.sleep(0.2)
     ms = [x / 1e6 for x in lat]
+    points = ["t0", "at_market_watcher", "at_strategist", "at_risk_officer", "at_trader", "journal_done",
+              "venue_done"]
+    names = ["inject_to_watcher", "watcher_to_strategist", "strategist_to_risk", "risk_to_trader",
+             "journal_write_ahead", "venue_call"]
+    breakdown: dict[str, dict[str, float]] = {}
+    for name, a_, b_ in zip(names, points[:-1], points[1:], strict=True):
+        seg = [(s_[b_] - s_[a_]) / 1e6 for s_ in stamps if a_ in s_ and b_ in s_]
+        if seg:
+            breakdown[name] = {"p50": round(statistics.median(seg), 3), "p99": round(pct(seg, 0.99), 3),
+                               "max": round(max(seg), 3)}
+    slow = sorted(stamps, key=lambda s_: s_["venue_done"] - s_["t0"])[-max(1, len(stamps) // 100):]
+    slowest = {n: round(statistics.mean((s_[b_] - s_[a_]) / 1e6 for s_ in slow), 3)
+               for n, a_, b_ in zip(names, points[:-1], points[1:], strict=True)}
+    batch = [Envelope.trusted("x#1", time.time_ns(), "market_watcher",
+                              Command(time_ns=time.time_ns(), target="strategist", name="tick",
+                                      args={"i": "1", "t0": str(time.time_ns()), "at_market_watcher": "1"}))]
+    c0 = time.perf_counter_ns()
+    for _ in range(2000):
+        cloudpickle.loads(cloudpickle.dumps(batch))
+    serialise_us = (time.perf_counter_ns() - c0) / 2000 / 1000
+    commit = durable_costs(jdir, 200)
     hop, rawp = statistics.median(ours), statistics.median(raw)
     result = {
         "hop_us_p50": round(hop, 1),
@@ -240,6 +334,12 @@ def main() -> None:
         "raw_ray_us_p99": round(pct(raw, 0.99), 1),
         "tick_to_order_ms_p50": round(statistics.median(ms), 3) if ms else None,
         "tick_to_order_ms_p99": round(pct(ms, 0.99), 3) if ms else None,
+        "tick_to_order_target_ms_p99": 10.0,
+        "journal_durable": not args.no_journal,
+        "breakdown_ms": breakdown,
+        "slowest_1pct_mean_ms": slowest,
+        "serialise_us": round(serialise_us, 1),
+        "durable_in_process_ms": commit,
         "ticks_delivered": len(ms),
         "ticks_sent": args.ticks,
         "samples": len(ours),

@@ -280,8 +280,31 @@ class L2Book:
         return out
 
     def set_level(self, is_bid: bool, price: Decimal, size: Decimal) -> None:
-        """Set the aggregate size at one level; size 0 removes the level. Checked before any change."""
-        self._set(is_bid, self._grid.tick_of(price), self._checked(size, price))
+        """Set the aggregate size at one level; size 0 removes the level. Checked before any change.
+
+        The hot path of every mirror (one call per level change), so without the hash it is one
+        flat function: a dict lookup for the tick, a size check, a dict write and, only when a
+        level appears or goes, a bisect on the sorted price index."""
+        i = self._grid.index.get(price)
+        if i is None:
+            self._grid.tick_of(price)  # raises the precise BookError
+            raise BookError(f"price {price} is off the tick grid {self._grid.tick}")  # pragma: no cover
+        if self._hacc is not None:
+            self._set(is_bid, i, self._checked(size, price))
+            return
+        if size < ZERO:
+            raise BookError(f"negative size {size} at {price}")
+        if is_bid:
+            side, prices = self._bids, self._bid_px
+        else:
+            side, prices = self._asks, self._ask_px
+        if not size:
+            if side.pop(i, None) is not None:
+                del prices[bisect_left(prices, i)]
+            return
+        if i not in side:
+            insort(prices, i)
+        side[i] = size
 
     def _checked(self, size: Decimal, price: Decimal) -> Decimal:
         if size < ZERO:
@@ -384,11 +407,13 @@ class L2Book:
 
     @property
     def best_bid(self) -> Decimal | None:
-        return self._grid.prices[self._bid_px[-1]] if self._bid_px else None
+        px = self._bid_px
+        return self._grid.prices[px[-1]] if px else None
 
     @property
     def best_ask(self) -> Decimal | None:
-        return self._grid.prices[self._ask_px[0]] if self._ask_px else None
+        px = self._ask_px
+        return self._grid.prices[px[0]] if px else None
 
     def best_bid_level(self) -> Level | None:
         if not self._bid_px:

@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from polymarket._internal.actions import account as _account
+from polymarket._internal.actions.orders.limit import prepare_limit_order_draft, validate_limit_order_params
+from polymarket._internal.actions.orders.market import prepare_market_order_draft, validate_market_order_params
 from polymarket.clients.async_secure import AsyncSecureClient
 from polymarket.environments import PRODUCTION, Environment
 from polymarket.errors import (
@@ -62,6 +64,7 @@ from protocols import (
 )
 from venues.polymarket.auth import PolymarketCredentials
 from venues.polymarket.fills import FeeLookup, maker_fill, no_schedules, taker_fill
+from venues.polymarket.order_signer import OrderSigner
 from venues.polymarket.ratelimit import RateLimit, SlidingWindowLimiter
 from venues.polymarket.sdk_env import environment_config
 from venues.polymarket.signing import client_order_hash
@@ -331,6 +334,7 @@ class PolymarketExecution:
         self._by_coid: dict[str, OrderRecord] = {}
         self._by_venue: dict[str, OrderRecord] = {}
         self._locks = KeyedLocks()
+        self._signer: OrderSigner | None = None  # built on the first order, from the SDK client's signer
         self.post_limiter = SlidingWindowLimiter(self.config.post_limits)
         self.cancel_limiter = SlidingWindowLimiter(self.config.cancel_limits)
         #: Missing optional fields in the venue's order/trade records, and unreadable rows, counted.
@@ -453,44 +457,52 @@ class PolymarketExecution:
         except TimeoutError as exc:
             raise TransportError("request timed out") from exc
 
-    async def _sign(self, req: OrderRequest) -> SignedOrder:
+    async def _sign(self, req: OrderRequest) -> tuple[SignedOrder, str | None]:
+        """The SDK's own ``create_limit_order``/``create_market_order`` (its checks, metadata,
+        rounding, salt and clock), with the final typed-data hashing and signing done by
+        :class:`OrderSigner` (cached domain, type hash and key; byte-identical signature), which
+        also yields the order hash. ``(signed, None)`` when the SDK signed (a signer we cannot
+        reproduce): the caller then derives the hash from the signed order."""
         side = req.side.value
         c = self._client
+        ctx = c._ctx
         if req.tif in (TimeInForce.GTC, TimeInForce.GTD):
             expiration = None
             if req.tif is TimeInForce.GTD:
                 assert req.expires_ns is not None
                 expiration = req.expires_ns // 1_000_000_000
-            return await self._call(
-                c.create_limit_order(
-                    token_id=req.token_id,
-                    price=req.price,
-                    size=req.size,
-                    side=side,  # type: ignore[arg-type]
-                    post_only=req.post_only,
-                    expiration=expiration,
-                )
+            limit = validate_limit_order_params(
+                token_id=req.token_id,
+                price=req.price,
+                size=req.size,
+                side=side,  # type: ignore[arg-type]
+                post_only=req.post_only,
+                expiration=expiration,
             )
-        order_type: Literal["FOK", "FAK"] = "FOK" if req.tif is TimeInForce.FOK else "FAK"
-        if req.side is Side.BUY:
-            return await self._call(
-                c.create_market_order(
-                    token_id=req.token_id,
-                    side="BUY",
-                    amount=req.price * req.size,
-                    max_price=req.price,
+            draft = await self._call(prepare_limit_order_draft(ctx, limit))
+            post_only = limit.post_only
+        else:
+            order_type: Literal["FOK", "FAK"] = "FOK" if req.tif is TimeInForce.FOK else "FAK"
+            if req.side is Side.BUY:
+                market = validate_market_order_params(
+                    token_id=req.token_id, side="BUY", amount=req.price * req.size, max_price=req.price,
                     order_type=order_type,
                 )
-            )
-        return await self._call(
-            c.create_market_order(
-                token_id=req.token_id,
-                side="SELL",
-                shares=req.size,
-                min_price=req.price,
-                order_type=order_type,  # type: ignore[arg-type]
-            )
-        )
+            else:
+                market = validate_market_order_params(
+                    token_id=req.token_id, side="SELL", shares=req.size, min_price=req.price, order_type=order_type
+                )
+            draft = await self._call(prepare_market_order_draft(ctx, market))
+            post_only = False
+        if self._signer is None:
+            self._signer = OrderSigner(ctx)
+        try:
+            fast = self._signer.sign(draft, post_only=post_only)
+        except (ValueError, OverflowError):  # a field we cannot encode: let the SDK say what is wrong
+            fast = None
+        if fast is not None:
+            return fast
+        return await self._call(c._sign_order(draft, post_only=post_only)), None
 
     def _accepted_event(self, req: OrderRequest, resp: AcceptedOrder, venue_id: str) -> OrderEvent:
         # BUY: making = pUSD paid, taking = shares got; SELL: making = shares given.
@@ -558,7 +570,7 @@ class PolymarketExecution:
         if early is not None:
             return None, early
         try:
-            signed = await self._sign(req)
+            signed, venue_id = await self._sign(req)
         except UserInputError as exc:
             text = str(exc)
             reason = reason_for_text(text)
@@ -573,7 +585,8 @@ class PolymarketExecution:
         except (TransportError, UnexpectedResponseError) as exc:
             # nothing was posted yet: a clean, retryable failure
             raise VenueUnavailable(f"could not prepare order {req.client_order_id}: {exc}") from None
-        venue_id = client_order_hash(signed, self._env_config, neg_risk=req.neg_risk)
+        if venue_id is None:
+            venue_id = client_order_hash(signed, self._env_config, neg_risk=req.neg_risk)
         rec = OrderRecord(req.client_order_id, venue_id, req, state="SIGNED", signed=signed)
         self._store.put(rec)  # write-ahead: the hash is durable before the send
         self._index(rec)

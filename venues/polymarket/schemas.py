@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -27,6 +27,9 @@ from protocols import (
     WalletTrade,
 )
 from protocols.numbers import TICK_SIZES, TIME_NS_MAX, TIME_NS_MIN, to_decimal
+
+if TYPE_CHECKING:
+    from venues.polymarket.market_msgs import BookMsg
 
 # -- scalar coercions ---------------------------------------------------------------------------
 
@@ -170,11 +173,13 @@ class WireBook(_Wire):
         return cls.model_validate(raw)
 
 
-def _levels(raw: list[WireLevel], *, descending: bool) -> tuple[Level, ...]:
-    """Wire levels → best-first, zero sizes dropped. Sorting (not just reversing) means a change
-    in Polymarket's ordering cannot silently turn a book upside down; duplicate prices are refused
-    by ``BookSnapshot``'s strict-order check."""
-    kept = [(lv.price, lv.size) for lv in raw if lv.size != 0]
+def _levels(raw: list[WireLevel] | list[tuple[Decimal, Decimal]], *, descending: bool) -> tuple[Level, ...]:
+    """Wire levels (pydantic ``WireLevel`` or the fast path's ``(price, size)``) → best-first, zero
+    sizes dropped. Sorting (not just reversing) means a change in Polymarket's ordering cannot
+    silently turn a book upside down; duplicate prices are refused by ``BookSnapshot``'s
+    strict-order check."""
+    pairs = [(lv.price, lv.size) if isinstance(lv, WireLevel) else lv for lv in raw]
+    kept = [lv for lv in pairs if lv[1] != 0]
     if any(size < 0 for _p, size in kept):
         raise ValueError("a level has a negative size")
     kept.sort(key=lambda lv: lv[0], reverse=descending)
@@ -182,7 +187,7 @@ def _levels(raw: list[WireLevel], *, descending: bool) -> tuple[Level, ...]:
 
 
 def book_to_snapshot(
-    wire: WireBook,
+    wire: WireBook | BookMsg,
     *,
     tick_size: Decimal | None = None,
     min_order_size: Decimal | None = None,

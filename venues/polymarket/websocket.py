@@ -31,6 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
+import msgspec
 from pydantic import ValidationError
 
 from protocols import (
@@ -50,6 +51,15 @@ from protocols.book import BookError, L2Book
 from protocols.burst import UNSAID, BurstJudge, Reported
 from venues.polymarket.config import PolymarketDataConfig
 from venues.polymarket.http import SharedSession
+from venues.polymarket.market_msgs import (
+    BestBidAskMsg,
+    BookMsg,
+    LastTradeMsg,
+    PriceChangeItemMsg,
+    PriceChangeMsg,
+    TickSizeChangeMsg,
+    decode_frame,
+)
 from venues.polymarket.schemas import (
     WS_EVENT_MODELS,
     WireBestBidAsk,
@@ -118,16 +128,32 @@ class StreamStats:
 
 
 class FrameDecoder:
-    """Text frame → validated wire events. Every item that is not used is counted exactly once."""
+    """Frame (text or bytes) → validated wire events. Every item not used is counted exactly once.
+
+    Two paths, one result. The fast one decodes the whole frame straight from its bytes into the
+    typed structs of :mod:`venues.polymarket.market_msgs` (msgspec, in C); it takes only the shapes
+    the venue sends and fails on anything else. Then the frame is decoded the lenient way
+    (``json.loads`` and the pydantic wire models, item by item), which decides what is a value,
+    what is counted and what is skipped — so an odd frame costs more, never behaves differently.
+    """
 
     def __init__(self, stats: StreamStats) -> None:
         self.stats = stats
 
-    def decode(self, text: str) -> list[Any]:
+    def decode(self, text: str | bytes) -> list[Any]:
         self.stats.frames += 1
         try:
+            events: list[Any] = decode_frame(text)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            return self._decode_lenient(text)
+        if not events:
+            self.stats.reject("EMPTY_ARRAY", "[]")
+        return events
+
+    def _decode_lenient(self, text: str | bytes) -> list[Any]:
+        try:
             data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError, ValueError):
+        except (json.JSONDecodeError, RecursionError, ValueError):  # UnicodeDecodeError is a ValueError
             self.stats.reject("NOT_JSON", repr(text[:120]))
             return []
         if isinstance(data, list):
@@ -185,7 +211,7 @@ class _BookState:
     book_ts: int = 0
     awaiting: bool = True  # no valid snapshot since (re)subscription, a gap or a tick change
     resync_pending: bool = False
-    buffer: list[tuple[int, WirePriceChangeItem]] = field(default_factory=list)
+    buffer: list[tuple[int, WirePriceChangeItem | PriceChangeItemMsg]] = field(default_factory=list)
     last_update_ns: int | None = None
     # the open burst (see BookKeeper and protocols.burst): its timestamp, the best prices the venue
     # last reported in it, and whether the mirror is in doubt — judged when it settles
@@ -332,16 +358,18 @@ class BookKeeper:
 
     # -- events --------------------------------------------------------------------------------
     def handle(self, event: Any) -> None:
-        if isinstance(event, WireBook):
-            self._on_book(event, from_rest=False)
-        elif isinstance(event, WirePriceChange):
+        """One decoded event: a fast-path struct (``market_msgs``) or its pydantic twin (REST, the
+        lenient path); both carry the same fields with the same meaning."""
+        if isinstance(event, PriceChangeMsg | WirePriceChange):
             self._on_price_change(event)
-        elif isinstance(event, WireLastTrade):
+        elif isinstance(event, BookMsg | WireBook):
+            self._on_book(event, from_rest=False)
+        elif isinstance(event, LastTradeMsg | WireLastTrade):
             self._on_trade(event)
-        elif isinstance(event, WireTickSizeChange):
-            self._on_tick(event)
-        elif isinstance(event, WireBestBidAsk):
+        elif isinstance(event, BestBidAskMsg | WireBestBidAsk):
             self._on_bba(event)
+        elif isinstance(event, TickSizeChangeMsg | WireTickSizeChange):
+            self._on_tick(event)
         elif isinstance(event, WireNewMarket):
             self._on_new_market(event)
         elif isinstance(event, WireMarketResolved):
@@ -367,7 +395,7 @@ class BookKeeper:
             self.stats.reject("UNKNOWN_ASSET", f"{kind} for unsubscribed asset {token_id[:40]!r}")
         return st
 
-    def _on_book(self, wire: WireBook, *, from_rest: bool) -> None:
+    def _on_book(self, wire: WireBook | BookMsg, *, from_rest: bool) -> None:
         st = self._state(wire.asset_id, "book")
         if st is None:
             return
@@ -429,8 +457,8 @@ class BookKeeper:
                 return
             i = j
 
-    def _on_price_change(self, ev: WirePriceChange) -> None:
-        by_asset: dict[str, list[WirePriceChangeItem]] = {}
+    def _on_price_change(self, ev: WirePriceChange | PriceChangeMsg) -> None:
+        by_asset: dict[str, list[WirePriceChangeItem | PriceChangeItemMsg]] = {}
         for item in ev.price_changes:
             by_asset.setdefault(item.asset_id, []).append(item)
         known = {a: items for a, items in by_asset.items() if a in self._books}
@@ -470,7 +498,13 @@ class BookKeeper:
             self._apply_items(asset, st, ev.timestamp, items, report=True)
 
     def _apply_items(
-        self, asset: str, st: _BookState, ts: int, items: Sequence[WirePriceChangeItem], *, report: bool
+        self,
+        asset: str,
+        st: _BookState,
+        ts: int,
+        items: Sequence[WirePriceChangeItem | PriceChangeItemMsg],
+        *,
+        report: bool,
     ) -> bool:
         """Apply one event's changes for one token as part of the burst at ``ts`` and deliver them.
 
@@ -478,10 +512,12 @@ class BookKeeper:
         for deltas replayed after a snapshot). The book is judged when the burst settles. False
         (and a rebuild) if the changes do not fit the book (a replayed change off a new tick grid).
         """
-        changes = [
-            LevelChange(side=Side.BUY if it.side == "BUY" else Side.SELL, price=it.price, size=it.size)
-            for it in items
-        ]
+        # Built without re-validation: every field was checked at the wire boundary (side BUY/SELL,
+        # price a finite Decimal in [0, 1], size finite and >= 0) and the book refuses off-grid
+        # prices below; the one validated model per published message is the BookDelta.
+        trusted = LevelChange.trusted
+        buy, sell = Side.BUY, Side.SELL
+        changes = [trusted(buy if it.side == "BUY" else sell, it.price, it.size) for it in items]
         book = st.book
         try:
             book.apply_changes(changes)  # all or nothing
@@ -549,7 +585,7 @@ class BookKeeper:
         )
         self._request_snapshot(asset)
 
-    def _on_trade(self, ev: WireLastTrade) -> None:
+    def _on_trade(self, ev: WireLastTrade | LastTradeMsg) -> None:
         st = self._state(ev.asset_id, "last_trade_price")
         if st is None:
             return
@@ -588,7 +624,7 @@ class BookKeeper:
         self.stats.accepted["last_trade_price"] += 1
         self._emit(tp)
 
-    def _on_tick(self, ev: WireTickSizeChange) -> None:
+    def _on_tick(self, ev: WireTickSizeChange | TickSizeChangeMsg) -> None:
         st = self._state(ev.asset_id, "tick_size_change")
         if st is None:
             return
@@ -606,7 +642,7 @@ class BookKeeper:
         )
         self._resync(ev.asset_id, st)
 
-    def _on_bba(self, ev: WireBestBidAsk) -> None:
+    def _on_bba(self, ev: WireBestBidAsk | BestBidAskMsg) -> None:
         st = self._state(ev.asset_id, "best_bid_ask")
         if st is None:
             return
