@@ -119,7 +119,29 @@ def _terminate(signum: int, frame: object) -> None:
     if _signalled:
         os._exit(SIGNAL_EXIT[signal.Signals(_signalled[0])][1])
     _signalled.append(signum)
+    _arm_backstop(signum)
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+UNWIND_GRACE_S = 20.0
+"""How long a signalled command may take to unwind before it is ended without finishing."""
+
+
+def _arm_backstop(signum: int) -> None:
+    """The raised interrupt can land where a loop that must survive its children's errors swallows
+    it (seen once in a full test run: a `sim run` carried on for minutes after SIGTERM). The
+    journal is durable at every write, so past the grace the process ends anyway, with the same line
+    and exit code as a clean unwind."""
+    line, code = SIGNAL_EXIT[signal.Signals(signum)]
+
+    def end() -> None:
+        sys.stderr.write(f"{line}\n")
+        sys.stderr.flush()
+        os._exit(code)
+
+    t = threading.Timer(UNWIND_GRACE_S, end)
+    t.daemon = True
+    t.start()
 
 
 def _run(argv: list[str] | None) -> int:
