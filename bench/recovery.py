@@ -213,7 +213,7 @@ def main() -> None:
                 "bare_actor_restart_s": {"median": round(bare_med, 3), "max": round(max(bare), 3)},
                 "per_kind": per_kind,
                 "every_desired_agent_running_at_the_end": final_ok,
-                "note": "next_order_s includes waiting for the scenario's next opportunity (an upper bound on the pause)",
+                "note": "next_order_s includes the wait for the next opportunity: an upper bound on the pause",
             }
         )
     )
