@@ -54,9 +54,8 @@ class _Bare:
         return "pong"
 
 
-def _poll(what: str, cond: Callable[[], Any], timeout: float) -> float | None:
-    """Seconds until ``cond()`` is truthy (None past ``timeout``); errors mean "not yet"."""
-    t0 = time.monotonic()
+def _poll(what: str, cond: Callable[[], Any], timeout: float, t0: float) -> float | None:
+    """Seconds from ``t0`` until ``cond()`` is truthy (None past ``timeout``); errors mean "not yet"."""
     while time.monotonic() - t0 < timeout:
         try:
             if cond():
@@ -120,21 +119,22 @@ def inject(tree: Tree, kind: str, timeout: float) -> dict[str, Any]:
         ray.kill(victim, no_restart=False)
     else:
         what, _, name = kind.partition(":")
-        path = {"agent": None, "branch": f"root/{name}", "journal": "root/services/journal"}[what]
-        agent_id = name if what != "journal" else "journal"
+        agent_id = name or what  # the kind "journal" names no id: the service's id is "journal"
         if what == "agent":
             path = next(a["path"] for a in control.tree_status(ns)["agents"] if a["id"] == name)
-        before = tree.restarts_of(agent_id if what != "branch" else name)
+        else:
+            path = f"root/{name}" if what == "branch" else "root/services/journal"
+        before = tree.restarts_of(agent_id)
         victim = ray.get_actor(str(path), namespace=ns)
 
         def answered() -> bool:
-            return tree.restarts_of(agent_id if what != "branch" else name) > before
+            return tree.restarts_of(agent_id) > before
 
         t0 = time.monotonic()
         ray.kill(victim, no_restart=True)
-    rec = _poll(f"{kind} recovered", lambda: answered() and tree.all_running(), timeout)
-    nxt = _poll(f"{kind} next order", lambda: tree.orders() > orders0, timeout)
-    del t0
+    # both from the kill
+    rec = _poll(f"{kind} recovered", lambda: answered() and tree.all_running(), timeout, t0)
+    nxt = _poll(f"{kind} next order", lambda: tree.orders() > orders0, timeout, t0)
     return {"kind": kind, "recovered_s": rec, "next_order_s": nxt}
 
 
@@ -179,7 +179,7 @@ def main() -> None:
             settings={"ping_interval_s": 0.2, "checkpoint_every_n": 20},
         )
         tree = Tree(ns)
-        if _poll("first order", lambda: tree.orders() > 0, 180) is None:
+        if _poll("first order", lambda: tree.orders() > 0, 180, time.monotonic()) is None:
             raise SystemExit("error: the tree never traded; no recovery to measure")
         for r in range(args.rounds):
             bare.append(bare_restart_s())
