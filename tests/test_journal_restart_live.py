@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_supervisor_live import agent, toy_tree, wait_for
+from test_supervisor_live import agent, start_toy_tree, wait_for
 
 
 @pytest.mark.slow
@@ -23,13 +23,7 @@ def test_hosts_after_journal_restart_checkpoint_and_write_ahead_to_the_new_journ
     from cluster.ray_runtime import control
 
     ns = f"{ray_session}-journal-restart"
-    control.start_tree(
-        tree=toy_tree(),
-        namespace=ns,
-        run_dir=tmp_path,
-        world={"markets": 1, "crowd_interval_s": 0.1, "speed": 1.0},
-        settings={"ping_interval_s": 0.2, "checkpoint_every_n": 5},
-    )
+    start_toy_tree(ns, tmp_path)
 
     def journal() -> Any:
         return ray.get_actor("root/services/journal", namespace=ns)

@@ -68,6 +68,19 @@ def toy_tree() -> SupervisorSpec:
     )
 
 
+def start_toy_tree(ns: str, run_dir: Path) -> None:
+    """The toy tree on a small crowd world, pinged and checkpointed often (the live tests' tree)."""
+    from cluster.ray_runtime import control
+
+    control.start_tree(
+        tree=toy_tree(),
+        namespace=ns,
+        run_dir=run_dir,
+        world={"markets": 1, "crowd_interval_s": 0.1, "speed": 1.0},
+        settings={"ping_interval_s": 0.2, "checkpoint_every_n": 5},
+    )
+
+
 def agent(status: dict[str, Any], agent_id: str) -> dict[str, Any]:
     return next(a for a in status["agents"] if a["id"] == agent_id)
 
@@ -83,13 +96,7 @@ def test_live_tree_isolates_crashes_by_strategy_and_changes_at_runtime(ray_sessi
     from cluster.ray_runtime import control
 
     ns = f"{ray_session}-live"
-    control.start_tree(
-        tree=toy_tree(),
-        namespace=ns,
-        run_dir=tmp_path,
-        world={"markets": 1, "crowd_interval_s": 0.1, "speed": 1.0},
-        settings={"ping_interval_s": 0.2, "checkpoint_every_n": 5},
-    )
+    start_toy_tree(ns, tmp_path)
 
     def q(sql: str) -> list[tuple[Any, ...]]:
         # looked up each time: the journal is replaced when the root restarts
@@ -199,13 +206,7 @@ def test_root_crash_leaves_every_agent_running_and_the_restarted_root_adopts_and
     from cluster.ray_runtime.supervisor import load_tree
 
     ns = f"{ray_session}-rootcrash"
-    control.start_tree(
-        tree=toy_tree(),
-        namespace=ns,
-        run_dir=tmp_path,
-        world={"markets": 1, "crowd_interval_s": 0.1, "speed": 1.0},
-        settings={"ping_interval_s": 0.2, "checkpoint_every_n": 5},
-    )
+    start_toy_tree(ns, tmp_path)
 
     def q(sql: str) -> list[tuple[Any, ...]]:
         return ray.get(ray.get_actor("root/services/journal", namespace=ns).query.remote(sql))
