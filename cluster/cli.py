@@ -142,6 +142,11 @@ def _arm_backstop(signum: int) -> None:
     t = threading.Timer(UNWIND_GRACE_S, end)
     t.daemon = True
     t.start()
+    _backstops.append(t)
+
+
+_backstops: list[threading.Timer] = []
+"""Armed by a signal; cancelled once the command has unwound (an in-process caller lives on)."""
 
 
 def _run(argv: list[str] | None) -> int:
@@ -152,6 +157,9 @@ def _run(argv: list[str] | None) -> int:
         if not _signalled:
             raise
         code = 1
+    finally:
+        while _backstops:
+            _backstops.pop().cancel()
     if _signalled:
         line, code = SIGNAL_EXIT[signal.Signals(_signalled[0])]
         typer.echo(line, err=True)

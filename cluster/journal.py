@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -358,7 +359,12 @@ class Journal:
             raise ValueError(f"query failed: {_first_line(exc)}") from None
         if not statements:
             raise ValueError("journal sql: no SQL statement in the query")
-        refused = [s.type.name for s in statements if s.type not in READ_STATEMENTS]
+        # EXPLAIN ANALYZE runs the statement it explains (a DELETE too): refused like a write
+        refused = [
+            "EXPLAIN ANALYZE" if _EXPLAIN_ANALYZE.match(s.query) else s.type.name
+            for s in statements
+            if s.type not in READ_STATEMENTS or _EXPLAIN_ANALYZE.match(s.query)
+        ]
         if refused:
             raise ValueError(f"the journal is read-only here: {refused[0]} statements are refused")
         self.flush_sync()
@@ -376,6 +382,7 @@ class Journal:
 
 #: Statement types :meth:`Journal.read_query` runs (DuckDB parses DESCRIBE/SHOW/SUMMARIZE as SELECT).
 READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+_EXPLAIN_ANALYZE = re.compile(r"\s*EXPLAIN\s+ANALY[SZ]E\b", re.IGNORECASE)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -162,3 +162,17 @@ def test_unknown_payload_type_is_refused(tmp_path: Path) -> None:
 def test_open_read_only_missing_file_names_the_path(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nope\.duckdb"):
         open_read_only(tmp_path / "nope.duckdb")
+
+
+@pytest.mark.parametrize(
+    "sql", ["EXPLAIN ANALYZE DELETE FROM agent_events", "  explain analyse DELETE FROM agent_events"]
+)
+def test_read_query_refuses_explain_analyze_which_runs_the_statement_it_explains(tmp_path: Path, sql: str) -> None:
+    j = Journal(tmp_path / "j.duckdb")
+    asyncio.run(j.record(AgentEvent(time_ns=1_767_225_600_000_000_000, agent_id="a", role="trader", event="start"),
+                         agent="sup"))
+    with pytest.raises(ValueError, match="read-only"):
+        j.read_query(sql)
+    assert j.read_query("SELECT count(*) FROM agent_events")[1] == [(1,)]
+    assert j.read_query("EXPLAIN SELECT * FROM agent_events")[0]  # a plain EXPLAIN still reads
+    j.close()
