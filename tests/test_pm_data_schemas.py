@@ -158,6 +158,18 @@ def test_data_api_trade_seconds_become_ns_and_price_size_are_exact() -> None:
     assert t.dedupe_key == ("0xtx", "111", "BUY", "20000.5")
 
 
+@pytest.mark.parametrize("blank", ["", None])
+def test_data_api_trades_with_a_blank_hash_and_one_size_stay_two_trades(blank: object) -> None:
+    """A blank or null ``transactionHash`` is a value: two such fills of the same size (another
+    second, another price) must keep apart keys, or the poller's dedupe merges them into one."""
+    base = {"proxyWallet": "0xabc", "side": "BUY", "asset": "111", "conditionId": "0x" + "ab" * 32,
+            "size": 100, "transactionHash": blank}
+    a = DataTrade.model_validate({**base, "price": 0.61, "timestamp": 1_790_000_000})
+    b = DataTrade.model_validate({**base, "price": 0.62, "timestamp": 1_790_000_001})
+    assert a.dedupe_key != b.dedupe_key
+    assert trade_to_wallet_trade(a).trade_id != trade_to_wallet_trade(b).trade_id
+
+
 def test_data_api_trade_in_milliseconds_is_refused() -> None:
     with pytest.raises(ValidationError, match="seconds"):
         DataTrade.model_validate(

@@ -483,9 +483,14 @@ class DataTrade(RestRow):
     slug: str = ""
 
     @property
-    def dedupe_key(self) -> tuple[str, str, str, str]:
-        """Trades have no id; transaction hash + asset + side + size tells them apart."""
-        return (self.transactionHash, self.asset, self.side, str(self.size.normalize()))
+    def dedupe_key(self) -> tuple[str, ...]:
+        """Trades have no id; transaction hash + asset + side + size tells them apart. A row with a
+        blank hash is a value, not malformed: wallet, time and price then stand in for the hash,
+        so two such fills of one size are never merged into one."""
+        key = (self.transactionHash, self.asset, self.side, str(self.size.normalize()))
+        if self.transactionHash:
+            return key
+        return (*key, self.proxyWallet, str(self.timestamp), str(self.price.normalize()))
 
 
 class DataActivity(RestRow):
@@ -503,9 +508,13 @@ class DataActivity(RestRow):
     title: str = ""
 
     @property
-    def dedupe_key(self) -> tuple[str, str, str, str]:
+    def dedupe_key(self) -> tuple[str, ...]:
         size = "" if self.size is None else str(self.size.normalize())
-        return (self.transactionHash, self.asset, self.side or self.type, size)
+        key = (self.transactionHash, self.asset, self.side or self.type, size)
+        if self.transactionHash:
+            return key
+        price = "" if self.price is None else str(self.price.normalize())
+        return (*key, self.proxyWallet, str(self.timestamp), price)  # as DataTrade's, for a blank hash
 
 
 class DataPosition(RestRow):
