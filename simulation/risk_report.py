@@ -203,7 +203,8 @@ def strategy_correlation(
     if len(strategies) < 2 or not times_ns:
         return "n/a", 0, []
     start = int(run.get("start_ns", times_ns[0]))
-    end = start + round(float(run.get("duration_s", 0.0)) * NS_PER_S) or times_ns[-1]
+    duration_ns = round(float(run.get("duration_s", 0.0)) * NS_PER_S)
+    end = start + duration_ns if duration_ns else times_ns[-1]  # no duration recorded: the last sample
     span = end - start
     if span >= 3 * NS_PER_DAY:
         first = (start // NS_PER_DAY + 1) * NS_PER_DAY
