@@ -117,7 +117,6 @@ class _TargetWorker:
         self.clock = clock
         self.closing = False
         self.deadline: float | None = None
-        self.history: list[tuple[Alert, bool]] = []
         self.thread = threading.Thread(target=self._run, name=f"alerts:{target.label}", daemon=True)
         self.thread.start()
 
@@ -145,8 +144,7 @@ class _TargetWorker:
                 alert = head.alert
             ok, err = self.target.send(alert)
             with self.cond:
-                self.q.result(ok, self.clock(), err)
-                self.history.append((alert, ok))
+                self.q.result(ok, self.clock(), err, tried=head)
             if not ok:
                 again = 0 < head.attempts <= self.q.retries
                 log.warning("alert to %s not delivered (%s); %s", self.target.label, err,

@@ -507,17 +507,27 @@ class TargetQueue:
     def wait_s(self, now_s: float) -> float | None:
         return None if not self.items else max(0.0, self.items[0].next_s - now_s)
 
-    def result(self, ok: bool, now_s: float, error: str = "") -> None:
-        """The head was tried: gone when sent (or out of retries), else due again after backoff."""
-        head = self.items[0]
+    def result(self, ok: bool, now_s: float, error: str = "", tried: Pending | None = None) -> None:
+        """``tried`` (the head when it was taken) was sent: gone when sent (or out of retries), else
+        due again after backoff. The sender lets go of the queue while it sends, so a full queue may
+        have dropped ``tried`` meanwhile: then no other alert is taken for it, and it counts as sent
+        if it got there, else as the drop it already is."""
+        head = self.items[0] if tried is None else tried
+        if not any(p is head for p in self.items):  # dropped while in flight, counted as dropped
+            if ok:  # ... but it got there
+                self.dropped -= 1
+                self.sent += 1
+            else:
+                self.last_error = error
+            return
         if ok:
-            self.items.popleft()
+            self.items.remove(head)
             self.sent += 1
             return
         self.last_error = error
         head.attempts += 1
         if head.attempts > self.retries:
-            self.items.popleft()
+            self.items.remove(head)
             self.failed += 1
             return
         self.retried += 1

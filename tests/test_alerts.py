@@ -254,6 +254,21 @@ def test_target_queue_retries_with_backoff_then_gives_up_and_drops_the_oldest_wh
     assert q.dropped == 1 and [p.alert.key for p in q.items] == ["c", "d"]
 
 
+@pytest.mark.parametrize("ok", [True, False])
+def test_target_queue_alert_dropped_while_in_flight_takes_no_other_alert_with_it(ok: bool) -> None:
+    """The sender lets go of the queue while it sends; a full queue then drops the alert in flight.
+    Its outcome must not pop (or retry) the next alert, which was never sent."""
+    q = TargetQueue("json://x", maxlen=2, retries=2)
+    q.push(_alert("a"), 0.0)
+    q.push(_alert("b"), 0.0)
+    tried = q.next_due(0.0)
+    assert tried is not None and tried.alert.key == "a"
+    q.push(_alert("c"), 0.0)  # full: "a", in flight, is the oldest and goes
+    q.result(ok, 0.0, "" if ok else "refused", tried=tried)
+    assert [p.alert.key for p in q.items] == ["b", "c"] and all(p.attempts == 0 for p in q.items)
+    assert (q.sent, q.dropped, q.failed) == ((1, 0, 0) if ok else (0, 1, 0))
+
+
 def test_a_target_that_fails_at_first_gets_the_alert_on_a_retry(tmp_path: object) -> None:
     r = Receiver(fail_first=2)
     try:
